@@ -1,0 +1,1 @@
+"""The central collector: liveness, outages, incidents and the API."""
