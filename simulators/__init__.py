@@ -1,0 +1,1 @@
+"""Fakes of everything outside parkwatch: devices, the broker, the uplink and their faults."""
