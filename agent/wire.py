@@ -1,0 +1,242 @@
+"""The MQTT contract between agent and collector: topics, payloads, schema version.
+
+This is the only place the contract is written down in code; both halves import it and
+docs/wire.md describes it. Payloads are UTF-8 JSON objects. Every payload carries
+``v`` (the schema version); a receiver accepts any payload whose ``v`` it knows and ignores
+fields it does not know, so adding an optional field is not a version change. Removing or
+re-meaning a field is, and bumps ``SCHEMA_VERSION`` together with the topic root.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+TOPIC_ROOT = "parkwatch/v1"
+SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/+"
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+STATUS, HEARTBEAT, EVENT = "status", "heartbeat", "event"
+CHANNELS = (STATUS, HEARTBEAT, EVENT)
+
+# QoS and retain per channel; see docs/wire.md for why.
+QOS = {STATUS: 1, HEARTBEAT: 0, EVENT: 1}
+RETAIN = {STATUS: True, HEARTBEAT: False, EVENT: False}
+
+DEVICE_STATES = ("ok", "fault", "offline", "unknown")
+SITE_STATES = ("online", "offline")
+EVENT_KINDS = ("device_state",)
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class WireError(ValueError):
+    """A message that does not follow the contract; the text says what is wrong."""
+
+
+def check_id(value: Any, what: str) -> str:
+    """Project, site and device ids: 1-64 of letters, digits, '_', '.', '-'."""
+    if not isinstance(value, str) or not _ID.match(value):
+        raise WireError(f"{what} must be 1-64 letters, digits, '_', '.' or '-', got {value!r}")
+    return value
+
+
+def topic(project: str, site: str, channel: str) -> str:
+    if channel not in CHANNELS:
+        raise WireError(f"unknown channel {channel!r}")
+    return f"{TOPIC_ROOT}/{check_id(project, 'project')}/{check_id(site, 'site')}/{channel}"
+
+
+def parse_topic(name: str) -> tuple[str, str, str]:
+    prefix = TOPIC_ROOT + "/"
+    if not name.startswith(prefix):
+        raise WireError(f"topic {name!r} is outside {TOPIC_ROOT}/")
+    parts = name[len(prefix):].split("/")
+    if len(parts) != 3 or parts[2] not in CHANNELS:
+        raise WireError(f"topic {name!r} is not {TOPIC_ROOT}/<project>/<site>/<channel>")
+    return check_id(parts[0], "project"), check_id(parts[1], "site"), parts[2]
+
+
+# --- field checks -------------------------------------------------------------------------
+
+def _get(d: dict, key: str, kinds: type | tuple, *, optional: bool = False) -> Any:
+    if key not in d or d[key] is None:
+        if optional:
+            return None
+        raise WireError(f"missing field {key!r}")
+    value = d[key]
+    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
+        raise WireError(f"field {key!r} must be {_kind_name(kinds)}, got a boolean")
+    if not isinstance(value, kinds):
+        raise WireError(f"field {key!r} must be {_kind_name(kinds)}, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise WireError(f"field {key!r} must be a finite number")
+    return value
+
+
+def _kind_name(kinds: type | tuple) -> str:
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    names = {int: "an integer", float: "a number", str: "a string", bool: "a boolean",
+             dict: "an object", list: "a list"}
+    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
+
+
+def _time(d: dict, key: str, *, optional: bool = False) -> float | None:
+    value = _get(d, key, (int, float), optional=optional)
+    return None if value is None else float(value)
+
+
+def _count(d: dict, key: str) -> int:
+    value = _get(d, key, int)
+    if value < 0:
+        raise WireError(f"field {key!r} must not be negative")
+    return value
+
+
+def _choice(d: dict, key: str, allowed: tuple[str, ...], *, optional: bool = False):
+    value = _get(d, key, str, optional=optional)
+    if value is not None and value not in allowed:
+        raise WireError(f"field {key!r} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+# --- messages -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Status:
+    """Retained site status; the agent's Last Will is the same message saying offline."""
+
+    project: str
+    site: str
+    state: str
+    boot: int
+    ts: float
+    reason: str = ""
+    channel = STATUS
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Status:
+        return cls(project=d["project"], site=d["site"],
+                   state=_choice(d, "state", SITE_STATES), boot=_count(d, "boot"),
+                   ts=_time(d, "ts"), reason=_get(d, "reason", str, optional=True) or "")
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    state: str
+    fault: str | None = None
+    since: float | None = None
+
+    @classmethod
+    def from_dict(cls, name: str, d: Any) -> DeviceReport:
+        if not isinstance(d, dict):
+            raise WireError(f"device {name!r} must be an object")
+        try:
+            return cls(state=_choice(d, "state", DEVICE_STATES),
+                       fault=_get(d, "fault", str, optional=True),
+                       since=_time(d, "since", optional=True))
+        except WireError as e:
+            raise WireError(f"device {name!r}: {e}") from None
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    project: str
+    site: str
+    boot: int
+    seq: int
+    ts: float
+    interval_s: float
+    devices: dict[str, DeviceReport] = field(default_factory=dict)
+    channel = HEARTBEAT
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Heartbeat:
+        interval = _time(d, "interval_s")
+        if interval <= 0:
+            raise WireError("field 'interval_s' must be positive")
+        devices = _get(d, "devices", dict)
+        return cls(project=d["project"], site=d["site"], boot=_count(d, "boot"),
+                   seq=_count(d, "seq"), ts=_time(d, "ts"), interval_s=interval,
+                   devices={check_id(k, "device"): DeviceReport.from_dict(k, v)
+                            for k, v in devices.items()})
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened at the site, sent once (QoS 1) when it happened.
+
+    ``since`` is when the new state began by the agent's clock (for a device gone silent:
+    the first poll it did not answer), ``ts`` when the message was made. ``historical`` is
+    set on messages replayed after the link came back.
+    """
+
+    project: str
+    site: str
+    boot: int
+    seq: int
+    ts: float
+    kind: str
+    device: str | None = None
+    state: str | None = None
+    prev: str | None = None
+    fault: str | None = None
+    since: float | None = None
+    historical: bool = False
+    detail: dict = field(default_factory=dict)
+    channel = EVENT
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Event:
+        kind = _choice(d, "kind", EVENT_KINDS)
+        device = _get(d, "device", str, optional=True)
+        if device is not None:
+            check_id(device, "device")
+        ev = cls(project=d["project"], site=d["site"], boot=_count(d, "boot"),
+                 seq=_count(d, "seq"), ts=_time(d, "ts"), kind=kind, device=device,
+                 state=_choice(d, "state", DEVICE_STATES, optional=True),
+                 prev=_choice(d, "prev", DEVICE_STATES, optional=True),
+                 fault=_get(d, "fault", str, optional=True),
+                 since=_time(d, "since", optional=True),
+                 historical=bool(_get(d, "historical", bool, optional=True)),
+                 detail=_get(d, "detail", dict, optional=True) or {})
+        if kind == "device_state" and (device is None or ev.state is None):
+            raise WireError("a device_state event needs 'device' and 'state'")
+        return ev
+
+
+Message = Status | Heartbeat | Event
+_MODELS = {STATUS: Status, HEARTBEAT: Heartbeat, EVENT: Event}
+
+
+def encode(msg: Message) -> bytes:
+    body = {"v": SCHEMA_VERSION, **asdict(msg)}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode(topic_name: str, payload: bytes) -> Message:
+    """Parse and validate one MQTT message, or raise WireError saying what is wrong.
+
+    The project and site inside the payload must match the topic: a gateway publishing
+    under another site's topic is rejected, not believed.
+    """
+    project, site, channel = parse_topic(topic_name)
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise WireError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise WireError(f"payload is not JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise WireError("payload is not a JSON object")
+    version = body.get("v")
+    if version != SCHEMA_VERSION:
+        raise WireError(f"schema version {version!r} is not supported (want {SCHEMA_VERSION})")
+    for key, expected in (("project", project), ("site", site)):
+        if body.get(key) != expected:
+            raise WireError(f"payload {key} {body.get(key)!r} does not match topic {expected!r}")
+    return _MODELS[channel].from_dict(body)
