@@ -8,10 +8,11 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from agent import frames, wire
+from agent import wire
 from agent.boot import PersistentCounter
-from agent.config import AgentConfig, DeviceConfig
-from agent.device import Change, DeviceMonitor, Reading
+from agent.config import AgentConfig
+from agent.device import Change
+from agent.poller import DevicePoller
 
 log = logging.getLogger("parkwatch.agent")
 
@@ -25,7 +26,8 @@ class Agent:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.connected = threading.Event()
-        self.monitors = {d.name: DeviceMonitor(d.name, d.offline_after) for d in cfg.devices}
+        self.pollers = [DevicePoller(d, self._on_device_change, clock) for d in cfg.devices]
+        self.monitors = {p.dev.name: p.monitor for p in self.pollers}
         self._threads: list[threading.Thread] = []
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -65,6 +67,13 @@ class Agent:
                           state=change.state, prev=change.prev, fault=change.fault,
                           since=change.since)
 
+    def emit(self, event: wire.Event) -> None:
+        """Send one event (QoS 1). Every producer of events goes through here."""
+        self._publish(event)
+
+    def _on_device_change(self, change: Change) -> None:
+        self.emit(self.device_event(change))
+
     # --- MQTT callbacks (run in paho's thread: they must not raise) -------------------
 
     def _on_pre_connect(self, client, userdata):
@@ -96,36 +105,6 @@ class Agent:
 
     # --- loops -------------------------------------------------------------------------
 
-    def _poll_loop(self, dev: DeviceConfig) -> None:
-        from agent.serial_link import SerialLink
-
-        link = SerialLink(dev.port, dev.baud, dev.timeout_s)
-        monitor = self.monitors[dev.name]
-        try:
-            while not self._stop.is_set():
-                started = self.clock()
-                reading = self._poll_once(link)
-                change = monitor.observe(started, reading)
-                if change is not None:
-                    log.info("device %s: %s -> %s%s", dev.name, change.prev, change.state,
-                             f" ({change.fault})" if change.fault else "")
-                    self._publish(self.device_event(change))
-                self._stop.wait(max(0.0, dev.poll_interval_s - (self.clock() - started)))
-        finally:
-            link.close()
-
-    @staticmethod
-    def _poll_once(link) -> Reading | None:
-        reply = link.exchange(frames.status_query())
-        if reply is None:
-            return None
-        try:
-            status = frames.parse_status(reply)
-        except frames.FrameError as e:
-            log.debug("bad reply: %s", e)
-            return None
-        return Reading(status.state, status.fault, {"arm": status.arm})
-
     def _heartbeat_loop(self) -> None:
         while not self._stop.wait(self.cfg.heartbeat_interval_s):
             if self.connected.is_set():
@@ -135,8 +114,8 @@ class Agent:
         b = self.cfg.broker
         self.client.connect_async(b.host, b.port, keepalive=b.keepalive_s)
         self.client.loop_start()
-        for dev in self.cfg.devices:
-            self._spawn(self._poll_loop, dev, name=f"poll-{dev.name}")
+        for poller in self.pollers:
+            self._spawn(poller.run, self._stop, name=f"poll-{poller.dev.name}")
         self._spawn(self._heartbeat_loop, name="heartbeat")
 
     def _spawn(self, target, *args, name: str) -> None:

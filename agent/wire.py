@@ -27,9 +27,14 @@ CHANNELS = (STATUS, HEARTBEAT, EVENT)
 QOS = {STATUS: 1, HEARTBEAT: 0, EVENT: 1}
 RETAIN = {STATUS: True, HEARTBEAT: False, EVENT: False}
 
-DEVICE_STATES = ("ok", "fault", "offline", "unknown")
+DEVICE_STATES = ("ok", "fault", "offline", "occupied", "unknown")
 SITE_STATES = ("online", "offline")
-EVENT_KINDS = ("device_state",)
+# device_state: a device changed state.          loop_timeout: a car waited too long on a loop.
+# intercom: a driver pressed the call button.     software: a watched process went down or up.
+# uplink: a period the agent could not reach the broker (sent after it reconnected).
+# dropped: records the outbox had to drop while the link was down.
+EVENT_KINDS = ("device_state", "loop_timeout", "intercom", "software", "uplink", "dropped")
+UPLINK_CAUSES = ("dns", "tcp_connect", "tls", "mqtt_refused", "keepalive_loss", "unknown")
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -204,9 +209,26 @@ class Event:
                  since=_time(d, "since", optional=True),
                  historical=bool(_get(d, "historical", bool, optional=True)),
                  detail=_get(d, "detail", dict, optional=True) or {})
-        if kind == "device_state" and (device is None or ev.state is None):
-            raise WireError("a device_state event needs 'device' and 'state'")
+        _check_kind(ev)
         return ev
+
+
+def _check_kind(ev: Event) -> None:
+    """Per-kind required fields; see docs/wire.md for each kind's payload."""
+    if ev.kind in ("device_state", "loop_timeout", "intercom") and ev.device is None:
+        raise WireError(f"a {ev.kind} event needs 'device'")
+    if ev.kind in ("device_state", "software") and ev.state is None:
+        raise WireError(f"a {ev.kind} event needs 'state'")
+    if ev.kind == "software":
+        _get(ev.detail, "process", str)
+    elif ev.kind == "uplink":
+        start, end = _time(ev.detail, "start"), _time(ev.detail, "end")
+        if end < start:
+            raise WireError("uplink record ends before it starts")
+        _choice(ev.detail, "cause", UPLINK_CAUSES)
+        _time(ev.detail, "offset_s", optional=True)
+    elif ev.kind == "dropped":
+        _count(ev.detail, "count")
 
 
 Message = Status | Heartbeat | Event

@@ -55,3 +55,34 @@ def test_unknown_fields_are_ignored_so_optional_additions_stay_compatible():
 def test_topic_refuses_ids_that_would_break_the_tree():
     with pytest.raises(wire.WireError):
         wire.topic("p1", "s1/#", wire.HEARTBEAT)
+
+
+def event(kind, **fields):
+    body = {"v": 1, "project": "p1", "site": "s1", "boot": 1, "seq": 1, "ts": 1.0,
+            "kind": kind, **fields}
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("payload", [
+    event("uplink", detail={"start": 10.0, "end": 70.5, "cause": "keepalive_loss",
+                            "offset_s": -0.2, "duration_s": 60.5}, historical=True),
+    event("software", state="fault", detail={"process": "parkd", "exit_code": -9}),
+    event("loop_timeout", device="loop-1", since=5.0, detail={"lane": "in-1"}),
+    event("intercom", device="gate-in", detail={"lane": "in-1"}),
+    event("dropped", detail={"count": 12}),
+])
+def test_each_event_kind_with_its_fields_is_accepted(payload):
+    assert wire.decode(T + "event", payload).kind == json.loads(payload)["kind"]
+
+
+@pytest.mark.parametrize("payload,problem", [
+    (event("uplink", detail={"start": 10.0, "end": 5.0, "cause": "dns"}), "ends before"),
+    (event("uplink", detail={"start": 1.0, "end": 5.0, "cause": "gremlins"}), "'cause'"),
+    (event("software", state="fault", detail={}), "'process'"),
+    (event("intercom"), "needs 'device'"),
+    (event("dropped", detail={"count": -1}), "negative"),
+    (event("teleport", device="x"), "'kind' must be one of"),
+])
+def test_event_kinds_are_checked(payload, problem):
+    with pytest.raises(wire.WireError, match=problem):
+        wire.decode(T + "event", payload)
