@@ -17,7 +17,8 @@ def create_app(ingest: Ingest) -> FastAPI:
     @app.get("/healthz")
     def healthz():
         return {"ok": True, "mqtt_connected": ingest.connected.is_set(),
-                "received": ingest.received, "rejected": ingest.rejections.total,
+                "received": ingest.received, "duplicates": ingest.duplicates,
+                "rejected": ingest.rejections.total,
                 "rejected_by_reason": dict(ingest.rejections.by_reason)}
 
     @app.get("/api/sites")

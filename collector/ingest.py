@@ -43,6 +43,7 @@ class Ingest:
         self.lock = threading.Lock()  # guards tracker for the API's reads
         self.rejections = Rejections()
         self.received = 0
+        self.duplicates = 0
         self.connected = threading.Event()
         self._queue: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -96,6 +97,10 @@ class Ingest:
                     decisions = []
                     if msg is not None:
                         self.received += 1
+                        if isinstance(msg, wire.Event) and not store.first_delivery(
+                                msg.project, msg.site, msg.boot, msg.seq, now):
+                            self.duplicates += 1
+                            continue
                         decisions += self.tracker.receive(msg, now)
                     t = self.clock()
                     if t >= next_tick:

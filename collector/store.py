@@ -32,6 +32,13 @@ MIGRATIONS: list[tuple[str, str]] = [
             duration_s REAL, state TEXT NOT NULL
         );
     """),
+    ("002_seen_events", """
+        CREATE TABLE seen_events (
+            project TEXT NOT NULL, site TEXT NOT NULL, boot INTEGER NOT NULL,
+            seq INTEGER NOT NULL, received_at REAL NOT NULL,
+            PRIMARY KEY (project, site, boot, seq)
+        ) WITHOUT ROWID;
+    """),
 ]
 
 
@@ -93,6 +100,17 @@ class Store:
         self.db.execute(
             "UPDATE incidents SET closed_at = ?, duration_s = ? - opened_at, state = 'closed' "
             "WHERE outage_id = ? AND closed_at IS NULL", [o.ended_at, o.ended_at, o.id])
+
+    def first_delivery(self, project: str, site: str, boot: int, seq: int, now: float) -> bool:
+        """Record an event's identity; False when it was seen before (a duplicate).
+
+        At-least-once on the wire becomes exactly-once here, across collector restarts.
+        """
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?, ?, ?)",
+            [project, site, boot, seq, now])
+        self.db.conn.commit()
+        return cur.rowcount == 1
 
     def open_outages(self) -> list[Outage]:
         rows = self.db.query("SELECT * FROM outages WHERE ended_at IS NULL ORDER BY id")

@@ -34,3 +34,11 @@ def test_resumed_outage_that_was_not_yet_an_incident_is_declared_once(tmp_path):
     store2.apply(t2.tick(70.0))
     store2.apply(t2.tick(71.0))
     assert len(list_incidents(store2.db)) == 1
+
+
+def test_an_event_delivered_twice_is_taken_once_even_after_a_restart(tmp_path):
+    store = Store(tmp_path / "c.db")
+    assert store.first_delivery("p", "s", 3, 7, 1.0)
+    assert not store.first_delivery("p", "s", 3, 7, 2.0)
+    assert store.first_delivery("p", "s", 4, 7, 2.0)
+    assert not Store(tmp_path / "c.db").first_delivery("p", "s", 3, 7, 3.0)
