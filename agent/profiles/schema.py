@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.wire import SEVERITIES as SEVERITIES  # the same words on the wire as in every profile
+
 TRANSPORTS = ("serial", "tcp", "http", "modbus_rtu", "modbus_tcp")
 FRAMED = ("serial", "tcp")            # raw protocols: the profile describes the framing
 MODBUS = ("modbus_rtu", "modbus_tcp")  # pymodbus frames them
 DEVICE_CLASSES = ("barrier", "loop", "camera")
 SOURCES = ("vendor", "synthetic")
-# Fault severities, in decreasing order; they follow the fault levels of the O&M process
-# (level 1: down, direct impact; level 2: degraded but usable; level 3: everything else).
-SEVERITIES = ("critical", "major", "minor")
 FORMATS = ("binary", "text", "json", "xml")
 BINARY_TYPES = {"u8": "B", "i8": "b", "u16": "H", "i16": "h", "u32": "I", "i32": "i",
                 "f32": "f"}
