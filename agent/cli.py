@@ -38,6 +38,26 @@ def _demo(args) -> int:
                     duration_s=args.duration)
 
 
+def _profile_check(args) -> int:
+    from agent.profiles import commands
+
+    return commands.check(args.files)
+
+
+def _profile_decode(args) -> int:
+    from agent.profiles import commands
+
+    return commands.decode(args.profile, args.frame, args.reply, args.text)
+
+
+def _sim_site(args) -> int:
+    from simulators import site
+
+    return site.run(args.config, control_port=args.control_port,
+                    write_config=args.write_config, link_dir=args.link_dir,
+                    duration_s=args.duration)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="parkwatch", description=__doc__.split("\n")[0])
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -54,6 +74,34 @@ def build_parser() -> argparse.ArgumentParser:
     run = col.add_parser("run", help="ingest from the broker and serve the API")
     run.add_argument("--config", required=True, help="collector TOML config file")
     run.set_defaults(func=_collector_run)
+
+    prof = sub.add_parser("profile", help="firmware profiles").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    check = prof.add_parser("check", help="validate profiles and run their golden vectors")
+    check.add_argument("files", nargs="*", metavar="FILE",
+                       help="profile files (default: every shipped profile)")
+    check.set_defaults(func=_profile_check)
+    dec = prof.add_parser("decode", help="decode a captured frame and show fields and state")
+    dec.add_argument("profile", help="a shipped profile's name or a profile file")
+    dec.add_argument("frame", help="hex bytes (\"5B 01 81 …\") or a file holding the frame")
+    dec.add_argument("--reply", help="the reply to decode it as (needed for HTTP bodies)")
+    dec.add_argument("--text", action="store_true",
+                     help="FRAME is an ASCII line; \\r and \\n escapes are understood")
+    dec.set_defaults(func=_profile_decode)
+
+    sim = sub.add_parser("sim", help="simulated devices").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    site = sim.add_parser("site", help="simulate every device of an agent config")
+    site.add_argument("--config", required=True, help="agent TOML config file")
+    site.add_argument("--control-port", type=int, default=0,
+                      help="port of the HTTP control interface (default: a free one)")
+    site.add_argument("--write-config", metavar="OUT",
+                      help="write an agent config pointing at the simulators")
+    site.add_argument("--link-dir", metavar="DIR",
+                      help="put a stable symlink per serial port here (for unplug/replug)")
+    site.add_argument("--duration", type=float, default=None,
+                      help="stop after this many seconds (default: run until Ctrl-C)")
+    site.set_defaults(func=_sim_site)
 
     demo = sub.add_parser("demo", help="broker, two simulated sites and a collector, locally")
     demo.add_argument("--port", type=int, default=8080, help="API port (default 8080)")

@@ -99,10 +99,13 @@ _PARITY = {"none": "N", "even": "E", "odd": "O"}
 
 
 def _device(d: Section) -> DeviceConfig:
-    from agent.profiles import load_named
+    from agent.profiles import UnknownProfile, load_named
 
     ref = d.str("profile", DEFAULT_PROFILE)
-    profile = load_named(ref, d.file.parent)  # a ProfileError names the profile file and key
+    try:
+        profile = load_named(ref, d.file.parent)  # a ProfileError names the profile's file
+    except UnknownProfile as e:
+        raise d.error("profile", e.problem) from None
     if ref.endswith(".toml") or "/" in ref:
         ref = str(profile.path)
     kind = profile.kind

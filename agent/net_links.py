@@ -16,6 +16,8 @@ from agent.profiles.schema import Framing
 from agent.reopen import ReopenGate
 
 log = logging.getLogger("parkwatch.agent.net")
+# httpx logs every request at INFO: one line per poll per camera. Our poller logs changes.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def split_host(value: str, default_port: int | None) -> tuple[str, int | None]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from agent.profiles.checks import run_golden
 from agent.profiles.engine import Codec, Decoded
-from agent.profiles.errors import DecodeError, ProfileError
+from agent.profiles.errors import DecodeError, ProfileError, UnknownProfile
 from agent.profiles.loader import available, load, resolve
 from agent.profiles.schema import Profile
 from agent.profiles.state import Fault, Reading
@@ -22,9 +22,9 @@ def load_named(ref: str, base: Path | None = None) -> Profile:
     try:
         path = resolve(ref, base)
     except FileNotFoundError as e:
-        raise ProfileError(ref, "", str(e)) from None
+        raise UnknownProfile(ref, str(e)) from None
     return load(path)
 
 
 __all__ = ["Codec", "DecodeError", "Decoded", "Fault", "Profile", "ProfileError", "Reading",
-           "available", "load", "load_named", "resolve", "run_golden"]
+           "UnknownProfile", "available", "load", "load_named", "resolve", "run_golden"]

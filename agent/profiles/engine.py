@@ -200,7 +200,7 @@ class Codec:
             pdu = modbus.parse_response(self.kind, msg.sample)
             block = bytearray(modbus.registers_to_bytes(pdu.registers))
             for spec in msg.fields:
-                if spec.name in values:
+                if values.get(spec.name) is not None:
                     F.write_binary(spec, block, values[spec.name])
             req = self.profile.requests[msg.answers]
             return modbus.build_response(self.kind, req.function,
@@ -218,7 +218,7 @@ class Codec:
                 address: int | None) -> bytes:
         frame = bytearray(self._template(msg, fr))
         specs: list[tuple[FieldSpec, Any]] = [(s, values[s.name]) for s in msg.fields
-                                              if s.name in values]
+                                              if values.get(s.name) is not None]
         if address is not None and self.profile.address is not None:
             specs.append((self.profile.address, address))
         for spec, value in specs:
@@ -234,7 +234,8 @@ class Codec:
 
     def _write_body(self, msg: Message, body: bytes, values: dict[str, Any],
                     delimiter: str = ",", specs=None) -> bytes:
-        specs = specs or [(s, values[s.name]) for s in msg.fields if s.name in values]
+        specs = specs or [(s, values[s.name]) for s in msg.fields
+                          if values.get(s.name) is not None]  # absent optional fields stay out
         if not specs:
             return body
         if any(s.token is not None for s, _ in specs):

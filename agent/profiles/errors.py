@@ -8,6 +8,16 @@ from agent.conf import ConfigError
 # on one line like any other config problem.
 ProfileError = ConfigError
 
+
+class UnknownProfile(ConfigError):
+    """A profile name that no shipped profile has; the config that named it says where."""
+
+    def __init__(self, ref: str, problem: str):
+        super().__init__(ref, "", problem)
+
+    def __str__(self) -> str:
+        return self.problem
+
 DECODE_ERROR_KINDS = (
     "framing",   # start/end bytes, escaping, a frame too short or too long
     "length",    # the length field disagrees with the frame

@@ -34,8 +34,8 @@ def _cooker(spec: FieldSpec) -> Callable[[Any], Any]:
     if enum is not None:
         get = enum.get
         return lambda raw: get(raw) or unknown(raw)
-    if scale is not None:
-        return lambda raw: raw * scale
+    if scale is not None:  # rounded: 239 * 0.1 is 23.9, not 23.900000000000002
+        return lambda raw: round(raw * scale, 9)
     return lambda raw: raw
 
 
@@ -182,7 +182,7 @@ def parse_body(body_format: str, body: bytes, delimiter: str = ",") -> Any:
             return json.loads(body)
         if body_format == "xml":
             return ET.fromstring(body)
-    except (ValueError, ET.ParseError, RecursionError) as e:
+    except (ValueError, LookupError, ET.ParseError, RecursionError) as e:
         raise DecodeError("payload", f"the {body_format} body does not parse: "
                                      f"{str(e)[:80]}") from None
     raise DecodeError("payload", f"no body format {body_format!r}")
