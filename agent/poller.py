@@ -52,17 +52,21 @@ class DevicePoller:
         try:
             while not stop.is_set():
                 started = self.clock()
-                try:
-                    self.step(started, link)
-                except Exception:  # a bug must not end the device's polling
-                    log.exception("device %s: poll failed unexpectedly", self.dev.name)
+                self.step(started, link)
                 stop.wait(max(0.0, self.dev.poll_interval_s - (self.clock() - started)))
         finally:
             link.close()
 
     def step(self, now: float, link) -> list[Output]:
         """One poll at ``now``: ask, decode, observe, report."""
-        outputs = self.monitor.observe(now, self.poll_once(link))
+        try:
+            reading = self.poll_once(link)
+        except Exception as e:  # a bug must not end the polling nor leave a stale state
+            if self.stats["internal"] == 0:
+                log.exception("device %s: poll failed unexpectedly", self.dev.name)
+            self._failed("internal", f"{type(e).__name__}: {e}")
+            reading = None
+        outputs = self.monitor.observe(now, reading)
         for out in outputs:
             self._log(out)
             try:

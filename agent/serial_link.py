@@ -9,6 +9,7 @@ a tenacity backoff schedule, so the agent never needs a restart.
 from __future__ import annotations
 
 import logging
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -77,7 +78,8 @@ class SerialLink:
                             return result
                     if self.clock() >= deadline:
                         raise LinkTimeout(f"no answer on {self.port} within {timeout_s}s")
-            except (serial.SerialException, OSError) as e:
+            except (serial.SerialException, OSError, termios.error) as e:
+                # termios.error: tcflush on a pty whose other side is gone
                 self._lost(e)
                 raise LinkDown(f"{self.port}: {e}") from None
 
@@ -92,7 +94,7 @@ class SerialLink:
             self._serial = serial.Serial(self.port, self.baud, bytesize=self.data_bits,
                                          parity=self.parity, stopbits=self.stop_bits,
                                          timeout=0.02)
-        except (serial.SerialException, OSError, ValueError) as e:
+        except (serial.SerialException, OSError, ValueError, termios.error) as e:
             delay = self.gate.failed(now)
             level = logging.WARNING if self.gate.failures == 1 else logging.DEBUG
             log.log(level, "cannot open %s: %s; retrying in %.1fs", self.port, e, delay)

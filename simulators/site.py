@@ -42,6 +42,7 @@ class SimSite:
             else:
                 hosts.setdefault(dev.host, []).append((dev, sim))
         self.plugs = {}
+        self.ttys: dict[str, SerialSim] = {}
         for port, members in buses.items():
             link = link_dir / Path(port).name if link_dir else None
             engine = SerialSim([sim for _, sim in members], link)
@@ -49,6 +50,7 @@ class SimSite:
             for dev, _ in members:
                 self.endpoints[dev.name] = {"port": engine.path}
                 self.plugs[dev.name] = self._plug(engine)
+                self.ttys[dev.name] = engine
         for members in hosts.values():
             engine = TcpSim([sim for _, sim in members])
             self.engines.append(engine)
@@ -81,6 +83,9 @@ class SimSite:
         for dev in self.cfg.devices:
             sim = self.devices[dev.name]
             where = ", ".join(f"{k} {v}" for k, v in self.endpoints[dev.name].items())
+            engine = self.ttys.get(dev.name)
+            if engine is not None and engine.link is not None:
+                where += f" -> {engine.tty}"  # the pty behind the stable path
             addr = f" address {sim.address}" if sim.address is not None else ""
             lines.append(f"  {dev.name:<16} {sim.profile.id:<16} {sim.profile.kind:<10} "
                          f"{where}{addr}")
