@@ -9,6 +9,7 @@ no state ever comes from a frame whose checksum fails.
 from __future__ import annotations
 
 import json
+import struct
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from agent.profiles import fields as F
 from agent.profiles import framing
 from agent.profiles.errors import DecodeError
 from agent.profiles.schema import FRAMED, MODBUS, FieldSpec, Framing, Message, Profile
-from agent.profiles.state import Reading, evaluate
+from agent.profiles.state import Reading, compile_rules
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,7 @@ class _Ctx:
 class _Compiled:
     def __init__(self, msg: Message):
         self.msg, self.name = msg, msg.name
-        self.binary = [(f.name, F.getter(f, msg.format)) for f in msg.fields
-                       if f.offset is not None]
+        self.binary = F.compile_binary([f for f in msg.fields if f.offset is not None])
         self.body = [(f.name, F.getter(f, msg.format)) for f in msg.fields if f.offset is None]
         self.body_format = "text" if any(f.token is not None for f in msg.fields) \
             else msg.format
@@ -64,8 +64,7 @@ class _Compiled:
         return True
 
     def extract(self, ctx: _Ctx) -> dict[str, Any]:
-        frame = ctx.frame
-        out = {name: get(frame) for name, get in self.binary}
+        out = self.binary(ctx.frame)
         if self.body:
             doc = ctx.doc(self.body_format)
             for name, get in self.body:
@@ -87,6 +86,8 @@ class Codec:
         self._address = None if addr is None else (
             addr, F.getter(addr, "text" if addr.token is not None else "binary"))
         self._templates: dict[str, bytes] = {}
+        self._modbus_replies = self._index_modbus_replies() if self.kind in MODBUS else {}
+        self._evaluate = compile_rules(profile.rules)
 
     # --- agent side -------------------------------------------------------------------------
 
@@ -133,19 +134,25 @@ class Codec:
 
     def decode_registers(self, reply: str, registers, unit: int | None = None) -> Decoded:
         compiled = self._replies[reply]
-        data = b"".join(r.to_bytes(2, "big") for r in registers)
+        data = struct.pack(f">{len(registers)}H", *registers)
         return Decoded(reply, unit, compiled.extract(_Ctx(data, (0, len(data)))))
 
     def _modbus_reply(self, function_code: int, count: int) -> str:
+        name = self._modbus_replies.get((function_code, count))
+        if name is None:
+            raise DecodeError("unknown", f"no reply of the profile reads {count} registers "
+                                         f"with function {function_code}")
+        return name
+
+    def _index_modbus_replies(self) -> dict[tuple[int, int], str]:
         from agent.profiles import modbus
 
+        index = {}
         for name, msg in self.profile.replies.items():
             req = self.profile.requests.get(msg.answers or "")
-            if req and modbus.FUNCTIONS[req.function][0].function_code == function_code \
-                    and req.count == count:
-                return name
-        raise DecodeError("unknown", f"no reply of the profile reads {count} registers with "
-                                     f"function {function_code}")
+            if req:
+                index[(modbus.FUNCTIONS[req.function][0].function_code, req.count)] = name
+        return index
 
     def _read_address(self, ctx: _Ctx) -> int | None:
         if self._address is None:
@@ -154,7 +161,7 @@ class Codec:
         return get(ctx.doc("text") if spec.token is not None else ctx.frame)
 
     def reading(self, fields: dict[str, Any]) -> Reading:
-        return evaluate(self.profile.rules, fields)
+        return self._evaluate(fields)
 
     def request(self, name: str, address: int | None = None) -> bytes:
         """A raw request frame (framed profiles) or ADU (Modbus) for the device at ``address``."""

@@ -55,6 +55,55 @@ def binary_getter(spec: FieldSpec) -> Getter:
     return get
 
 
+def compile_binary(specs: list[FieldSpec]) -> Callable[[bytes], dict[str, Any]]:
+    """All binary fields of a message read by one generated function: one ``unpack_from``
+    for every field, then the bit/enum/scale of each inline. About three times faster than
+    a getter per field, which matters on a gateway decoding thousands of frames a second.
+    Frames too short for the fields fall back to the getters, for their error message."""
+    slow = [(s.name, binary_getter(s)) for s in specs]
+
+    def fallback(frame: bytes) -> dict[str, Any]:
+        return {name: get(frame) for name, get in slow}
+
+    if not specs:
+        return lambda frame: {}
+    endians = {s.endian for s in specs if BINARY_TYPES[s.type] not in "Bb"}
+    slots: dict[tuple[int, str], int] = {}   # (offset, type) -> index in the unpacked tuple
+    fmt, pos = "", 0
+    for s in sorted(specs, key=lambda s: s.offset):
+        key = (s.offset, s.type)
+        if key in slots:
+            continue
+        if s.offset < pos or len(endians) > 1:  # overlapping or mixed byte order
+            return fallback
+        fmt += "x" * (s.offset - pos) + BINARY_TYPES[s.type]
+        pos = s.offset + struct.calcsize("<" + BINARY_TYPES[s.type])
+        slots[key] = len(slots)
+    st = struct.Struct(("<" if endians == {"little"} else ">") + fmt)
+    env: dict[str, Any] = {"unpack": st.unpack_from, "size": st.size, "fallback": fallback,
+                           "unknown": unknown}
+    items = []
+    for i, s in enumerate(specs):
+        raw = f"r[{slots[(s.offset, s.type)]}]"
+        if s.bit is not None:
+            expr = f"(({raw} >> {s.bit}) & 1) == 1"
+        elif s.enum is not None:
+            env[f"e{i}"] = s.enum
+            expr = f"(e{i}.get({raw}) or unknown({raw}))"
+        elif s.scale is not None:
+            expr = f"round({raw} * {s.scale!r}, 9)"
+        else:
+            expr = raw
+        items.append(f"{s.name!r}: {expr}")
+    source = ("def extract(frame):\n"
+              "    if len(frame) < size:\n"
+              "        return fallback(frame)\n"
+              "    r = unpack(frame, 0)\n"
+              f"    return {{{', '.join(items)}}}\n")
+    exec(compile(source, "<profile fields>", "exec"), env)  # names are checked identifiers
+    return env["extract"]
+
+
 def _convert_text(spec: FieldSpec, text: Any) -> Any:
     t = spec.type
     try:
@@ -88,7 +137,14 @@ def _bad(spec: FieldSpec, text: Any):
 
 
 def _text_cooker(spec: FieldSpec) -> Callable[[Any], Any]:
+    """text (or a JSON value) -> the field's value; plain strings take a short cut."""
+    if spec.type == "str" and spec.enum is None:
+        def plain(text: Any) -> Any:
+            return text if type(text) is str else _convert_text(spec, text)
+        return plain
     cook = _cooker(spec)
+    if spec.bit is None and spec.enum is None and spec.scale is None:
+        return lambda text: _convert_text(spec, text)
     return lambda text: cook(_convert_text(spec, text))
 
 
@@ -148,13 +204,55 @@ def _xml_find(root: ET.Element, path: tuple) -> ET.Element | None:
     return el
 
 
+def _element_path(path: tuple) -> str:
+    """('hddList', 'hdd', 0, 'status') -> '{*}hddList/{*}hdd[1]/{*}status' (any namespace)."""
+    parts: list[str] = []
+    for step in path:
+        if isinstance(step, int):
+            parts[-1] += f"[{step + 1}]"
+        else:
+            parts.append("{*}" + step)
+    return "/".join(parts)
+
+
+def _steps(path: tuple) -> tuple[tuple[str, int], ...]:
+    steps: list[tuple[str, int]] = []
+    for step in path:
+        if isinstance(step, int):
+            steps[-1] = (steps[-1][0], step)
+        else:
+            steps.append((step, 0))
+    return tuple(steps)
+
+
+def _walk(root: ET.Element, steps: tuple[tuple[str, int], ...]) -> ET.Element | None:
+    """Follow the steps in the root's namespace (the usual case: one default namespace)."""
+    tag = root.tag
+    ns = tag[:tag.index("}") + 1] if tag[:1] == "{" else ""
+    el = root
+    for name, index in steps:
+        want = ns + name
+        for child in el:
+            if child.tag == want:
+                if not index:
+                    el = child
+                    break
+                index -= 1
+        else:
+            return None
+    return el
+
+
 def xml_getter(spec: FieldSpec) -> Getter:
     path, cook, where = spec.path, _text_cooker(spec), format_path(spec.path)
     attr = path[-1][1:] if isinstance(path[-1], str) and path[-1].startswith("@") else None
-    element_path = path[:-1] if attr else path
+    steps = _steps(path[:-1] if attr else path)
+    find_path = _element_path(path[:-1] if attr else path)
 
     def get(root: ET.Element) -> Any:
-        el = _xml_find(root, element_path)
+        el = _walk(root, steps)
+        if el is None and find_path:  # elements from other namespaces than the root's
+            el = root.find(find_path)
         value = None if el is None else (el.get(attr) if attr else (el.text or "").strip())
         if value is None:
             if spec.optional:

@@ -39,6 +39,16 @@ def framer(kind: str, server: bool):
     return _FRAMERS[kind](DecodePDU(server))
 
 
+_response_framers: dict[str, object] = {}  # stateless: decode() keeps nothing between calls
+
+
+def _response_framer(kind: str):
+    fr = _response_framers.get(kind)
+    if fr is None:
+        fr = _response_framers[kind] = framer(kind, False)
+    return fr
+
+
 def registers_to_bytes(registers) -> bytes:
     return struct.pack(f">{len(registers)}H", *registers)
 
@@ -76,7 +86,7 @@ def _exact_size(kind: str, decoder: DecodePDU, adu: bytes) -> int:
 
 def parse_response(kind: str, adu: bytes) -> ModbusPDU:
     """Exactly one response ADU (CRC / MBAP checked by pymodbus) -> its PDU."""
-    fr = framer(kind, False)
+    fr = _response_framer(kind)
     try:
         size = _exact_size(kind, fr.decoder, adu)
         if size == 0 or size != len(adu):

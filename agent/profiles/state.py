@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from agent.profiles.schema import SEVERITIES, Rule
@@ -39,24 +40,57 @@ class Reading:
         return next((f.channel for f in self.faults if f.code == code), None)
 
 
-def evaluate(rules: tuple[Rule, ...], fields: Mapping[str, Any]) -> Reading:
-    faults: list[Fault] = []
-    occupied: set = set()
-    intercom: set = set()
-    get = fields.get
+def compile_rules(rules: tuple[Rule, ...]):
+    """``evaluate`` for these rules, with each rule's test prepared once."""
+    prepared = []
     for rule in rules:
-        value = get(rule.field)
-        if value is None or not rule.holds(value):
-            continue
-        if rule.kind == "fault":
-            code = rule.code or str(value)
-            faults.append(Fault(code, rule.severities.get(code, rule.severity), rule.channel))
-        elif rule.kind == "occupied":
-            occupied.add(rule.channel)
+        if rule.within is not None:
+            test = frozenset(rule.within).__contains__
+        elif rule.not_within is not None:
+            excluded = frozenset(rule.not_within)
+            test = excluded.__contains__
         else:
-            intercom.add(rule.channel)
+            test = partial(_equals, rule.equals)
+        negate = rule.within is None and rule.not_within is not None
+        prepared.append((rule.kind, rule.field, test, negate, rule.code, rule.severity,
+                         rule.severities, rule.channel))
+    prepared = tuple(prepared)
+
+    def evaluate(fields: Mapping[str, Any]) -> Reading:
+        faults: list[Fault] = []
+        occupied: set = set()
+        intercom: set = set()
+        get = fields.get
+        for kind, field_name, test, negate, code, severity, severities, channel in prepared:
+            value = get(field_name)
+            if value is None:
+                continue
+            try:
+                hit = test(value)
+            except TypeError:  # an unhashable value (a JSON list, say) matches no rule
+                hit = False
+            if hit == negate:
+                continue
+            if kind == "fault":
+                code = code or str(value)
+                faults.append(Fault(code, severities.get(code, severity), channel))
+            elif kind == "occupied":
+                occupied.add(channel)
+            else:
+                intercom.add(channel)
+        return _reading(faults, occupied, intercom, fields)
+
+    return evaluate
+
+
+def _equals(expected: Any, value: Any) -> bool:
+    return value == expected
+
+
+def _reading(faults: list[Fault], occupied: set, intercom: set,
+             fields: Mapping[str, Any]) -> Reading:
     if faults:
-        worst = min(faults, key=lambda f: _RANK[f.severity])
+        worst = faults[0] if len(faults) == 1 else min(faults, key=lambda f: _RANK[f.severity])
         return Reading("fault", worst.code, worst.severity, frozenset(occupied),
                        frozenset(intercom), tuple(faults), fields)
     return Reading("occupied" if occupied else "ok", None, None, frozenset(occupied),
