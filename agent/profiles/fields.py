@@ -142,6 +142,14 @@ def _text_cooker(spec: FieldSpec) -> Callable[[Any], Any]:
         def plain(text: Any) -> Any:
             return text if type(text) is str else _convert_text(spec, text)
         return plain
+    if spec.type == "str":
+        get = spec.enum.get
+
+        def named(text: Any) -> Any:
+            if type(text) is not str:
+                text = _convert_text(spec, text)
+            return get(text) or unknown(text)
+        return named
     cook = _cooker(spec)
     if spec.bit is None and spec.enum is None and spec.scale is None:
         return lambda text: _convert_text(spec, text)

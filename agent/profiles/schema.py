@@ -4,6 +4,7 @@ validates them; everything else in the engine only reads them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -117,14 +118,14 @@ class Framing:
     delimiter: str = ","           # between the tokens of a text body
     max_length: int = 1024
 
-    @property
+    @cached_property
     def trailer(self) -> int:
         """Bytes after the body: checksum prefix, checksum, end."""
         cs = self.checksum
         size = 0 if cs is None else len(cs.prefix) + cs.size * (2 if cs.encoding == "hex" else 1)
         return size + len(self.end)
 
-    @property
+    @cached_property
     def min_length(self) -> int:
         return self.fixed or (len(self.start) + self.trailer)
 
