@@ -91,3 +91,16 @@ def test_fault_loop_timeout_and_intercom_become_events_with_lane_and_time(site):
     short = wait_for(lambda: [e for e in of(events, "device_state", "loops")
                               if e.fault == "loop_short"], 5, what="loop fault")[0]
     assert short.detail == {"channel": "2"} and short.severity == "critical"
+
+
+def test_severity_is_an_optional_wire_field_with_a_fixed_vocabulary():
+    ev = wire.Event("p1", "lot-1", 1, 2, 3.0, "device_state", device="gate-in",
+                    state="fault", fault="motor", severity="critical")
+    topic = wire.topic("p1", "lot-1", wire.EVENT)
+    assert wire.decode(topic, wire.encode(ev)) == ev
+    hb = wire.Heartbeat("p1", "lot-1", 1, 3, 4.0, 10.0,
+                        {"gate-in": wire.DeviceReport("fault", "motor", 1.0, "minor")})
+    assert wire.decode(wire.topic("p1", "lot-1", wire.HEARTBEAT), wire.encode(hb)) == hb
+    bad = wire.encode(ev).replace(b'"critical"', b'"apocalyptic"')
+    with pytest.raises(wire.WireError, match="'severity' must be one of critical, major"):
+        wire.decode(topic, bad)

@@ -88,7 +88,6 @@ def read_expanded(sections: list[Section], counted: tuple[str, ...]) -> list[tup
     return out
 
 
-
 # --- messages, rules, golden vectors -------------------------------------------------------
 
 def read_field(s: Section, msg_format: str, register_base: int | None) -> FieldSpec:
