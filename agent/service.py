@@ -69,8 +69,8 @@ class Agent:
             detail = {"lane": out.lane, "occupied_s": round(out.at - out.since, 3)}
             if out.channel is not None:
                 detail["channel"] = out.channel
-            return wire.Event(*common, "loop_timeout", device=out.device, state="occupied",
-                              since=out.since, detail=detail)
+            return wire.Event(*common, "loop_timeout", device=out.device, since=out.since,
+                              detail=detail)
         if isinstance(out, IntercomCall):
             detail = {"lane": out.lane, "at": out.at}
             if out.channel is not None:

@@ -39,6 +39,8 @@ def test_a_profile_by_path_is_relative_to_the_config(tmp_path):
 @pytest.mark.parametrize("devices,key,problem", [
     ('name = "g"\nprofile = "bg-9"\nport = "/dev/x"', "devices[0].profile",
      "no profile named 'bg-9'"),
+    ('name = "g"\nprofile = "vendors/mine.toml"\nport = "/dev/x"', "devices[0].profile",
+     "no profile file"),
     ('name = "c"\nprofile = "lpr-tcp-json"\nport = "/dev/x"', "devices[0].host",
      "is missing (profile lpr-tcp-json talks tcp)"),
     ('name = "c"\nprofile = "lpr-isapi-http"\nurl = "ftp://x"', "devices[0].url",

@@ -23,6 +23,8 @@ def load_named(ref: str, base: Path | None = None) -> Profile:
         path = resolve(ref, base)
     except FileNotFoundError as e:
         raise UnknownProfile(ref, str(e)) from None
+    if not path.is_file():
+        raise UnknownProfile(ref, f"no profile file {path}")
     return load(path)
 
 
