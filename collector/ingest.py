@@ -12,8 +12,8 @@ import paho.mqtt.client as mqtt
 
 from agent import wire
 from collector.config import CollectorConfig
+from collector.core import Core
 from collector.store import Store
-from collector.tracker import Tracker
 
 log = logging.getLogger("parkwatch.collector")
 
@@ -39,18 +39,18 @@ class Ingest:
     def __init__(self, cfg: CollectorConfig, clock=time.time):
         self.cfg = cfg
         self.clock = clock
-        self.tracker = Tracker(cfg.outage_threshold_s, cfg.site_silence_factor)
-        self.lock = threading.Lock()  # guards tracker for the API's reads
+        self.core: Core | None = None  # made by the worker thread, which owns it
+        self.lock = threading.Lock()  # guards the tracker for the API's reads
         self.rejections = Rejections()
-        self.received = 0
-        self.duplicates = 0
         self.connected = threading.Event()
+        self.ready = threading.Event()  # open outages resumed, run recorded
         self._queue: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"parkwatch-collector-{id(self):x}",
-                                  protocol=mqtt.MQTTv311, clean_session=True)
+        # A persistent session: QoS 1 events sent while the collector was down (uplink
+        # records above all) are queued by the broker and delivered when it is back.
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
+                                  protocol=mqtt.MQTTv311, clean_session=False)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -61,11 +61,13 @@ class Ingest:
             log.warning("broker refused the connection: %s", reason_code)
             return
         client.subscribe(wire.SUBSCRIPTION, qos=1)
+        self._queue.put((True, self.clock()))
         self.connected.set()
         log.info("subscribed to %s", wire.SUBSCRIPTION)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected.clear()
+        self._queue.put((False, self.clock()))
         if not self._stop.is_set():
             log.warning("lost the broker: %s; reconnecting", reason_code)
 
@@ -81,48 +83,60 @@ class Ingest:
             return
         self._queue.put((msg, self.clock()))
 
+    @property
+    def tracker(self):
+        return self.core.tracker if self.core else None
+
+    @property
+    def received(self) -> int:
+        return self.core.received if self.core else 0
+
+    @property
+    def duplicates(self) -> int:
+        return self.core.duplicates if self.core else 0
+
     def _work(self) -> None:
         store = Store(self.cfg.database)
         with self.lock:
-            for outage in store.open_outages():
-                self.tracker.resume(outage)
+            self.core = core = Core(self.cfg, store, self.clock())
+        self.ready.set()
         next_tick = 0.0
         while not self._stop.is_set():
             try:
-                msg, now = self._queue.get(timeout=0.2)
+                item, now = self._queue.get(timeout=0.2)
             except queue.Empty:
-                msg = None
+                item = None
             try:
                 with self.lock:
                     decisions = []
-                    if msg is not None:
-                        self.received += 1
-                        if isinstance(msg, wire.Event) and not store.first_delivery(
-                                msg.project, msg.site, msg.boot, msg.seq, now):
-                            self.duplicates += 1
-                            continue
-                        decisions += self.tracker.receive(msg, now)
+                    if item is True:
+                        core.link_up(now)
+                    elif item is False:
+                        core.link_down(now)
+                    elif item is not None:
+                        decisions += core.handle(item, now)
                     t = self.clock()
                     if t >= next_tick:
-                        decisions += self.tracker.tick(t)
+                        decisions += core.tick(t)
                         next_tick = t + 0.25
-                if decisions:
-                    store.apply(decisions)
-                    for d in decisions:
-                        log.info("%s %s", type(d).__name__, d.outage.key)
+                for d in decisions:
+                    log.debug("%s %s", type(d).__name__, getattr(d, "outage", d))
             except Exception:
-                log.exception("error handling %r", msg)
+                log.exception("error handling %r", item)
+        with self.lock:
+            core.stop(self.clock())
 
     def start(self) -> None:
         self._worker = threading.Thread(target=self._work, name="ingest", daemon=True)
         self._worker.start()
+        self.ready.wait(30)
         b = self.cfg.broker
         self.client.connect_async(b.host, b.port, keepalive=b.keepalive_s)
         self.client.loop_start()
 
     def stop(self) -> None:
-        self._stop.set()
         self.client.disconnect()
         self.client.loop_stop()
+        self._stop.set()
         if self._worker is not None:
             self._worker.join(5)

@@ -76,7 +76,8 @@ MIGRATIONS: list[tuple[str, str]] = [
             from_at REAL NOT NULL, to_at REAL NOT NULL, open INTEGER NOT NULL DEFAULT 1
         );
         CREATE TABLE projects (
-            project TEXT PRIMARY KEY, timezone TEXT NOT NULL, budget_minutes REAL NOT NULL
+            project TEXT PRIMARY KEY, timezone TEXT NOT NULL, budget_minutes REAL NOT NULL,
+            threshold_s REAL NOT NULL
         );
         CREATE TABLE site_events (
             id INTEGER PRIMARY KEY, project TEXT NOT NULL, site TEXT NOT NULL,
@@ -298,11 +299,13 @@ class Store:
                 yield
 
     def ensure_project(self, project: str, timezone: str, budget_minutes: float,
-                       replace: bool = False) -> None:
+                       threshold_s: float, replace: bool = False) -> None:
+        """Projects and the rules their budget is counted by, so that a report read from
+        the database alone counts as the collector did."""
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         with self._tx():
-            self.conn.execute(f"{verb} INTO projects VALUES (?, ?, ?)",
-                              (project, timezone, budget_minutes))
+            self.conn.execute(f"{verb} INTO projects VALUES (?, ?, ?, ?)",
+                              (project, timezone, budget_minutes, threshold_s))
 
     # --- resuming --------------------------------------------------------------------------
 
