@@ -3,7 +3,8 @@
 The counting rules, each documented with a worked example in docs/budget.md:
 
 1. Only site-network outages count, and only those that lasted more than the threshold
-   (their whole length, start to end, decides).
+   (their whole length, start to end, decides; time the collector could not see is not
+   part of that length).
 2. Only time inside the assessed window (08:00-22:00 in the project's time zone) counts;
    an outage is split at each window edge, at midnight and at New Year.
 3. A project's downtime is the union of its sites' outages: two sites down at once count once.
@@ -89,8 +90,13 @@ def compute(project: str, year: int, outages: list[NetOutage],
     def span(o: NetOutage) -> Interval:
         return (o.start, o.end if o.end is not None else max(o.start, as_of))
 
-    qualifying = [o for o in outages
-                  if not o.platform and span(o)[1] - o.start > rules.threshold_s]
+    seen = None if sight is None else iv.union(sight)
+
+    def visible(o: NetOutage) -> float:  # unknown time does not make an outage long
+        s = span(o)
+        return s[1] - s[0] if seen is None else iv.total(iv.intersect([s], seen))
+
+    qualifying = [o for o in outages if not o.platform and visible(o) > rules.threshold_s]
     charged_outages = [o for o in qualifying if not o.customer]
     maint = iv.union(maintenance)
 

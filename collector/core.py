@@ -28,6 +28,11 @@ class Core:
             store.ensure_project(name, p.timezone, p.budget_minutes, cfg.outage_threshold_s,
                                  replace=True)
         self._projects = {r["project"] for r in store.db.query("SELECT project FROM projects")}
+        # Blind until connected; what it saw before (earlier runs) still counts as seen.
+        self.tracker.blind = True
+        self.tracker.seen = [[r["from_at"], r["to_at"]] for r in store.db.query(
+            "SELECT from_at, to_at FROM sight WHERE to_at >= ? ORDER BY from_at",
+            [now - RESUME_CLOSED_S])]
         for outage in store.recent_site_outages(now - RESUME_CLOSED_S):
             self.tracker.resume_closed(outage)
         for outage in store.open_outages():

@@ -73,7 +73,7 @@ def table(rows: list[dict]) -> str:
     lines = [heads]
     for r in rows:
         lines.append([r["project"], str(r["year"]), _fmt(r["budget_minutes"])] +
-                     [_fmt(r[k]) for k, _ in FIELDS] +
+                     [_fmt(r[k], 4 if k.endswith("_pct") else 2) for k, _ in FIELDS] +
                      [_fmt(r["forecast"]["projected_year_end_minutes"]),
                       r["forecast"]["runs_out_on"] or "-"])
     widths = [max(len(line[i]) for line in lines) for i in range(len(heads))]
@@ -82,9 +82,9 @@ def table(rows: list[dict]) -> str:
                      for line in lines)
 
 
-def _fmt(v) -> str:
+def _fmt(v, places: int = 2) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
-        return f"{v:g}" if v == int(v) else f"{v:.2f}"
+        return f"{v:g}" if v == int(v) else f"{v:.{places}f}"
     return str(v)

@@ -78,6 +78,9 @@ class Tracker:
         self.open: dict[OutageKey, Outage] = {}
         self.online = 0  # sites currently online
         self.blind = False  # the collector cannot see the broker: silence means nothing
+        # When the collector could see (running and connected), as [from, to or None];
+        # None means always. Time outside is unknown: it makes no outage an incident.
+        self.seen: list[list] | None = None
         self._silence: list[tuple[float, tuple[str, str]]] = []
         self._due: list[tuple[float, int, str, Outage]] = []
         self._n = 0
@@ -143,10 +146,15 @@ class Tracker:
     def link_lost(self, now: float) -> None:
         """The collector lost the broker: from now on silence is unknown, not down."""
         self.blind = True
+        if self.seen and self.seen[-1][1] is None:
+            self.seen[-1][1] = now
 
     def link_restored(self, now: float) -> None:
         """Back on the broker: every site gets a fresh silence allowance from now."""
         self.blind = False
+        if self.seen is not None:
+            self.seen.append([now, None])
+            del self.seen[:-64]
         for site in self.sites.values():
             if site.state == "online" and site.last_seen is not None:
                 site.last_seen = max(site.last_seen, now)
@@ -178,7 +186,8 @@ class Tracker:
 
     def next_deadline(self) -> float | None:
         """The earliest time at which ``tick`` could decide something."""
-        times = [h[0][0] for h in (self._silence, self._due) if h]
+        heaps = (self._due,) if self.blind else (self._silence, self._due)
+        times = [h[0][0] for h in heaps if h]
         return min(times) if times else None
 
     # --- sites ---------------------------------------------------------------------------
@@ -338,12 +347,27 @@ class Tracker:
         out.append(OutageEnded(outage))
         return out
 
+    def visible(self, outage: Outage, now: float) -> float:
+        """How much of the outage the collector saw; unknown time makes no incident."""
+        end = outage.ended_at if outage.ended_at is not None else now
+        if self.seen is None:
+            return max(0.0, end - outage.started_at)
+        total = 0.0
+        for a, b in self.seen:
+            lo, hi = max(a, outage.started_at), min(end if b is None else b, end)
+            if hi > lo:
+                total += hi - lo
+        return total
+
     def _qualifies(self, outage: Outage, now: float) -> bool:
         return (not outage.incident and not outage.absorbed
-                and outage.duration(now) > self.threshold_s)
+                and self.visible(outage, now) > self.threshold_s)
 
     def _maybe_declare(self, outage: Outage, now: float) -> list[Decision]:
         if not self._qualifies(outage, now):
+            if not outage.incident and not outage.absorbed:  # unknown time: look again
+                self._push(now + self.threshold_s - self.visible(outage, now), "declare",
+                           outage)
             return []
         if outage.key.kind == SITE_NETWORK and self.platform is not None and \
                 now - outage.detected_at <= self.platform.rule.window_s:

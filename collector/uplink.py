@@ -85,7 +85,7 @@ def _reassess(tracker: Tracker, outage: Outage, now: float) -> list[Decision]:
     """A closed outage's length changed: declare it, withdraw it, or regrade it."""
     if tracker._qualifies(outage, now):
         return tracker._declare(outage, now)
-    if outage.incident and outage.duration(now) <= tracker.threshold_s:
+    if outage.incident and tracker.visible(outage, now) <= tracker.threshold_s:
         outage.incident, outage.withdrawn = False, True
         return [IncidentWithdrawn(outage, now)]
     if outage.incident:
