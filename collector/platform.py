@@ -65,6 +65,15 @@ class PlatformDetector:
         platform, self.active = self.active, None
         return platform
 
+    def may_join(self, outage: Outage, online_now: int) -> bool:
+        """Could this site outage still become part of a platform incident? Not when too
+        few sites are left online for a drop to reach ``min_sites``."""
+        if outage.platform_id is not None or outage.absorbed:
+            return False
+        near = sum(1 for o in self.recent if o.ended_at is None and
+                   abs(o.started_at - outage.started_at) <= self.rule.window_s)
+        return near + online_now >= self.rule.min_sites
+
     def resume(self, outage: Outage) -> None:
         if outage.key.kind == PLATFORM:
             self.active = outage

@@ -370,7 +370,8 @@ class Tracker:
                            outage)
             return []
         if outage.key.kind == SITE_NETWORK and self.platform is not None and \
-                now - outage.detected_at <= self.platform.rule.window_s:
+                now - outage.detected_at <= self.platform.rule.window_s and \
+                self.platform.may_join(outage, self.online):
             self._push(outage.detected_at + self.platform.rule.window_s, "declare", outage)
             return []  # give the platform detector its window first
         return self._declare(outage, now)

@@ -51,11 +51,11 @@ def _match(tracker: Tracker, site: SiteView, start: float, end: float) -> Outage
     current = tracker.open.get(OutageKey(SITE_NETWORK, site.project, site.site))
     if current is not None:
         candidates.append(current)
-    best, best_overlap = None, -1.0
+    best, best_overlap = None, -slack
     for o in candidates:
         o_end = o.ended_at if o.ended_at is not None else float("inf")
-        overlap = min(end + slack, o_end) - max(start - slack, o.started_at)
-        if overlap >= 0 and overlap > best_overlap:
+        overlap = min(end, o_end) - max(start, o.started_at)  # negative: the gap between
+        if overlap >= best_overlap:
             best, best_overlap = o, overlap
     return best
 
