@@ -73,6 +73,7 @@ def create_app(ingest: Ingest) -> FastAPI:
                 "received": ingest.received, "duplicates": ingest.duplicates,
                 "rejected": ingest.rejections.total,
                 "rejected_by_reason": dict(ingest.rejections.by_reason),
+                "backlog": ingest.backlog,
                 "run": ingest.core.run_id if ingest.core else None}
 
     @app.get("/api/sites")

@@ -31,7 +31,7 @@ class CollectorConfig:
     budget_minutes: float = 60.0
     platform: PlatformRule = field(default_factory=PlatformRule)
     client_id: str = "parkwatch-collector"
-    alive_interval_s: float = 5.0
+    alive_interval_s: float = 1.0  # how often the collector records that it is running
     projects: dict[str, ProjectConfig] = field(default_factory=dict)
 
     def project(self, project: str) -> ProjectConfig:

@@ -52,16 +52,21 @@ class Core:
             self.duplicates += 1
             return []
         decisions = self.tracker.receive(msg, now)
-        self.store.apply(decisions)
+        if decisions:
+            self.store.apply(decisions)
+            self._alive(now)  # what it decided, it saw: vouch for it at once
         return decisions
 
     def tick(self, now: float) -> list[Decision]:
         decisions = self.tracker.tick(now)
         self.store.apply(decisions)
-        if now >= self._next_alive:
-            self.store.alive(self.run_id, now)
-            self._next_alive = now + self.cfg.alive_interval_s
+        if decisions or now >= self._next_alive:
+            self._alive(now)
         return decisions
+
+    def _alive(self, now: float) -> None:
+        self.store.alive(self.run_id, now)
+        self._next_alive = now + self.cfg.alive_interval_s
 
     def link_up(self, now: float) -> None:
         self.store.link_up(self.run_id, now)

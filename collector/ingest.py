@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 
 import paho.mqtt.client as mqtt
 
@@ -16,6 +15,8 @@ from collector.core import Core
 from collector.store import Store
 
 log = logging.getLogger("parkwatch.collector")
+BATCH = 2000  # messages handled per hold of the lock (the API waits at most that long)
+IDLE_S = 0.005  # the worker's nap when there is nothing to do
 
 
 class Rejections:
@@ -44,7 +45,7 @@ class Ingest:
         self.rejections = Rejections()
         self.connected = threading.Event()
         self.ready = threading.Event()  # open outages resumed, run recorded
-        self._queue: queue.Queue = queue.Queue()
+        self._inbox: deque = deque()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         # A persistent session: QoS 1 events sent while the collector was down (uplink
@@ -61,31 +62,42 @@ class Ingest:
             log.warning("broker refused the connection: %s", reason_code)
             return
         client.subscribe(wire.SUBSCRIPTION, qos=1)
-        self._queue.put((True, self.clock()))
+        self._put(True)
         self.connected.set()
         log.info("subscribed to %s", wire.SUBSCRIPTION)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected.clear()
-        self._queue.put((False, self.clock()))
+        self._put(False)
         if not self._stop.is_set():
             log.warning("lost the broker: %s; reconnecting", reason_code)
 
     def _on_message(self, client, userdata, message):
+        # Only hand over: decoding happens in the worker, so that paho's thread is back on
+        # its socket at once (the hot path: every heartbeat of every site).
+        self._inbox.append((message.topic, message.payload, self.clock()))
+
+    def _put(self, item) -> None:
+        self._inbox.append((item, None, self.clock()))
+
+    def _decode(self, topic: str, payload: bytes):
         try:
-            msg = wire.decode(message.topic, message.payload)
+            return wire.decode(topic, payload)
         except wire.WireError as e:
-            self.rejections.add(message.topic, str(e))
-            return
-        except Exception as e:  # never let paho's network thread die
-            log.exception("unexpected error decoding %s", message.topic)
-            self.rejections.add(message.topic, f"internal: {e}")
-            return
-        self._queue.put((msg, self.clock()))
+            self.rejections.add(topic, str(e))
+        except Exception as e:  # a bug in decoding must not stop the worker
+            log.exception("unexpected error decoding %s", topic)
+            self.rejections.add(topic, f"internal: {e}")
+        return None
 
     @property
     def tracker(self):
         return self.core.tracker if self.core else None
+
+    @property
+    def backlog(self) -> int:
+        """Messages received from the broker and not handled yet."""
+        return len(self._inbox)
 
     @property
     def received(self) -> int:
@@ -101,30 +113,44 @@ class Ingest:
             self.core = core = Core(self.cfg, store, self.clock())
         self.ready.set()
         next_tick = 0.0
+        inbox = self._inbox
         while not self._stop.is_set():
-            try:
-                item, now = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                item = None
-            try:
-                with self.lock:
-                    decisions = []
-                    if item is True:
-                        core.link_up(now)
-                    elif item is False:
-                        core.link_down(now)
-                    elif item is not None:
-                        decisions += core.handle(item, now)
-                    t = self.clock()
-                    if t >= next_tick:
-                        decisions += core.tick(t)
-                        next_tick = t + 0.25
-                for d in decisions:
-                    log.debug("%s %s", type(d).__name__, getattr(d, "outage", d))
-            except Exception:
-                log.exception("error handling %r", item)
+            if not inbox:
+                time.sleep(IDLE_S)  # polling: no per-message wake-up for paho's thread to pay
+            with self.lock:
+                for _ in range(BATCH):
+                    if not inbox:
+                        break
+                    item, payload, now = inbox.popleft()
+                    if payload is not None:
+                        item = self._decode(item, payload)
+                        if item is None:
+                            continue
+                    self._handle(core, item, now)
+                t = self.clock()
+                if t >= next_tick:
+                    self._handle(core, None, t)
+                    next_tick = t + 0.25
         with self.lock:
             core.stop(self.clock())
+
+    @staticmethod
+    def _handle(core: Core, item, now: float) -> None:
+        try:
+            if item is None:
+                decisions = core.tick(now)
+            elif item is True:
+                decisions = []
+                core.link_up(now)
+            elif item is False:
+                decisions = []
+                core.link_down(now)
+            else:
+                decisions = core.handle(item, now)
+            for d in decisions:
+                log.debug("%s %s", type(d).__name__, getattr(d, "outage", d))
+        except Exception:
+            log.exception("error handling %r", item)
 
     def start(self) -> None:
         self._worker = threading.Thread(target=self._work, name="ingest", daemon=True)

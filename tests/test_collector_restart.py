@@ -125,7 +125,7 @@ def test_kill_9_during_outages_gives_exactly_one_incident_each(setup):
     collector.wait(10)
     # While the collector is dead, the agent's uplink record of outage 1 arrives at the
     # broker; the collector's persistent session gets it after the restart.
-    site.uplink_record(silent_at + 0.1, back_at - 0.2)
+    site.uplink_record(silent_at + 0.1, back_at)
     collector = start()
     time.sleep(1.0)  # resumed and ticking: a second incident would appear now
     site.beating.set()
