@@ -232,3 +232,13 @@ def test_cli_mistakes_are_one_line(tmp_path, parkwatch_exe):
     proc = subprocess.run([parkwatch_exe, "report", "budget", "--db", str(tmp_path / "none.db"),
                            "--year", "2026"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "no such database" in proc.stderr
+
+
+def test_reconnect_while_the_collector_is_away_is_settled_by_the_queued_record(tmp_path):
+    _, db = run(tmp_path, ev("uplink_down", "08-01T09:55", "20m") +
+                ev("collector_down", "08-01T10:00", "30m", site=None))
+    [outage] = list_outages(db)
+    assert outage["end_source"] == "uplink_record"  # delivered by the persistent session
+    assert outage["ended_at"] - outage["started_at"] == 20 * 60
+    assert [i["state"] for i in list_incidents(db)] == ["closed"]
+    assert budget(db)["down_minutes"] == 5.0  # 09:55-10:00; the rest is unknown
