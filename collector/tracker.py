@@ -17,23 +17,21 @@ import heapq
 from dataclasses import dataclass, field
 
 from agent import wire
+from collector.lifecycle import OutageBook
 from collector.outages import (
     DEVICE_FAULT,
     DEVICE_OFFLINE,
-    GRADE_EDGES_S,
     PLATFORM,
     SITE_NETWORK,
     SOFTWARE_DOWN,
     Absorbed,
     Decision,
-    GradeChanged,
     IncidentDeclared,
     Outage,
     OutageEnded,
     OutageKey,
     OutageStarted,
     SiteEvent,
-    grade,
 )
 from collector.platform import PlatformDetector, PlatformRule
 from collector.uplink import apply_uplink_record
@@ -66,24 +64,19 @@ class SiteView:
     armed_at: float | None = None  # deadline of this site's entry in the silence heap
 
 
-class Tracker:
-    """``silence_factor`` missed heartbeat intervals make a silent site down."""
+class Tracker(OutageBook):
+    """Sites and devices from messages to outages. ``silence_factor`` missed heartbeat
+    intervals make a silent site down."""
 
     def __init__(self, threshold_s: float = 60.0, silence_factor: float = 3.0,
                  platform: PlatformRule | None = None):
-        self.threshold_s = threshold_s
+        super().__init__(threshold_s)
         self.silence_factor = silence_factor
         self.platform = PlatformDetector(platform) if platform else None
         self.sites: dict[tuple[str, str], SiteView] = {}
-        self.open: dict[OutageKey, Outage] = {}
         self.online = 0  # sites currently online
         self.blind = False  # the collector cannot see the broker: silence means nothing
-        # When the collector could see (running and connected), as [from, to or None];
-        # None means always. Time outside is unknown: it makes no outage an incident.
-        self.seen: list[list] | None = None
         self._silence: list[tuple[float, tuple[str, str]]] = []
-        self._due: list[tuple[float, int, str, Outage]] = []
-        self._n = 0
 
     # --- input ---------------------------------------------------------------------------
 
@@ -132,16 +125,7 @@ class Tracker:
                 out += self._site_down(site, now, "silence")
             else:
                 self._arm_silence(site)
-        due = self._due
-        while due and due[0][0] < now:
-            when, _, what, outage = heapq.heappop(due)
-            if outage.ended_at is not None or self.open.get(outage.key) is not outage:
-                continue
-            if what == "declare":
-                out += self._maybe_declare(outage, now)
-            elif what == "grade" and outage.incident:
-                out += self._regrade(outage, now)
-        return out
+        return out + self._tick_outages(now)
 
     def link_lost(self, now: float) -> None:
         """The collector lost the broker: from now on silence is unknown, not down."""
@@ -328,84 +312,15 @@ class Tracker:
                 return o
         return None
 
-    def _end(self, key: OutageKey, ended_at: float, source: str,
-             now: float) -> list[Decision]:
-        outage = self.open.pop(key, None)
-        if outage is None:
-            return []
-        outage.ended_at = max(ended_at, outage.started_at)
-        outage.end_source = source
-        out: list[Decision] = []
-        if self._qualifies(outage, outage.ended_at):
-            # It lasted long enough but we learned of it late (a replayed event).
-            out += self._declare(outage, now)
-        elif outage.incident:
-            g = grade(outage.duration(outage.ended_at))
-            if g != outage.grade:
-                outage.grade = g
-                out.append(GradeChanged(outage, g))
-        out.append(OutageEnded(outage))
-        return out
-
-    def visible(self, outage: Outage, now: float) -> float:
-        """How much of the outage the collector saw; unknown time makes no incident."""
-        end = outage.ended_at if outage.ended_at is not None else now
-        if self.seen is None:
-            return max(0.0, end - outage.started_at)
-        total = 0.0
-        for a, b in self.seen:
-            lo, hi = max(a, outage.started_at), min(end if b is None else b, end)
-            if hi > lo:
-                total += hi - lo
-        return total
-
-    def _qualifies(self, outage: Outage, now: float) -> bool:
-        return (not outage.incident and not outage.absorbed
-                and self.visible(outage, now) > self.threshold_s)
-
     def _maybe_declare(self, outage: Outage, now: float) -> list[Decision]:
         if not self._qualifies(outage, now):
-            if not outage.incident and not outage.absorbed:  # unknown time: look again
-                self._push(now + self.threshold_s - self.visible(outage, now), "declare",
-                           outage)
-            return []
+            return super()._maybe_declare(outage, now)
         if outage.key.kind == SITE_NETWORK and self.platform is not None and \
                 now - outage.detected_at <= self.platform.rule.window_s and \
                 self.platform.may_join(outage, self.online):
             self._push(outage.detected_at + self.platform.rule.window_s, "declare", outage)
             return []  # give the platform detector its window first
         return self._declare(outage, now)
-
-    def _declare(self, outage: Outage, now: float) -> list[Decision]:
-        outage.incident, outage.withdrawn = True, False
-        outage.declared_at = now
-        outage.grade = grade(outage.duration(now))
-        self._schedule_grade(outage, now)
-        return [IncidentDeclared(outage, now)]
-
-    def _regrade(self, outage: Outage, now: float) -> list[Decision]:
-        g = grade(outage.duration(now))
-        self._schedule_grade(outage, now)
-        if g == outage.grade:
-            return []
-        outage.grade = g
-        return [GradeChanged(outage, g)]
-
-    def _schedule(self, outage: Outage) -> None:
-        if outage.incident:
-            self._schedule_grade(outage, outage.declared_at or outage.started_at)
-        elif not outage.absorbed:
-            self._push(outage.started_at + self.threshold_s, "declare", outage)
-
-    def _schedule_grade(self, outage: Outage, now: float) -> None:
-        for edge in GRADE_EDGES_S:
-            if outage.started_at + edge >= now:
-                self._push(outage.started_at + edge, "grade", outage)
-                return
-
-    def _push(self, when: float, what: str, outage: Outage) -> None:
-        self._n += 1
-        heapq.heappush(self._due, (when, self._n, what, outage))
 
     # --- clocks ----------------------------------------------------------------------------
 
