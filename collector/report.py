@@ -9,6 +9,8 @@ import sqlite_utils
 
 from collector.budget import DEFAULT_TIMEZONE, BudgetRules, NetOutage, compute, year_bounds
 
+MARGIN_S = 7 * 86400  # sight before New Year still tells how long a crossing outage was seen
+
 
 class ReportError(Exception):
     pass
@@ -57,7 +59,7 @@ def budget(db: sqlite_utils.Database, project: str, year: int, now: float | None
         "AND from_at < ? AND to_at > ?", [project, y1, y0])]
     sight = [(r["from_at"], now if r["run_id"] == live_run and r["open"] else r["to_at"])
              for r in db.query("SELECT run_id, from_at, to_at, open FROM sight "
-                               "WHERE from_at < ? AND to_at >= ?", [y1, y0])]
+                               "WHERE from_at < ? AND to_at >= ?", [y1, y0 - MARGIN_S])]
     return compute(project, year, outages, maintenance, sight, now, rules)
 
 

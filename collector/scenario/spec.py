@@ -225,7 +225,7 @@ def _event(i: int, e: Section, where: dict[str, Project], start: float,
         p = where[full]
         project, site, tz = p.id, full.split("/", 1)[1], p.timezone
         if kind in DEVICE_KINDS:
-            device = e.str("device", p.devices[0])
+            device = e.str("device", _default_device(kind, p.devices))
             if device not in p.devices:
                 raise e.error("device", f"is not a device of {full}: {device!r} "
                                         f"(devices: {', '.join(p.devices)})")
@@ -245,6 +245,13 @@ def _event(i: int, e: Section, where: dict[str, Project], start: float,
         raise e.error("cause", f"a {kind} event is the platform's; it takes no cause")
     e.done()
     return Event(i, kind, at, duration, project, site, device, code, cause)
+
+
+def _default_device(kind: str, devices: tuple[str, ...]) -> str:
+    """A loop timeout happens on a loop, anything else on the barrier: the first device
+    whose name says so, else the first device."""
+    hint = "loop" if kind == "loop_timeout" else "gate"
+    return next((d for d in devices if hint in d), devices[0])
 
 
 def _no_overlaps(top: Section, events: list[Event]) -> None:
