@@ -242,3 +242,11 @@ def test_reconnect_while_the_collector_is_away_is_settled_by_the_queued_record(t
     assert outage["ended_at"] - outage["started_at"] == 20 * 60
     assert [i["state"] for i in list_incidents(db)] == ["closed"]
     assert budget(db)["down_minutes"] == 5.0  # 09:55-10:00; the rest is unknown
+
+
+def test_an_outage_still_open_at_the_end_starts_at_its_scenario_time(tmp_path):
+    _, db = run(tmp_path, ev("uplink_down", "12-31T21:30", "12h"))
+    [outage] = list_outages(db)
+    assert outage["ended_at"] is None and outage["start_source"] == "last_message"
+    f = budget(db)
+    assert f["down_minutes"] == 30.0 and f["longest_restore_minutes"] == 150.0

@@ -199,7 +199,13 @@ class Runner:
 
     def _uplink_down(self, t: float, ev: Event, begins: bool) -> None:
         if begins:
-            self._lose_link(t, self._site(ev), "uplink", will=True)
+            site = self._site(ev)
+            if site.connected:
+                # Its last word gets through at the instant of the drop, so that the
+                # collector's own estimate of the start (its last message) is the scenario's
+                # time even when no uplink record comes before the end.
+                self.deliver(t, site.heartbeat(t, site.interval_s))
+            self._lose_link(t, site, "uplink", will=True)
         else:
             self._regain_link(t, self._site(ev), "uplink", "keepalive_loss")
 
