@@ -17,8 +17,12 @@ RESUME_CLOSED_S = 2 * 86400  # closed site outages a late uplink record may stil
 
 
 class Core:
-    def __init__(self, cfg: CollectorConfig, store: Store, now: float):
+    def __init__(self, cfg: CollectorConfig, store: Store, now: float, live: bool = True):
+        """``live``: a real process, which may die at any moment, so it vouches for its
+        sight every ``alive_interval_s`` and at every decision. A simulated collector stops
+        only when told, and records its sight exactly then."""
         self.cfg = cfg
+        self.live = live
         self.store = store
         self.tracker = Tracker(cfg.outage_threshold_s, cfg.site_silence_factor, cfg.platform)
         self.received = 0
@@ -54,13 +58,14 @@ class Core:
         decisions = self.tracker.receive(msg, now)
         if decisions:
             self.store.apply(decisions)
-            self._alive(now)  # what it decided, it saw: vouch for it at once
+            if self.live:
+                self._alive(now)  # what it decided, it saw: vouch for it at once
         return decisions
 
     def tick(self, now: float) -> list[Decision]:
         decisions = self.tracker.tick(now)
         self.store.apply(decisions)
-        if decisions or now >= self._next_alive:
+        if self.live and (decisions or now >= self._next_alive):
             self._alive(now)
         return decisions
 
@@ -79,4 +84,4 @@ class Core:
 
     def stop(self, now: float) -> None:
         self.tick(now)
-        self.store.end_run(self.run_id, now)
+        self.store.end_run(self.run_id, now)  # vouches up to now

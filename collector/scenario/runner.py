@@ -71,7 +71,7 @@ class Runner:
         wall = time.perf_counter()
         sc = self.sc
         self._plan()
-        self.core = Core(self.cfg, self.store, sc.start)
+        self.core = Core(self.cfg, self.store, sc.start, live=False)
         self.core.link_up(sc.start)
         for m in sc.maintenance:
             marks.add_maintenance(self.store.db, m.project, m.from_at, m.to_at, m.reason,
@@ -240,7 +240,7 @@ class Runner:
                 self.core.stop(t)
             self.core = None
             return
-        self.core = Core(self.cfg, self.store, t)
+        self.core = Core(self.cfg, self.store, t, live=False)
         if self.broker_up:
             self.core.link_up(t)
             for status in list(self.retained.values()):
