@@ -75,7 +75,10 @@ class Ingest:
     def _on_message(self, client, userdata, message):
         # Only hand over: decoding happens in the worker, so that paho's thread is back on
         # its socket at once (the hot path: every heartbeat of every site).
-        self._inbox.append((message.topic, message.payload, self.clock()))
+        try:
+            self._inbox.append((message.topic, message.payload, self.clock()))
+        except Exception as e:  # a topic that is not UTF-8; never raise into paho's thread
+            self.rejections.add(repr(message._topic)[:80], f"topic is not UTF-8: {e}")
 
     def _put(self, item) -> None:
         self._inbox.append((item, None, self.clock()))
