@@ -58,6 +58,64 @@ def _sim_site(args) -> int:
                     duration_s=args.duration)
 
 
+class UserError(Exception):
+    """A mistake of the user's: printed as one line, exit 2."""
+
+
+def _sim_scenario(args) -> int:
+    import json
+    from pathlib import Path
+
+    from collector.scenario import runner, spec
+
+    scenario = spec.load(args.file)
+    db = Path(args.db)
+    if db.exists():
+        if not args.replace:
+            raise UserError(f"{db} exists; give a new path or --replace to overwrite it")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    summary = runner.run(scenario, db)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{summary['sites']} sites, {summary['events']} events over "
+              f"{summary['virtual_days']} days in {summary['wall_s']} s: "
+              f"{summary['outages']} outages, {summary['incidents']} incidents -> {db}")
+    return 0
+
+
+def _report_budget(args) -> int:
+    import json
+    from pathlib import Path
+
+    from collector import report
+    from collector.store import Store
+
+    if not Path(args.db).exists():
+        raise UserError(f"{args.db}: no such database")
+    db = Store(args.db).db
+    names = [args.project] if args.project else [p["project"] for p in report.projects(db)]
+    try:
+        rows = [report.budget(db, name, args.year) for name in names]
+    except report.ReportError as e:
+        raise UserError(f"{args.db}: {e}") from None
+    if args.json:
+        print(json.dumps(rows if not args.project else rows[0], indent=2))
+    elif rows:
+        print(report.table(rows))
+    else:
+        print(f"{args.db}: no projects yet")
+    return 0
+
+
+def _year(text: str) -> int:
+    if not text.isdigit() or not 2000 <= int(text) <= 2200:
+        raise argparse.ArgumentTypeError(f"must be a year like 2026, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="parkwatch", description=__doc__.split("\n")[0])
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -89,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="FRAME is an ASCII line; \\r and \\n escapes are understood")
     dec.set_defaults(func=_profile_decode)
 
-    sim = sub.add_parser("sim", help="simulated devices").add_subparsers(
+    sim = sub.add_parser("sim", help="simulated devices and scenarios").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     site = sim.add_parser("site", help="simulate every device of an agent config")
     site.add_argument("--config", required=True, help="agent TOML config file")
@@ -102,6 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
     site.add_argument("--duration", type=float, default=None,
                       help="stop after this many seconds (default: run until Ctrl-C)")
     site.set_defaults(func=_sim_site)
+
+    sc = sim.add_parser("scenario", help="run a scenario file (docs/scenarios.md) through "
+                                         "the collector's cores; leaves its database")
+    sc.add_argument("file", help="scenario TOML file")
+    sc.add_argument("--db", required=True, help="collector database to create")
+    sc.add_argument("--replace", action="store_true", help="overwrite an existing database")
+    sc.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sc.set_defaults(func=_sim_scenario)
+
+    rep = sub.add_parser("report", help="reports from a collector database").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    bud = rep.add_parser("budget", help="yearly network-down budget per project "
+                                        "(docs/budget.md)")
+    bud.add_argument("--db", required=True, help="collector database")
+    bud.add_argument("--year", required=True, type=_year, help="calendar year, e.g. 2026")
+    bud.add_argument("--project", help="one project (default: all)")
+    bud.add_argument("--json", action="store_true", help="JSON instead of a table")
+    bud.set_defaults(func=_report_budget)
 
     demo = sub.add_parser("demo", help="broker, two simulated sites and a collector, locally")
     demo.add_argument("--port", type=int, default=8080, help="API port (default 8080)")
@@ -120,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
-    except ConfigError as e:
+    except (ConfigError, UserError) as e:
         print(f"parkwatch: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
