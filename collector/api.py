@@ -6,10 +6,12 @@ from fastapi import FastAPI, HTTPException, Query
 
 from collector.ingest import Ingest
 from collector.store import list_incidents, list_outages, open_db
+from collector.workflow.api import router_for
 
 
 def create_app(ingest: Ingest) -> FastAPI:
     app = FastAPI(title="parkwatch collector", version="0.1.0")
+    app.include_router(router_for(ingest.cfg))
 
     def db():
         return open_db(ingest.cfg.database)

@@ -14,6 +14,7 @@ from collector.tracker import (
     OutageKey,
     OutageStarted,
 )
+from collector.workflow.schema import MIGRATIONS as WORKFLOW_MIGRATIONS
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_outages_incidents", """
@@ -40,6 +41,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
     """),
 ]
+MIGRATIONS += WORKFLOW_MIGRATIONS  # the incident workflow's own tables (wf_*), always last
 
 
 def open_db(path: str | Path) -> sqlite_utils.Database:
