@@ -87,6 +87,8 @@ class Ticket:
     project: str
     opened_at: float
     assessed: bool
+    site: str | None = None
+    device: str | None = None
     kind: str = "unknown"
     severity: int = 3
     state: str = "open"

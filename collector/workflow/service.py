@@ -53,7 +53,8 @@ class WorkflowService:
         extra = "".join(f", o.{c}" for c in ("profile", "device_class")
                         if c in db["outages"].columns_dict)
         rows = list(db.query(
-            f"SELECT i.id, i.project, i.site, i.device, i.kind, i.opened_at, o.fault{extra} "
+            "SELECT i.id, i.project, i.site, i.device, i.kind, i.opened_at, i.declared_at, "
+            f"o.fault{extra} "
             "FROM incidents i LEFT JOIN outages o ON o.id = i.outage_id WHERE i.id > ? "
             "ORDER BY i.id LIMIT 1000", [hwm["m"]]))
         created = []
@@ -71,8 +72,11 @@ class WorkflowService:
                 "title": f"{r['kind'].replace('_', ' ')} at {where}"
                          + (f" ({r['fault']})" if r.get("fault") else ""),
                 "opened_at": r["opened_at"]}
+            # Dispatched when declared: the routing table acts at once, and the result does
+            # not depend on when this worker (or a scenario runner) looked.
             created.append(self.store.create(
-                fields, now, SYSTEM, note=f"routing table: {r['kind']} -> {rule.group}",
+                fields, r["declared_at"], SYSTEM,
+                note=f"routing table: {r['kind']} -> {rule.group}",
                 dispatch_to=rule.group if self.cfg.auto_dispatch else None))
         return created
 

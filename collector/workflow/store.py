@@ -23,10 +23,10 @@ from collector.workflow.lifecycle import Assignment, Event, Step, Ticket
 from collector.workflow.notify import render, targets
 from collector.workflow.problems import Proposal, Sighting
 
-TICKET_FIELDS = ("id", "project", "opened_at", "assessed", "kind", "severity", "state",
-                 "transfers", "plan_changes", "plan", "plan_date", "resolved_group",
-                 "resolved_at", "verified_at", "closed_at", "fault_report", "fault_report_at",
-                 "last_progress_at", "outage_ended_at", "version")
+TICKET_FIELDS = ("id", "project", "site", "device", "opened_at", "assessed", "kind",
+                 "severity", "state", "transfers", "plan_changes", "plan", "plan_date",
+                 "resolved_group", "resolved_at", "verified_at", "closed_at", "fault_report",
+                 "fault_report_at", "last_progress_at", "outage_ended_at", "version")
 ASSIGNMENT_FIELDS = ("group_name", "dispatched_at", "respond_s", "handle_s", "milestone",
                      "acked_at", "arrived_at", "resolved_at", "ended_at", "end_reason",
                      "reopened")
