@@ -7,10 +7,11 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from contextlib import closing
 from datetime import date
 from typing import Literal
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query
+from fastapi import APIRouter, Body, HTTPException, Query
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -89,12 +90,10 @@ class ProblemActionIn(Strict):
 def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
     r = APIRouter()
 
-    def store():
-        s = WorkflowStore(database, cfg)
-        try:
-            yield s
-        finally:
-            s.close()
+    def session():
+        """One connection per request, opened and closed in the endpoint's own thread
+        (a dependency with ``yield`` may run in another, which SQLite refuses)."""
+        return closing(WorkflowStore(database, cfg))
 
     def view(s: WorkflowStore, tid: int, now: float, full: bool = True) -> dict:
         t = s.load(tid)
@@ -124,7 +123,7 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
             raise HTTPException(422, str(e)) from None
 
     @r.post("/api/workflow/incidents", status_code=201)
-    def report_incident(body: IncidentIn, s: WorkflowStore = Depends(store)):
+    def report_incident(body: IncidentIn):
         now = clock()
         opened_at = now if body.opened_at is None else body.opened_at
         if opened_at > now + 60:
@@ -148,14 +147,14 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
             "reporter_contact": body.reporter.contact, "reporter_role": body.reporter.role,
             "contract_scope": body.contract_scope, "sla_level": body.sla_level,
             "impact": body.impact, "urgency": body.urgency, "opened_at": opened_at}
-        tid = act(lambda: s.create(fields, now, body.who, body.note, files, target))
-        return view(s, tid, now)
+        with session() as s:
+            tid = act(lambda: s.create(fields, now, body.who, body.note, files, target))
+            return view(s, tid, now)
 
     @r.get("/api/workflow/incidents")
     def incidents(state: str | None = Query(None, pattern="^(" + "|".join(
                       lifecycle.STATES) + "|live)$"),
-                  group: str | None = None, project: str | None = None,
-                  s: WorkflowStore = Depends(store)):
+                  group: str | None = None, project: str | None = None):
         where, params = ["1"], []
         if state == "live":
             where.append("state != 'closed'")
@@ -167,28 +166,31 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
                 where.append(f"{col} = ?")
                 params.append(value)
         now = clock()
-        return [view(s, t.id, now, full=False)
-                for t in s.tickets(" AND ".join(where), params)]
+        with session() as s:
+            return [view(s, t.id, now, full=False)
+                    for t in s.tickets(" AND ".join(where), params)]
 
     @r.get("/api/workflow/incidents/{tid}")
-    def incident(tid: int, s: WorkflowStore = Depends(store)):
-        return view(s, tid, clock())
+    def incident(tid: int):
+        with session() as s:
+            return view(s, tid, clock())
 
     @r.post("/api/workflow/incidents/{tid}/{action}")
-    def action(tid: int, action: str, body: ActionIn = Body(...),
-               s: WorkflowStore = Depends(store)):
+    def action(tid: int, action: str, body: ActionIn = Body(...)):
         if action not in lifecycle.ACTIONS:
             raise HTTPException(404, f"no action {action!r}; actions are "
                                 f"{', '.join(lifecycle.ACTIONS)}")
         now = clock()
-        act(lambda: s.act(tid, action, now, body.who, note=body.note, group=body.group,
-                          plan=body.plan, report=body.report,
-                          plan_date=body.plan_date and body.plan_date.isoformat()))
-        return view(s, tid, now)
+        with session() as s:
+            act(lambda: s.act(tid, action, now, body.who, note=body.note, group=body.group,
+                              plan=body.plan, report=body.report,
+                              plan_date=body.plan_date and body.plan_date.isoformat()))
+            return view(s, tid, now)
 
     @r.get("/api/workflow/incidents/{tid}/attachments/{aid}")
-    def attachment(tid: int, aid: int, s: WorkflowStore = Depends(store)):
-        a = s.attachment(tid, aid)
+    def attachment(tid: int, aid: int):
+        with session() as s:
+            a = s.attachment(tid, aid)
         if a is None:
             raise HTTPException(404, f"incident {tid} has no attachment {aid}")
         if a["data"] is None:
@@ -198,27 +200,28 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
 
     @r.get("/api/workflow/problems")
     def problems(state: str | None = Query(None, pattern="^(proposed|confirmed|solved|"
-                                                          "rejected)$"),
-                 s: WorkflowStore = Depends(store)):
-        return s.problems(state)
+                                                          "rejected)$")):
+        with session() as s:
+            return s.problems(state)
 
     @r.post("/api/workflow/problems/{pid}/{action}")
-    def problem_action(pid: int, action: str, body: ProblemActionIn,
-                       s: WorkflowStore = Depends(store)):
-        return act(lambda: s.problem_action(
-            pid, action, clock(), body.who, note=body.note,
-            plan_date=body.plan_date and body.plan_date.isoformat()))
+    def problem_action(pid: int, action: str, body: ProblemActionIn):
+        with session() as s:
+            return act(lambda: s.problem_action(
+                pid, action, clock(), body.who, note=body.note,
+                plan_date=body.plan_date and body.plan_date.isoformat()))
 
     @r.get("/api/workflow/outbox")
-    def outbox(state: str | None = Query(None, pattern="^(pending|sending|sent)$"),
-               s: WorkflowStore = Depends(store)):
-        return s.outbox(state)
+    def outbox(state: str | None = Query(None, pattern="^(pending|sending|sent)$")):
+        with session() as s:
+            return s.outbox(state)
 
     @r.get("/api/reports/monthly")
     def monthly(month: str = Query(..., pattern=r"^\d{4}-\d{2}$"),
-                format: Literal["json", "csv"] = "json", s: WorkflowStore = Depends(store)):
+                format: Literal["json", "csv"] = "json"):
         try:
-            rep = report.monthly_report(s, month, clock())
+            with session() as s:
+                rep = report.monthly_report(s, month, clock())
         except ValueError as e:
             raise HTTPException(422, str(e)) from None
         if format == "csv":

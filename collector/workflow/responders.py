@@ -6,7 +6,8 @@ Scenario keys (docs/scenarios.md, docs/workflow.md)::
 
     [responders.remote-ops]          # per group
     ack_after = "5m"                 # business time after the dispatch
-    resolve_after = "40m"            # business time after the acknowledgement
+    resolve_after = "40m"            # business time after the acknowledgement (a group
+                                     # whose clock stops on site: arrives, fixes on arrival)
     [responders.seat]
     verify_after = "10m"             # business time after the resolution; then it closes
 
@@ -100,6 +101,8 @@ class Responders:
         if t.state == "dispatched" and d.ack_after is not None:
             return bc.add(cur.dispatched_at, d.ack_after), "ack"
         if t.state == "acknowledged" and d.resolve_after is not None:
+            if cur.arrived_at is not None and cur.arrived_at == t.last_progress_at:
+                return cur.arrived_at, "resolve"  # fixed on arrival
             at = bc.add(t.last_progress_at, d.resolve_after)
             return at, "arrive" if cur.milestone == "arrive" and cur.arrived_at is None \
                 else "resolve"
