@@ -71,7 +71,7 @@ def test_an_automatic_incident_is_dispatched_by_the_routing_table_and_waits_for_
     assert (t.kind, t.state, t.group, t.severity) == ("device_fault", "dispatched",
                                                       "branch-after-sales", 2)
     assert t.assignments[0].dispatched_at == start + 61  # at its declaration
-    row = store.row(t.id)
+    row = store.rows([t.id])[t.id]
     assert row["signature"] == "device_fault:motor_overheat"
     assert row["device_class"] == "barrier" and row["source"] == "auto"
     assert [(a["who"], a["action"]) for a in store.audit(t.id)] == [

@@ -95,21 +95,24 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
         (a dependency with ``yield`` may run in another, which SQLite refuses)."""
         return closing(WorkflowStore(database, cfg))
 
-    def view(s: WorkflowStore, tid: int, now: float, full: bool = True) -> dict:
+    def views(s: WorkflowStore, tickets, now: float) -> list[dict]:
+        """Incidents as the API shows them: the record, its assignments and clocks."""
+        ids = [t.id for t in tickets]
+        rows, durations = s.rows(ids), s.durations(ids, now)
+        return [{**rows[t.id], "assessed": t.assessed, "grade": grade(durations[t.id]),
+                 "assignments": [{"id": a.id, "group": a.group,
+                                  "dispatched_at": a.dispatched_at, "acked_at": a.acked_at,
+                                  "arrived_at": a.arrived_at, "resolved_at": a.resolved_at,
+                                  "ended_at": a.ended_at, "end_reason": a.end_reason,
+                                  "reopened": a.reopened} for a in t.assignments],
+                 "clocks": clocks.describe(t, cfg.clock(t.project), now)} for t in tickets]
+
+    def view(s: WorkflowStore, tid: int, now: float) -> dict:
         t = s.load(tid)
         if t is None:
             raise HTTPException(404, f"no incident {tid}")
-        row = s.row(tid)
-        out = {**row, "assessed": bool(row["assessed"]),
-               "grade": grade(s.durations([tid], now)[tid]),
-               "assignments": [{"id": a.id, "group": a.group, "dispatched_at": a.dispatched_at,
-                                "acked_at": a.acked_at, "arrived_at": a.arrived_at,
-                                "resolved_at": a.resolved_at, "ended_at": a.ended_at,
-                                "end_reason": a.end_reason, "reopened": a.reopened}
-                               for a in t.assignments],
-               "clocks": clocks.describe(t, cfg.clock(t.project), now)}
-        if full:
-            out.update(audit=s.audit(tid), events=s.events(tid), attachments=s.attachments(tid))
+        (out,) = views(s, [t], now)
+        out.update(audit=s.audit(tid), events=s.events(tid), attachments=s.attachments(tid))
         return out
 
     def act(call):
@@ -154,7 +157,8 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
     @r.get("/api/workflow/incidents")
     def incidents(state: str | None = Query(None, pattern="^(" + "|".join(
                       lifecycle.STATES) + "|live)$"),
-                  group: str | None = None, project: str | None = None):
+                  group: str | None = None, project: str | None = None,
+                  limit: int = Query(500, ge=1, le=5000)):
         where, params = ["1"], []
         if state == "live":
             where.append("state != 'closed'")
@@ -167,8 +171,7 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
                 params.append(value)
         now = clock()
         with session() as s:
-            return [view(s, t.id, now, full=False)
-                    for t in s.tickets(" AND ".join(where), params)]
+            return views(s, s.tickets(" AND ".join(where), params, limit=limit), now)
 
     @r.get("/api/workflow/incidents/{tid}")
     def incident(tid: int):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ALL_DAYS = (1, 2, 3, 4, 5, 6, 7)  # ISO weekdays, Monday = 1
@@ -57,6 +58,9 @@ class BusinessClock:
 
     def window(self, d: date) -> tuple[float, float] | None:
         """The window of one local day as epoch seconds, or None on a day without one."""
+        return _window(self, d)
+
+    def _compute_window(self, d: date) -> tuple[float, float] | None:
         if d.isoweekday() not in self.days:
             return None
         start = datetime.combine(d, self.start, tzinfo=self._zone).timestamp()
@@ -110,6 +114,13 @@ class BusinessClock:
         if now <= due:
             return self.elapsed(now, due)
         return -self.elapsed(due, now)
+
+
+@lru_cache(maxsize=16384)
+def _window(clock: BusinessClock, d: date) -> tuple[float, float] | None:
+    # The clocks of every live incident are recomputed on each worker tick; their days
+    # repeat, and converting local times to epoch seconds is most of the cost.
+    return clock._compute_window(d)
 
 
 def month_bounds(month: str, tz: str) -> tuple[float, float]:

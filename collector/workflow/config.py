@@ -66,7 +66,7 @@ class WorkflowConfig:
     problem_window_s: float = 30 * 86400.0
     routes: tuple[Route, ...] = ()
     outbox: Outbox = Outbox()
-    tick_s: float = 1.0
+    tick_s: float = 5.0
     auto_dispatch: bool = True
 
     def clock(self, project: str | None = None) -> BusinessClock:
@@ -138,7 +138,7 @@ def from_section(w: Section) -> WorkflowConfig:
         problem_group=problem_group,
         problem_projects=w.int("common_problem_projects", 3, minimum=2),
         problem_window_s=w.number("common_problem_window_days", 30, positive=True) * 86400.0,
-        routes=routes, outbox=outbox, tick_s=w.number("tick_s", 1.0, positive=True),
+        routes=routes, outbox=outbox, tick_s=w.number("tick_s", 5.0, positive=True),
         auto_dispatch=w.bool("auto_dispatch", True))
     w.done()
     return out

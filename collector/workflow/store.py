@@ -109,19 +109,25 @@ class WorkflowStore:
 
     def _assignments(self, ids: list[int]) -> dict[int, list[Assignment]]:
         out: dict[int, list[Assignment]] = {}
-        for chunk in range(0, len(ids), 500):
-            part = ids[chunk:chunk + 500]
-            for r in self.db.query(
-                    f"SELECT * FROM wf_assignments WHERE ticket_id IN "
-                    f"({','.join('?' * len(part))}) ORDER BY ticket_id, seq", part):
-                out.setdefault(r["ticket_id"], []).append(Assignment(
-                    group=r["group_name"], id=r["id"],
-                    **{k: r[k] for k in ASSIGNMENT_FIELDS if k != "group_name"}))
+        for r in self._where_in("SELECT * FROM wf_assignments WHERE ticket_id", ids,
+                                "ORDER BY ticket_id, seq"):
+            out.setdefault(r["ticket_id"], []).append(Assignment(
+                group=r["group_name"], id=r["id"],
+                **{k: r[k] for k in ASSIGNMENT_FIELDS if k != "group_name"}))
         return out
 
-    def tickets(self, where: str = "1", params: list = ()) -> list[Ticket]:
+    def _where_in(self, sql: str, ids: list[int], tail: str = ""):
+        """Rows of ``sql IN (ids)``, a chunk of ids at a time."""
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk:chunk + 500]
+            yield from self.db.query(f"{sql} IN ({','.join('?' * len(part))}) {tail}", part)
+
+    def tickets(self, where: str = "1", params: list = (),
+                limit: int | None = None) -> list[Ticket]:
+        """Tickets in id order; with ``limit``, the newest ones, newest first."""
+        order = "ORDER BY id" if limit is None else f"ORDER BY id DESC LIMIT {int(limit)}"
         rows = list(self.db.query(f"SELECT {', '.join(TICKET_FIELDS)}, group_name FROM "
-                                  f"wf_tickets WHERE {where} ORDER BY id", list(params)))
+                                  f"wf_tickets WHERE {where} {order}", list(params)))
         by_id = self._assignments([r["id"] for r in rows])
         return [self._ticket(r, by_id.get(r["id"], [])) for r in rows]
 
@@ -234,8 +240,9 @@ class WorkflowStore:
 
     # --- reading for the API ------------------------------------------------------------
 
-    def row(self, tid: int) -> dict | None:
-        return next(iter(self.db.query("SELECT * FROM wf_tickets WHERE id = ?", [tid])), None)
+    def rows(self, ids: list[int]) -> dict[int, dict]:
+        """The full records (seed 002's fields and all) by id."""
+        return {r["id"]: r for r in self._where_in("SELECT * FROM wf_tickets WHERE id", ids)}
 
     def audit(self, tid: int) -> list[dict]:
         return list(self.db.query("SELECT at, who, action, note, from_state, to_state, "
@@ -259,14 +266,12 @@ class WorkflowStore:
         """Fault duration for the grade: the outage's for automatic incidents, report to
         resolution for the others; up to ``now`` while it lasts."""
         out = {}
-        for chunk in range(0, len(ids), 500):
-            part = ids[chunk:chunk + 500]
-            for r in self.db.query(
-                    "SELECT w.id, w.opened_at, w.resolved_at, w.incident_id, i.closed_at "
-                    "FROM wf_tickets w LEFT JOIN incidents i ON i.id = w.incident_id "
-                    f"WHERE w.id IN ({','.join('?' * len(part))})", part):
-                end = r["closed_at"] if r["incident_id"] is not None else r["resolved_at"]
-                out[r["id"]] = (now if end is None else end) - r["opened_at"]
+        for r in self._where_in(
+                "SELECT w.id, w.opened_at, w.resolved_at, w.incident_id, i.closed_at "
+                "FROM wf_tickets w LEFT JOIN incidents i ON i.id = w.incident_id WHERE w.id",
+                ids):
+            end = r["closed_at"] if r["incident_id"] is not None else r["resolved_at"]
+            out[r["id"]] = (now if end is None else end) - r["opened_at"]
         return out
 
     # --- common problems ----------------------------------------------------------------
