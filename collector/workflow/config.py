@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 from agent.conf import ConfigError, Section, load_toml
@@ -77,14 +78,9 @@ class WorkflowConfig:
         return self.project_timezones.get(project, self.timezone)
 
 
-_clocks: dict[tuple, BusinessClock] = {}
-
-
+@lru_cache(maxsize=256)
 def _clock(tz: str, start: str, end: str, days: tuple[int, ...]) -> BusinessClock:
-    key = (tz, start, end, days)
-    if key not in _clocks:
-        _clocks[key] = BusinessClock(tz, parse_hhmm(start), parse_hhmm(end), days)
-    return _clocks[key]
+    return BusinessClock(tz, parse_hhmm(start), parse_hhmm(end), days)
 
 
 def load(path: str | Path) -> WorkflowConfig:
