@@ -118,8 +118,8 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
     def act(call):
         try:
             return call()
-        except KeyError as e:
-            raise HTTPException(404, f"no such record: {e.args[0]}") from None
+        except lifecycle.NotFound as e:
+            raise HTTPException(404, str(e)) from None
         except lifecycle.Conflict as e:
             raise HTTPException(409, str(e)) from None
         except lifecycle.Invalid as e:

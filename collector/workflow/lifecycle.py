@@ -47,6 +47,10 @@ class Invalid(Exception):
     """The action's arguments are wrong (HTTP 422)."""
 
 
+class NotFound(LookupError):
+    """No such incident or common problem (HTTP 404)."""
+
+
 @dataclass
 class Assignment:
     """One dispatch of an incident to one group, with the standards in force then."""

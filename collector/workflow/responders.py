@@ -169,7 +169,7 @@ class Simulation:
 
     def advance(self, now: float) -> None:
         svc = self.service
-        svc.take_new_incidents(now)
+        svc.take_new_incidents()
         svc.sync_outages()
         self.respond(now)
         svc.tick(now)

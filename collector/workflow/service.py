@@ -34,7 +34,7 @@ class WorkflowService:
         self._next_problem_scan = float("-inf")
 
     def tick(self, now: float) -> None:
-        self.take_new_incidents(now)
+        self.take_new_incidents()
         self.sync_outages()
         self.evaluate(now)
         if now >= self._next_problem_scan:
@@ -43,7 +43,7 @@ class WorkflowService:
 
     # --- automatic incidents ------------------------------------------------------------
 
-    def take_new_incidents(self, now: float) -> list[int]:
+    def take_new_incidents(self) -> list[int]:
         """A ticket for each core incident not yet in the workflow, dispatched by the
         routing table (or left open for the seat group when auto_dispatch is off)."""
         db = self.store.db

@@ -132,12 +132,12 @@ class WorkflowStore:
         return [self._ticket(r, by_id.get(r["id"], [])) for r in rows]
 
     def act(self, tid: int, action: str, now: float, who: str, **kw) -> Ticket:
-        """Apply one lifecycle action; ``KeyError`` for an unknown incident, and
+        """Apply one lifecycle action; ``lifecycle.NotFound`` for an unknown incident, and
         ``lifecycle.Conflict`` / ``lifecycle.Invalid`` with nothing written."""
         with self.transaction():
             ticket = self.load(tid)
             if ticket is None:
-                raise KeyError(tid)
+                raise lifecycle.NotFound(f"no incident {tid}")
             s = lifecycle.step(ticket, action, now, who, groups=self.cfg.groups,
                                limits=self.cfg.limits, **kw)
             self._save(s, now)
@@ -320,7 +320,7 @@ class WorkflowStore:
         with self.transaction():
             row = self.problem(pid)
             if row is None:
-                raise KeyError(pid)
+                raise lifecycle.NotFound(f"no common problem {pid}")
             if row["state"] != allowed:
                 raise lifecycle.Conflict(f"cannot {action} common problem {pid}: it is "
                                          f"{row['state']} (allowed from: {allowed})")
