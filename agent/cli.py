@@ -31,6 +31,12 @@ def _collector_run(args) -> int:
     return 0
 
 
+def _report_monthly(args) -> int:
+    from collector.workflow.cli import report_monthly
+
+    return report_monthly(args)
+
+
 def _demo(args) -> int:
     from simulators import demo
 
@@ -178,6 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
     bud.add_argument("--project", help="one project (default: all)")
     bud.add_argument("--json", action="store_true", help="JSON instead of a table")
     bud.set_defaults(func=_report_budget)
+
+    monthly = rep.add_parser("monthly", help="monthly scores per group: K1/K2/K3, grades and "
+                             "tiers, penalty items")
+    monthly.add_argument("--month", required=True, help="the month, YYYY-MM")
+    fmt = monthly.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON")
+    fmt.add_argument("--csv", action="store_true", help="print CSV, one row per group")
+    monthly.add_argument("--config", help="collector TOML config: its database and [workflow]")
+    monthly.add_argument("--database", "--db", dest="database",
+                         help="the collector's SQLite database (instead of --config's)")
+    monthly.set_defaults(func=_report_monthly)
 
     demo = sub.add_parser("demo", help="broker, two simulated sites and a collector, locally")
     demo.add_argument("--port", type=int, default=8080, help="API port (default 8080)")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from collector import marks, report
 from collector.ingest import Ingest
 from collector.store import list_incidents, list_outages, open_db
+from collector.workflow.api import router_for
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -52,6 +53,7 @@ def _epoch(t: datetime, timezone: str) -> float:
 
 def create_app(ingest: Ingest) -> FastAPI:
     app = FastAPI(title="parkwatch collector", version="0.2.0")
+    app.include_router(router_for(ingest.cfg))
 
     def db():
         return open_db(ingest.cfg.database)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,6 +11,7 @@ from agent.config import Broker, parse_broker_url
 from agent.wire import WireError, check_id
 from collector.budget import DEFAULT_TIMEZONE
 from collector.platform import PlatformRule
+from collector.workflow.config import WorkflowConfig, from_section
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class CollectorConfig:
     client_id: str = "parkwatch-collector"
     alive_interval_s: float = 1.0  # how often the collector records that it is running
     projects: dict[str, ProjectConfig] = field(default_factory=dict)
+    workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
 
     def project(self, project: str) -> ProjectConfig:
         return self.projects.get(project) or ProjectConfig(self.timezone, self.budget_minutes)
@@ -80,12 +82,23 @@ def load(path: str | Path) -> CollectorConfig:
                               window_s=plat.number("window_s", 15.0, positive=True),
                               min_sites=plat.int("min_sites", 3, minimum=1)),
         client_id=top.str("client_id", "parkwatch-collector"),
-        projects=projects)
+        projects=projects,
+        workflow=_workflow(top, tz, projects))
     if cfg.api_port > 65535:
         raise api.error("port", f"must be at most 65535, got {cfg.api_port}")
     for section in (api, plat, proj_tables, top):
         section.done()
     return cfg
+
+
+def _workflow(top: Section, tz: str, projects: dict[str, ProjectConfig]) -> WorkflowConfig:
+    """The [workflow] table; project time zones come from [projects] unless it overrides."""
+    w = top.table("workflow", optional=True)
+    explicit_tz = "timezone" in w.data
+    cfg = from_section(w)
+    zones = {name: p.timezone for name, p in projects.items()}
+    zones.update(cfg.project_timezones)
+    return replace(cfg, timezone=cfg.timezone if explicit_tz else tz, project_timezones=zones)
 
 
 __all__ = ["CollectorConfig", "ConfigError", "ProjectConfig", "load"]

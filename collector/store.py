@@ -30,6 +30,7 @@ from collector.outages import (
     OutageStarted,
     SiteEvent,
 )
+from collector.workflow.schema import MIGRATIONS as WORKFLOW_MIGRATIONS
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_outages_incidents", """
@@ -102,6 +103,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
     """),
 ]
+MIGRATIONS += WORKFLOW_MIGRATIONS  # the incident workflow's own tables (wf_*), always last
 
 
 def open_db(path: str | Path) -> sqlite_utils.Database:
