@@ -1,0 +1,73 @@
+"""The broker goes away for longer than the threshold: everything arrives, in order, and
+the agent's uplink record matches the real cut within a second."""
+
+import time
+
+import pytest
+
+from simulators.barrier import BarrierSim
+from tests.agent_support import (
+    Recorder,
+    agent_toml,
+    durable_mosquitto,
+    outbox_events,
+    start_agent,
+)
+from tests.helpers import wait_for
+
+THRESHOLD_S = 2.0
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = durable_mosquitto(tmp_path / "mosquitto").start()
+    yield b
+    b.stop()
+
+
+def test_broker_outage_replays_in_order_and_the_uplink_record_matches_the_cut(
+        tmp_path, broker, parkwatch_exe):
+    sim = BarrierSim().start()
+    recorder = Recorder(broker.port, durable=True)
+    state = tmp_path / "state"
+    agent = start_agent(parkwatch_exe, agent_toml(tmp_path, broker.url,
+                                                  devices=[("gate-in", sim.path)]),
+                        tmp_path / "agent.log")
+    try:
+        wait_for(lambda: recorder.events("device_state"), 15, what="the gate's first state")
+
+        cut = time.time()
+        broker.stop()
+        # While the broker is away the gate faults and recovers three times.
+        for i in range(3):
+            sim.set_fault("motor")
+            wait_for(lambda i=i: len(outbox_events(state)) >= 2 * i + 1, 10, what="a fault")
+            sim.set_fault(None)
+            wait_for(lambda i=i: len(outbox_events(state)) >= 2 * i + 2, 10, what="a recovery")
+        time.sleep(max(0.0, cut + THRESHOLD_S + 1.0 - time.time()))
+        broker.start()
+        back = time.time()
+
+        [up] = wait_for(lambda: recorder.events("uplink"), 15, what="the uplink record")
+        wait_for(lambda: len(recorder.events("device_state")) >= 7, 10, what="the replay")
+        d = up.detail
+        assert abs(d["start"] - cut) <= 1.0, (d, cut)
+        assert abs(d["end"] - back) <= 1.0, (d, back)
+        assert abs(d["duration_s"] - (back - cut)) <= 1.0
+        assert d["cause"] == "tcp_connect" and d["lost"] == "closed" and d["attempts"] >= 1
+        assert not up.historical  # made after reconnecting, sent live
+
+        events = recorder.first_deliveries()
+        ids = [(e.boot, e.seq) for e in events]
+        assert ids == sorted(ids), "events arrived out of order"
+        states = [e.state for e in events if e.kind == "device_state"]
+        assert states == ["ok", "fault", "ok", "fault", "ok", "fault", "ok"]
+        replayed = [e for e in events if e.kind == "device_state"][1:]
+        assert all(e.historical for e in replayed)
+        assert all(cut <= e.since <= back for e in replayed)
+        assert not outbox_events(state)
+    finally:
+        agent.terminate()
+        agent.wait(10)
+        recorder.close()
+        sim.stop()
