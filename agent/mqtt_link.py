@@ -125,6 +125,9 @@ class MqttLink:
             self.thread_restarts += 1
             log.error("the MQTT network thread died; restarting it (restart %d)",
                       self.thread_restarts)
+            if self.connected.is_set():  # the connection died with it
+                self.connected.clear()
+                self._call("link_down", self.generation, "closed", self.last_in)
             self._drop_client()
             self.last_beat = self.mono()
             self.start()
