@@ -65,7 +65,7 @@ def test_broker_outage_replays_in_order_and_the_uplink_record_matches_the_cut(
         replayed = [e for e in events if e.kind == "device_state"][1:]
         assert all(e.historical for e in replayed)
         assert all(cut <= e.since <= back for e in replayed)
-        assert not outbox_events(state)
+        wait_for(lambda: not outbox_events(state), 10, what="acknowledged events to leave")
     finally:
         agent.terminate()
         agent.wait(10)
