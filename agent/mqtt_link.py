@@ -85,8 +85,9 @@ class MqttLink:
     ``link_up(gen)`` after an accepted CONNACK (publish with ``gen`` there; the link counts
     as connected for everyone else only after it returns); ``link_down(gen, how, last_in)``
     with ``how`` in closed / keepalive / requested and the monotonic time of the last packet
-    from the broker; ``link_failed(cause, detail, attempt_mono)``; ``link_acked(gen, mid)``
-    for each QoS 1 PUBACK; ``link_message(topic, payload, retain)``.
+    from the broker (CONNACK, SUBACK or a message); ``link_failed(cause, detail,
+    attempt_mono)``; ``link_acked(gen, mid)`` for each QoS 1 PUBACK (and each QoS 0 message
+    written: ignore mids you did not send at QoS 1); ``link_message(topic, payload, retain)``.
     """
 
     def __init__(self, settings: LinkSettings, listener, *, mono=time.monotonic,
@@ -108,7 +109,6 @@ class MqttLink:
         self._session = False
         self._refused: str | None = None
         self._lost_how: str | None = None
-        self._qos1_mids: set[int] = set()
         self._last_logged: tuple[str, float] = ("", 0.0)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -143,8 +143,6 @@ class MqttLink:
         info = client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             return None
-        if qos:
-            self._qos1_mids.add(info.mid)
         return info.mid
 
     def stop(self, last: tuple[str, bytes] | None = None, timeout: float = 5.0) -> bool:
@@ -281,7 +279,6 @@ class MqttLink:
         client.on_message = self._guard(self._on_message)
         client.on_subscribe = self._guard(self._on_subscribe)
         self._session, self._refused, self._lost_how = False, None, None
-        self._qos1_mids = set()
         return client
 
     def _drop_client(self) -> None:
@@ -338,10 +335,10 @@ class MqttLink:
             self._lost_how = "closed"
 
     def _on_publish(self, client, userdata, mid, reason_code, properties):
-        if mid in self._qos1_mids:  # paho also calls this when a QoS 0 message is written
-            self._qos1_mids.discard(mid)
-            self._heard()
-            self._call("link_acked", self.generation, mid)
+        # paho calls this on a QoS 1 PUBACK, and also when a QoS 0 message is written: the
+        # listener matches mids against what it sent at QoS 1. (Filtering here would race:
+        # publish() can write and the PUBACK be read before it returns the mid.)
+        self._call("link_acked", self.generation, mid)
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
         self._heard()

@@ -71,3 +71,39 @@ def test_broker_outage_replays_in_order_and_the_uplink_record_matches_the_cut(
         agent.wait(10)
         recorder.close()
         sim.stop()
+
+
+def test_a_blackhole_is_dated_by_the_last_heartbeat_echo_not_by_keepalive(tmp_path, broker):
+    """SIGSTOP freezes the broker: TCP stays up, nothing answers; only keepalive notices."""
+    import signal
+
+    from agent.config import AgentConfig, Broker, MqttOptions
+    from agent.service import Agent
+
+    recorder = Recorder(broker.port, durable=True)
+    agent = Agent(AgentConfig(
+        project="p1", site="lot-1", broker=Broker("127.0.0.1", broker.port, keepalive_s=2),
+        state_dir=tmp_path / "state", heartbeat_interval_s=0.3,
+        mqtt=MqttOptions(reconnect_min_s=0.1, reconnect_max_s=0.3, connect_timeout_s=1)))
+    agent.start()
+    try:
+        wait_for(agent.connected.is_set, 10, what="the agent to connect")
+        time.sleep(1.0)  # a few heartbeats and their echoes
+        cut = time.time()
+        broker.proc.send_signal(signal.SIGSTOP)
+        wait_for(lambda: not agent.connected.is_set(), 10, what="keepalive to notice")
+        noticed = time.time()
+        assert noticed - cut >= 1.5, "only keepalive can notice a blackhole"
+        time.sleep(0.5)
+        broker.proc.send_signal(signal.SIGCONT)
+        back = time.time()
+        [up] = wait_for(lambda: recorder.events("uplink"), 15, what="the uplink record")
+        d = up.detail
+        assert d["lost"] == "keepalive"
+        assert abs(d["start"] - cut) <= 1.0, (d["start"] - cut, noticed - cut)
+        assert abs(d["end"] - back) <= 1.5
+    finally:
+        if broker.proc.poll() is None:
+            broker.proc.send_signal(signal.SIGCONT)
+        agent.stop()
+        recorder.close()

@@ -148,9 +148,10 @@ def test_the_policy_holds_for_any_sequence(tmp_path_factory, puts, cap):
 
 
 def test_disk_use_stays_near_the_cap(tmp_path):
-    cap = 200_000
+    cap = 100_000
     box = Outbox(tmp_path / "o.db", cap)
-    for i in range(3000):
+    box.db.execute("PRAGMA synchronous=OFF")  # this test is about space, not durability
+    for i in range(1500):
         box.put("device_state", KEEP, payload(i, 250), float(i))
     assert box.bytes <= cap and box.pending_dropped() > 0
     box.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
