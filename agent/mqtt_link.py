@@ -125,10 +125,7 @@ class MqttLink:
             self.thread_restarts += 1
             log.error("the MQTT network thread died; restarting it (restart %d)",
                       self.thread_restarts)
-            if self.connected.is_set():  # the connection died with it
-                self.connected.clear()
-                self._call("link_down", self.generation, "closed", self.last_in)
-            self._drop_client()
+            self._lost_connection()
             self.last_beat = self.mono()
             self.start()
         return self.mono() - self.last_beat
@@ -180,9 +177,15 @@ class MqttLink:
             except Exception:
                 self.loop_errors += 1
                 log.exception("error in the MQTT loop (counted); reconnecting")
-                self.connected.clear()
-                self._drop_client()
+                self._lost_connection()
                 self._stop.wait(self.backoff.next())
+
+    def _lost_connection(self) -> None:
+        """The loop failed or died: whatever connection it had is gone; say so."""
+        if self.connected.is_set():
+            self.connected.clear()
+            self._call("link_down", self.generation, "closed", self.last_in)
+        self._drop_client()
 
     def _cycle(self) -> None:
         self._beat()
@@ -222,6 +225,8 @@ class MqttLink:
             return self._fail("dns", f"cannot resolve {s.host}: {e}")
         except OSError as e:
             return self._fail("tcp_connect", f"cannot connect to {s.host}:{s.port}: {e}")
+        except Exception as e:  # paho refusing its arguments, say: still a failed attempt
+            return self._fail("unknown", f"cannot connect to {s.host}:{s.port}: {e!r}")
         deadline = self.mono() + s.connect_timeout_s
         while not self._stop.is_set():
             rc = client.loop(0.1)
@@ -242,7 +247,9 @@ class MqttLink:
         # A year-long outage must not write a line per attempt: say each new problem, then
         # repeat it every REPEAT_LOG_S while it lasts.
         now = self.mono()
-        if detail != self._last_logged[0] or now - self._last_logged[1] >= REPEAT_LOG_S:
+        if self._stop.is_set():
+            log.debug("connection attempt ended by shutdown: %s", detail)
+        elif detail != self._last_logged[0] or now - self._last_logged[1] >= REPEAT_LOG_S:
             log.warning("cannot reach broker %s:%s: %s", self.s.host, self.s.port, detail)
             self._last_logged = (detail, now)
         else:

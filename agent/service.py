@@ -60,8 +60,7 @@ class Agent:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._acks: collections.deque = collections.deque()
-        self.store_errors = 0
-        self.replayed = 0
+        self.errors = 0  # caught in the agent's own loops (logged, counted, survived)
         self.pollers = [DevicePoller(d, self._on_device_change, clock) for d in cfg.devices]
         self.monitors = {p.dev.name: p.monitor for p in self.pollers}
         self.procwatch = ProcessWatch([p.name for p in cfg.processes])
@@ -94,7 +93,8 @@ class Agent:
         extra = {"outbox_depth": self.outbox.depth,
                  "outbox_mb": round(self.outbox.bytes / 1e6, 3),
                  "dropped_total": self.outbox.dropped_total,
-                 "mqtt_errors": self.link.callback_errors + self.link.loop_errors}
+                 "mqtt_errors": self.link.callback_errors + self.link.loop_errors,
+                 "agent_errors": self.errors}
         if self.offset.value is not None:
             extra["clock_offset_s"] = round(self.offset.value, 3)
         return wire.Heartbeat(self.cfg.project, self.cfg.site, self.boot.value,
@@ -130,7 +130,7 @@ class Agent:
                 self.outbox.put(ev.kind, priority(ev.kind, ev.state), payload, ev.ts,
                                 self._live_boot)
             except sqlite3.Error as e:
-                self.store_errors += 1
+                self.errors += 1
                 log.error("cannot store a %s event in the outbox (%s); publishing it "
                           "without a copy", ev.kind, e)
                 self.link.publish(self.topics[wire.EVENT], payload, qos=1)
@@ -245,7 +245,7 @@ class Agent:
                     cursor = rows[-1].id
             except Exception:
                 log.exception("error in the outbox loop (counted); retrying")
-                self.store_errors += 1
+                self.errors += 1
                 self._stop.wait(1.0)
 
     def _publish_rows(self, rows: list[Row], gen: int, inflight: dict[int, int]) -> bool:
@@ -256,8 +256,6 @@ class Agent:
             if mid is None:
                 return False
             inflight[mid] = row.id
-            if not live:
-                self.replayed += 1
         return True
 
     def _ticker(self) -> None:
@@ -277,7 +275,7 @@ class Agent:
                     self._check_processes()
             except Exception:
                 log.exception("error in the heartbeat/process loop (counted); continuing")
-                self.store_errors += 1
+                self.errors += 1
             wake = min(next_hb, next_proc if self.cfg.processes else next_hb)
             self._stop.wait(min(1.0, max(0.0, wake - self.mono())))
 
