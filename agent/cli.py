@@ -19,7 +19,11 @@ def _agent_run(args) -> int:
     from agent import config, service
 
     cfg = config.load(args.config)
-    service.run(cfg)
+    try:
+        service.run(cfg)
+    except service.StartError as e:
+        print(f"parkwatch: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

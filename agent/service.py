@@ -35,6 +35,10 @@ WINDOW = 50          # events in flight (published, not yet acknowledged) at onc
 UPLINK_STATE = "uplink_open"
 
 
+class StartError(Exception):
+    """The agent cannot start on this machine (state_dir, TLS files); the text says why."""
+
+
 def mark_historical(payload: bytes) -> bytes:
     body = json.loads(payload)
     body["historical"] = True
@@ -48,9 +52,12 @@ class Agent:
         self.clock = clock
         self.mono = mono
         base = cfg.state_dir / f"{cfg.project}.{cfg.site}"
-        self.boot = PersistentCounter(base.with_name(base.name + ".boot"))
-        self.outbox = Outbox(base.with_name(base.name + ".outbox.db"),
-                             int(cfg.outbox_max_mb * 1_000_000))
+        try:
+            self.boot = PersistentCounter(base.with_name(base.name + ".boot"))
+            self.outbox = Outbox(base.with_name(base.name + ".outbox.db"),
+                                 int(cfg.outbox_max_mb * 1_000_000))
+        except (OSError, sqlite3.Error) as e:
+            raise StartError(f"cannot use state_dir {cfg.state_dir}: {e}") from None
         self.topics = {ch: wire.topic(cfg.project, cfg.site, ch) for ch in wire.CHANNELS}
         self.uplink = UplinkTracker()
         self.offset = ClockOffset()
@@ -68,14 +75,21 @@ class Agent:
         self.health = Health(cfg.state_dir)
         self.beats = {"outbox": mono(), "ticker": mono()}
         self._threads: list[threading.Thread] = []
+        try:
+            self.link = self._link(cfg, mono, rng)
+        except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+            raise StartError(f"cannot load the TLS files (mqtt.ca_file, cert_file, key_file): "
+                             f"{e}") from None
+        self.connected = self.link.connected
+
+    def _link(self, cfg: AgentConfig, mono, rng) -> MqttLink:
         b, m = cfg.broker, cfg.mqtt
-        self.link = MqttLink(LinkSettings(
+        return MqttLink(LinkSettings(
             host=b.host, port=b.port, client_id=f"parkwatch-agent-{cfg.project}-{cfg.site}",
             keepalive_s=b.keepalive_s, tls=b.tls, username=m.username, password=m.password,
             ca_file=m.ca_file, cert_file=m.cert_file, key_file=m.key_file,
             connect_timeout_s=m.connect_timeout_s, reconnect_min_s=m.reconnect_min_s,
             reconnect_max_s=m.reconnect_max_s), self, mono=mono, rng=rng)
-        self.connected = self.link.connected
 
     # --- messages --------------------------------------------------------------------
 

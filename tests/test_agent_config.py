@@ -84,3 +84,24 @@ def test_an_empty_password_file_is_an_error_and_its_content_never_appears(tmp_pa
     with pytest.raises(ConfigError) as e:
         load(tmp_path, f'[mqtt]\nusername = "u"\npassword_file = "{tmp_path / "pw"}"\n')
     assert "seekrit" not in str(e.value)
+
+
+@pytest.mark.parametrize("case", ["state_dir_is_a_file", "ca_file_is_not_a_certificate"])
+def test_what_the_agent_cannot_use_at_start_is_one_line(tmp_path, parkwatch_exe, case):
+    import subprocess
+
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    text = {
+        "state_dir_is_a_file": f'state_dir = "{tmp_path / "a-file"}"\n',
+        "ca_file_is_not_a_certificate": f'state_dir = "{tmp_path / "state"}"\n[mqtt]\n'
+                                        f'ca_file = "{tmp_path / "ca.pem"}"\n',
+    }[case]
+    path = tmp_path / "agent.toml"
+    path.write_text(BASE + text)
+    proc = subprocess.run([parkwatch_exe, "agent", "run", "--config", str(path)],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert ("state_dir" if case.startswith("state") else "ca_file") in lines[0]
