@@ -34,6 +34,7 @@ def test_kill_9_with_a_full_outbox_then_restart_delivers_each_event_once(
     try:
         wait_for(lambda: collector_seen(tmp_path / "collector.db"), 15,
                  what="the first live event at the collector")
+        wait_for(lambda: not outbox_events(state), 10, what="the live event acknowledged")
         live = collector_seen(tmp_path / "collector.db")
 
         # The uplink goes (the broker stops); things happen; the agent is killed.
