@@ -35,6 +35,7 @@ def test_broker_outage_replays_in_order_and_the_uplink_record_matches_the_cut(
                         tmp_path / "agent.log")
     try:
         wait_for(lambda: recorder.events("device_state"), 15, what="the gate's first state")
+        wait_for(lambda: not outbox_events(state), 10, what="the live event acknowledged")
 
         cut = time.time()
         broker.stop()
