@@ -167,9 +167,14 @@ def test_a_callback_that_raises_is_counted_and_the_link_lives_on(mosquitto):
     pub.loop_start()
     try:
         wait_for(lk.connected.is_set, 10, what="the link to connect")
-        for i in range(3):
-            pub.publish("parkwatch/test/in", f"m{i}", qos=1).wait_for_publish(5)
-        wait_for(lambda: lk.callback_errors == 3, 10, what="three counted errors")
+
+        def three_errors():  # publish until the link's subscription is in place and has
+            if lk.callback_errors < 3:  # seen three messages, each raising in its callback
+                pub.publish("parkwatch/test/in", b"m", qos=1).wait_for_publish(5)
+            return lk.callback_errors >= 3
+
+        wait_for(three_errors, 10, interval=0.1, what="three counted errors")
+        assert lk.callback_errors == len(lk.listener.messages)
         assert lk.connected.is_set() and lk.listener.down == []
         mid = lk.publish("parkwatch/test/out", b"still here", qos=1)
         wait_for(lambda: mid in lk.listener.acked, 5, what="a PUBACK after the errors")

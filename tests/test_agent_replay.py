@@ -73,9 +73,10 @@ def test_kill_9_with_a_full_outbox_then_restart_delivers_each_event_once(
         assert abs(faults[0][0] - stored[0]["since"]) < 0.5 and faults[0][1] is not None
         # Replayed events say they are history; the new process also reported the uplink
         # period the killed one was in, ending at its last failed attempt.
-        replayed = [e for e in recorder.events("device_state")
-                    if (e.boot, e.seq) in expected]
-        assert replayed and all(e.historical for e in replayed)
+        replayed = wait_for(lambda: [e for e in recorder.events("device_state")
+                                     if (e.boot, e.seq) in expected], 10,
+                            what="the replay at the recorder too")
+        assert all(e.historical for e in replayed)
         [up] = wait_for(lambda: recorder.events("uplink"), 10, what="the uplink record")
         assert up.detail["interrupted"] is True and up.detail["lost"] == "closed"
         assert up.detail["cause"] in ("keepalive_loss", "tcp_connect")
