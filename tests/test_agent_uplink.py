@@ -1,6 +1,7 @@
 """The broker goes away for longer than the threshold: everything arrives, in order, and
 the agent's uplink record matches the real cut within a second."""
 
+import signal
 import time
 
 import pytest
@@ -46,8 +47,15 @@ def test_broker_outage_replays_in_order_and_the_uplink_record_matches_the_cut(
             sim.set_fault(None)
             wait_for(lambda i=i: len(outbox_events(state)) >= 2 * i + 2, 10, what="a recovery")
         time.sleep(max(0.0, cut + THRESHOLD_S + 1.0 - time.time()))
+        # The recorder must be back before the agent replays: a broker may deliver what it
+        # queued for an offline session out of order with what arrives meanwhile (mosquitto
+        # 2.0 does), and the order under test is the agent's. Freeze the agent meanwhile.
+        agent.send_signal(signal.SIGSTOP)
+        recorder.subscribed.clear()
         broker.start()
-        back = time.time()
+        wait_for(recorder.subscribed.is_set, 10, what="the recorder back")
+        agent.send_signal(signal.SIGCONT)
+        back = time.time()  # the broker is reachable for the agent from here
 
         [up] = wait_for(lambda: recorder.events("uplink"), 15, what="the uplink record")
         wait_for(lambda: len([e for e in recorder.first_deliveries()
@@ -69,6 +77,7 @@ def test_broker_outage_replays_in_order_and_the_uplink_record_matches_the_cut(
         assert all(cut <= e.since <= back for e in replayed)
         wait_for(lambda: not outbox_events(state), 10, what="acknowledged events to leave")
     finally:
+        agent.send_signal(signal.SIGCONT)
         agent.terminate()
         agent.wait(10)
         recorder.close()
@@ -77,8 +86,6 @@ def test_broker_outage_replays_in_order_and_the_uplink_record_matches_the_cut(
 
 def test_a_blackhole_is_dated_by_the_last_heartbeat_echo_not_by_keepalive(tmp_path, broker):
     """SIGSTOP freezes the broker: TCP stays up, nothing answers; only keepalive notices."""
-    import signal
-
     from agent.config import AgentConfig, Broker, MqttOptions
     from agent.service import Agent
 
