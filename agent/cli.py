@@ -19,8 +19,21 @@ def _agent_run(args) -> int:
     from agent import config, service
 
     cfg = config.load(args.config)
-    service.run(cfg)
+    try:
+        service.run(cfg)
+    except service.StartError as e:
+        print(f"parkwatch: {e}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _agent_install_service(args) -> int:
+    from pathlib import Path
+
+    from agent import install
+
+    return install.install(Path(args.unit_dir), Path(args.config_dir),
+                           args.exec or install.parkwatch_exe(), print_only=args.print)
 
 
 def _collector_run(args) -> int:
@@ -132,6 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
     run = agent.add_parser("run", help="poll the devices and publish to the broker")
     run.add_argument("--config", required=True, help="agent TOML config file")
     run.set_defaults(func=_agent_run)
+    svc = agent.add_parser("install-service",
+                           help="write the systemd unit and a sample config (or print them)")
+    svc.add_argument("--print", action="store_true", help="print them; write nothing")
+    svc.add_argument("--unit-dir", default="/etc/systemd/system",
+                     help="where the unit goes (default /etc/systemd/system)")
+    svc.add_argument("--config-dir", default="/etc/parkwatch",
+                     help="where the sample agent.toml goes unless one exists "
+                          "(default /etc/parkwatch)")
+    svc.add_argument("--exec", default=None,
+                     help="the parkwatch command the unit runs (default: this one)")
+    svc.set_defaults(func=_agent_install_service)
 
     col = sub.add_parser("collector", help="the central collector").add_subparsers(
         dest="action", required=True, metavar="ACTION")

@@ -64,6 +64,53 @@ class DeviceConfig:
             lane=self.lane or self.name)
 
 
+class Secret:
+    """A password: handed to the MQTT client, never shown in a log, repr or error."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class MqttOptions:
+    """The ``[mqtt]`` table: authentication, TLS files, reconnect pacing, clock beacons."""
+
+    username: str | None = None
+    password: Secret | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    connect_timeout_s: float = 10.0
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 60.0
+    clock_topic: str | None = None
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    """One ``[[processes]]`` entry: a process of the site's parking software to watch."""
+
+    name: str
+    process: str | None = None   # the process name exactly (as ``ps -o comm`` shows it)
+    cmdline: str | None = None   # a substring of its command line
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     project: str
@@ -72,6 +119,10 @@ class AgentConfig:
     state_dir: Path
     heartbeat_interval_s: float = 10.0
     devices: tuple[DeviceConfig, ...] = field(default_factory=tuple)
+    mqtt: MqttOptions = field(default_factory=MqttOptions)
+    outbox_max_mb: float = 64.0
+    processes: tuple[ProcessConfig, ...] = field(default_factory=tuple)
+    process_check_s: float = 2.0
 
 
 def parse_broker_url(section: Section, key: str) -> Broker:
@@ -174,9 +225,83 @@ def load(path: str | Path) -> AgentConfig:
         broker=Broker(broker.host, broker.port, broker.tls, keepalive),
         state_dir=Path(top.str("state_dir", "/var/lib/parkwatch")),
         heartbeat_interval_s=top.number("heartbeat_interval_s", 10.0, positive=True),
-        devices=tuple(devices))
+        devices=tuple(devices),
+        mqtt=_mqtt(top, broker.tls),
+        outbox_max_mb=_outbox(top),
+        processes=_processes(top),
+        process_check_s=top.number("process_check_s", 2.0, minimum=0.1))
     top.done()
     return cfg
 
 
-__all__ = ["AgentConfig", "Broker", "ConfigError", "DeviceConfig", "load", "parse_broker_url"]
+def _readable(section: Section, key: str) -> str | None:
+    value = section.str(key, None)
+    if value is not None and not Path(value).is_file():
+        raise section.error(key, f"no such file: {value}")
+    return value
+
+
+def _mqtt(top: Section, tls: bool) -> MqttOptions:
+    m = top.table("mqtt", optional=True)
+    password = m.str("password", None)
+    password_file = _readable(m, "password_file")
+    if password is not None and password_file is not None:
+        raise m.error("password_file", "give either password or password_file, not both")
+    if password_file is not None:
+        try:
+            password = Path(password_file).read_text(encoding="utf-8").strip("\r\n")
+        except (OSError, UnicodeDecodeError) as e:
+            raise m.error("password_file", f"cannot be read ({type(e).__name__})") from None
+        if not password:
+            raise m.error("password_file", f"{password_file} is empty")
+    opts = MqttOptions(
+        username=m.str("username", None),
+        password=None if password is None else Secret(password),
+        ca_file=_readable(m, "ca_file"), cert_file=_readable(m, "cert_file"),
+        key_file=_readable(m, "key_file"),
+        connect_timeout_s=m.number("connect_timeout_s", 10.0, positive=True),
+        reconnect_min_s=m.number("reconnect_min_s", 1.0, positive=True),
+        reconnect_max_s=m.number("reconnect_max_s", 60.0, positive=True),
+        clock_topic=m.str("clock_topic", None))
+    if opts.password is not None and opts.username is None:
+        raise m.error("username", "is missing (a password needs a username)")
+    if opts.reconnect_max_s < opts.reconnect_min_s:
+        raise m.error("reconnect_max_s", "must not be less than reconnect_min_s")
+    if opts.key_file and not opts.cert_file:
+        raise m.error("key_file", "needs cert_file (the client certificate)")
+    for key in ("ca_file", "cert_file"):
+        if getattr(opts, key) and not tls:
+            raise m.error(key, "is set but the broker URL is mqtt://; use mqtts:// for TLS")
+    if opts.clock_topic is not None and (not opts.clock_topic or "#" in opts.clock_topic
+                                         or "+" in opts.clock_topic):
+        raise m.error("clock_topic", "must be one topic name, without + or #")
+    m.done()
+    return opts
+
+
+def _outbox(top: Section) -> float:
+    o = top.table("outbox", optional=True)
+    max_mb = o.number("max_mb", 64.0, minimum=0.001)
+    o.done()
+    return max_mb
+
+
+def _processes(top: Section) -> tuple[ProcessConfig, ...]:
+    out = []
+    for p in top.tables("processes", optional=True):
+        entry = ProcessConfig(name=_id(p, "name"), process=p.str("process", None),
+                              cmdline=p.str("cmdline", None))
+        if not entry.process and not entry.cmdline:
+            raise p.error("process", "give process (its name) or cmdline (a part of its "
+                          "command line), or both")
+        p.done()
+        out.append(entry)
+    names = [e.name for e in out]
+    for name in names:
+        if names.count(name) > 1:
+            raise top.error("processes", f"process name {name!r} is used twice")
+    return tuple(out)
+
+
+__all__ = ["AgentConfig", "Broker", "ConfigError", "DeviceConfig", "MqttOptions", "ProcessConfig",
+           "Secret", "load", "parse_broker_url"]

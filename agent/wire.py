@@ -162,6 +162,7 @@ class Heartbeat:
     ts: float
     interval_s: float
     devices: dict[str, DeviceReport] = field(default_factory=dict)
+    health: dict | None = None  # optional: gateway health (docs/wire.md)
     channel = HEARTBEAT
 
     @classmethod
@@ -173,7 +174,8 @@ class Heartbeat:
         return cls(project=d["project"], site=d["site"], boot=_count(d, "boot"),
                    seq=_count(d, "seq"), ts=_time(d, "ts"), interval_s=interval,
                    devices={check_id(k, "device"): DeviceReport.from_dict(k, v)
-                            for k, v in devices.items()})
+                            for k, v in devices.items()},
+                   health=_get(d, "health", dict, optional=True))
 
 
 @dataclass(frozen=True)

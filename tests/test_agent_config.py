@@ -1,0 +1,107 @@
+"""The agent's new settings: [mqtt], [outbox], [[processes]]; each mistake names its key."""
+
+import pytest
+
+from agent import config as agent_config
+from agent.conf import ConfigError
+
+BASE = 'project = "p1"\nsite = "s1"\nbroker = "mqtts://broker.example:8883"\n'
+
+
+def load(tmp_path, text):
+    path = tmp_path / "agent.toml"
+    path.write_text(BASE + text)
+    return agent_config.load(path)
+
+
+def test_defaults(tmp_path):
+    cfg = load(tmp_path, "")
+    assert cfg.mqtt.username is None and cfg.mqtt.password is None
+    assert (cfg.mqtt.reconnect_min_s, cfg.mqtt.reconnect_max_s) == (1.0, 60.0)
+    assert cfg.outbox_max_mb == 64.0 and cfg.processes == () and cfg.process_check_s == 2.0
+
+
+def test_everything_set(tmp_path):
+    (tmp_path / "pw").write_text("hunter2\n")
+    (tmp_path / "ca.pem").write_text("x")
+    (tmp_path / "c.pem").write_text("x")
+    (tmp_path / "c.key").write_text("x")
+    cfg = load(tmp_path, f"""process_check_s = 5
+[mqtt]
+username = "u"
+password_file = "{tmp_path / 'pw'}"
+ca_file = "{tmp_path / 'ca.pem'}"
+cert_file = "{tmp_path / 'c.pem'}"
+key_file = "{tmp_path / 'c.key'}"
+reconnect_min_s = 0.5
+reconnect_max_s = 30
+connect_timeout_s = 5
+clock_topic = "parkwatch/v1/clock"
+[outbox]
+max_mb = 8
+[[processes]]
+name = "park-server"
+process = "ParkServer"
+[[processes]]
+name = "lpr-bridge"
+cmdline = "lpr_bridge.py"
+""")
+    assert cfg.mqtt.password.reveal() == "hunter2" and "hunter2" not in repr(cfg)
+    assert cfg.outbox_max_mb == 8 and cfg.process_check_s == 5
+    assert [(p.name, p.process, p.cmdline) for p in cfg.processes] == \
+        [("park-server", "ParkServer", None), ("lpr-bridge", None, "lpr_bridge.py")]
+
+
+@pytest.mark.parametrize("text,key,problem", [
+    ('[mqtt]\nusername = "u"\npassword = "a"\npassword_file = "/etc/hostname"\n',
+     "mqtt.password_file", "not both"),
+    ('[mqtt]\nusername = "u"\npassword_file = "/nonexistent/pw"\n', "mqtt.password_file",
+     "no such file"),
+    ('[mqtt]\npassword = "a"\n', "mqtt.username", "is missing"),
+    ("[mqtt]\nreconnect_min_s = 10\nreconnect_max_s = 5\n", "mqtt.reconnect_max_s",
+     "not be less"),
+    ("[mqtt]\nreconnect_min_s = 0\n", "mqtt.reconnect_min_s", "greater than 0"),
+    ('[mqtt]\nclock_topic = "a/#"\n', "mqtt.clock_topic", "without + or #"),
+    ('[mqtt]\npasword = "typo"\n', "mqtt.pasword", "not a known setting"),
+    ("[outbox]\nmax_mb = 0\n", "outbox.max_mb", "at least"),
+    ('[[processes]]\nname = "x"\n', "processes[0].process", "or cmdline"),
+    ('[[processes]]\nname = "a b"\nprocess = "x"\n', "processes[0].name", "letters"),
+    ('[[processes]]\nname = "x"\nprocess = "a"\n[[processes]]\nname = "x"\nprocess = "b"\n',
+     "processes", "used twice"),
+    ("process_check_s = 0\n", "process_check_s", "at least"),
+])
+def test_mistakes_name_the_key(tmp_path, text, key, problem):
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, text)
+    assert e.value.key == key and problem in e.value.problem, str(e.value)
+
+
+def test_an_empty_password_file_is_an_error_and_its_content_never_appears(tmp_path):
+    (tmp_path / "pw").write_text("\n")
+    with pytest.raises(ConfigError, match="is empty"):
+        load(tmp_path, f'[mqtt]\nusername = "u"\npassword_file = "{tmp_path / "pw"}"\n')
+    (tmp_path / "pw").write_bytes(b"\xff\xfeseekrit")
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, f'[mqtt]\nusername = "u"\npassword_file = "{tmp_path / "pw"}"\n')
+    assert "seekrit" not in str(e.value)
+
+
+@pytest.mark.parametrize("case", ["state_dir_is_a_file", "ca_file_is_not_a_certificate"])
+def test_what_the_agent_cannot_use_at_start_is_one_line(tmp_path, parkwatch_exe, case):
+    import subprocess
+
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    text = {
+        "state_dir_is_a_file": f'state_dir = "{tmp_path / "a-file"}"\n',
+        "ca_file_is_not_a_certificate": f'state_dir = "{tmp_path / "state"}"\n[mqtt]\n'
+                                        f'ca_file = "{tmp_path / "ca.pem"}"\n',
+    }[case]
+    path = tmp_path / "agent.toml"
+    path.write_text(BASE + text)
+    proc = subprocess.run([parkwatch_exe, "agent", "run", "--config", str(path)],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert ("state_dir" if case.startswith("state") else "ca_file") in lines[0]
