@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query
+
+from collector.console.deps import AuthContext, require
+from collector.console.routes import mount
 
 from collector.ingest import Ingest
 from collector.store import list_incidents, list_outages, open_db
 
 
 def create_app(ingest: Ingest) -> FastAPI:
-    app = FastAPI(title="parkwatch collector", version="0.1.0")
-
     def db():
         return open_db(ingest.cfg.database)
+
+    # Reads need a signed-in user unless the config opens them (a loopback-only SRE setup).
+    viewer = [] if ingest.cfg.anonymous_read else [Depends(require("view"))]
+    app = FastAPI(title="parkwatch collector", version="0.1.0")
+    mount(app, AuthContext(db, ingest.clock))
 
     @app.get("/healthz")
     def healthz():
@@ -21,7 +27,7 @@ def create_app(ingest: Ingest) -> FastAPI:
                 "rejected": ingest.rejections.total,
                 "rejected_by_reason": dict(ingest.rejections.by_reason)}
 
-    @app.get("/api/sites")
+    @app.get("/api/sites", dependencies=viewer)
     def sites():
         with ingest.lock:
             return [{
@@ -32,15 +38,15 @@ def create_app(ingest: Ingest) -> FastAPI:
                              "since": d.since} for name, d in sorted(s.devices.items())],
             } for s in sorted(ingest.tracker.sites.values(), key=lambda s: (s.project, s.site))]
 
-    @app.get("/api/incidents")
+    @app.get("/api/incidents", dependencies=viewer)
     def incidents(state: str | None = Query(None, pattern="^(open|closed)$")):
         return list_incidents(db(), state)
 
-    @app.get("/api/outages")
+    @app.get("/api/outages", dependencies=viewer)
     def outages():
         return list_outages(db())
 
-    @app.get("/api/incidents/{incident_id}")
+    @app.get("/api/incidents/{incident_id}", dependencies=viewer)
     def incident(incident_id: int):
         rows = [r for r in list_incidents(db()) if r["id"] == incident_id]
         if not rows:

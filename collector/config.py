@@ -17,6 +17,7 @@ class CollectorConfig:
     site_silence_factor: float = 3.0
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    anonymous_read: bool = False
 
 
 def load(path: str | Path) -> CollectorConfig:
@@ -28,7 +29,8 @@ def load(path: str | Path) -> CollectorConfig:
         outage_threshold_s=top.number("outage_threshold_s", 60.0, positive=True),
         site_silence_factor=top.number("site_silence_factor", 3.0, minimum=1.5),
         api_host=api.str("host", "127.0.0.1"),
-        api_port=api.int("port", 8080, minimum=0))
+        api_port=api.int("port", 8080, minimum=0),
+        anonymous_read=api.bool("anonymous_read", False))
     if cfg.api_port > 65535:
         raise api.error("port", f"must be at most 65535, got {cfg.api_port}")
     api.done()

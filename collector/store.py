@@ -6,6 +6,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from collector import auth
 from collector.tracker import (
     Decision,
     IncidentDeclared,
@@ -40,6 +41,9 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
     """),
 ]
+
+
+MIGRATIONS += auth.MIGRATIONS
 
 
 def open_db(path: str | Path) -> sqlite_utils.Database:

@@ -16,12 +16,18 @@ from pathlib import Path
 
 from agent.config import AgentConfig, Broker, DeviceConfig
 from agent.service import Agent
+from collector.auth import Users
 from collector.config import CollectorConfig
 from collector.service import Collector
+from collector.store import open_db
 from simulators.barrier import BarrierSim
 from simulators.broker import start_broker
 
 log = logging.getLogger("parkwatch.demo")
+
+DEMO_PASSWORD = "parkwatch-demo"
+DEMO_USERS = [("seat", "seat", None), ("ops", "member", "remote-ops"),
+              ("manager", "manager", None), ("admin", "admin", None)]
 
 SCRIPT = [  # (seconds after start, site index, action, argument)
     (20, 1, "silent", True),
@@ -37,7 +43,8 @@ def run(api_port: int = 8080, embedded_broker: bool = False,
     broker = start_broker(prefer_embedded=embedded_broker)
     b = Broker("127.0.0.1", broker.port, keepalive_s=10)
     collector = Collector(CollectorConfig(broker=b, database=workdir / "collector.db",
-                                          api_port=api_port, site_silence_factor=3))
+                                          api_port=api_port, site_silence_factor=3,
+                                          anonymous_read=True))
     sims, agents = [], []
     stop = threading.Event()
     try:
@@ -46,6 +53,9 @@ def run(api_port: int = 8080, embedded_broker: bool = False,
         except RuntimeError as e:
             print(f"parkwatch demo: {e}; try --port with another number", file=sys.stderr)
             return 1
+        users = Users(open_db(workdir / "collector.db"))
+        for name, role, group in DEMO_USERS:
+            users.add(name, DEMO_PASSWORD, role, group)
         for site in ("lot-a", "lot-b"):
             sim = BarrierSim().start()
             sims.append(sim)
@@ -63,6 +73,7 @@ parkwatch demo is running ({broker.name} on port {broker.port}, files in {workdi
   incidents:          {url}/api/incidents
   outages:            {url}/api/outages
   API docs:           {url}/docs
+  web console:        {url}/  (users {", ".join(u[0] for u in DEMO_USERS)}; password {DEMO_PASSWORD})
 In 20 s lot-b's barrier goes silent for 75 s: an incident opens after 60 s and closes
 when it answers again. lot-a's barrier reports a motor fault for 20 s: an outage only.
 Press Ctrl-C to stop.

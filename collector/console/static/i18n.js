@@ -1,0 +1,38 @@
+// The console's two languages. Keys are English phrases' ids; a missing key falls back to
+// English, then to the key itself, so a half-translated page still reads.
+window.PW_I18N = {
+  "en": {
+    loading: "Loading…", board: "Board", reports: "Reports", signout: "Sign out",
+    signin: "Sign in", username: "Username", password: "Password", language: "中文",
+    down_now: "Down now", open_incidents: "Open incidents", nothing_down: "Everything is up.",
+    no_open: "No open incidents.", site: "Site", device: "Device", state: "State",
+    since: "Since", project: "Project", kind: "Kind", grade: "Grade", group: "Group",
+    time_left: "Time left", opened: "Opened", last_seen: "Last seen", incident: "Incident",
+    overdue: "overdue", not_assessed: "not assessed", paused: "paused",
+    updated: "Updated", sites: "sites", devices_down: "devices down",
+    "kind.site_network": "site network", "kind.device_offline": "device offline",
+    "kind.device_fault": "device fault", "kind.software": "front-end software",
+    "kind.platform": "platform", "kind.manual": "manual",
+    "state.online": "online", "state.offline": "offline", "state.ok": "ok",
+    "state.fault": "fault", "state.unknown": "unknown", "state.occupied": "occupied",
+    "state.open": "open", "state.closed": "closed",
+    wrong_login: "Wrong username or password.",
+  },
+  "zh-CN": {
+    loading: "加载中…", board: "监控看板", reports: "报表", signout: "退出",
+    signin: "登录", username: "用户名", password: "密码", language: "English",
+    down_now: "当前故障", open_incidents: "未关闭事件", nothing_down: "全部正常。",
+    no_open: "没有未关闭的事件。", site: "车场", device: "设备", state: "状态",
+    since: "开始时间", project: "项目", kind: "类型", grade: "等级", group: "处理组",
+    time_left: "剩余时间", opened: "发生时间", last_seen: "最后在线", incident: "事件",
+    overdue: "已超时", not_assessed: "不考核", paused: "暂停计时",
+    updated: "更新于", sites: "个车场", devices_down: "台设备故障",
+    "kind.site_network": "车场断网", "kind.device_offline": "设备离线",
+    "kind.device_fault": "设备故障", "kind.software": "前端软件瘫痪",
+    "kind.platform": "平台故障", "kind.manual": "人工报障",
+    "state.online": "在线", "state.offline": "离线", "state.ok": "正常",
+    "state.fault": "故障", "state.unknown": "未知", "state.occupied": "有车",
+    "state.open": "处理中", "state.closed": "已关闭",
+    wrong_login: "用户名或密码错误。",
+  },
+};
