@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, help="collector TOML config file")
     run.set_defaults(func=_collector_run)
 
+    try:
+        from collector.users_cli import add_parser as add_user_parser
+    except ImportError:  # a gateway without the collector extra
+        pass
+    else:
+        add_user_parser(sub)
+
     demo = sub.add_parser("demo", help="broker, two simulated sites and a collector, locally")
     demo.add_argument("--port", type=int, default=8080, help="API port (default 8080)")
     demo.add_argument("--embedded-broker", action="store_true",

@@ -6,7 +6,6 @@ from fastapi import Depends, FastAPI, HTTPException, Query
 
 from collector.console.deps import AuthContext, require
 from collector.console.routes import mount
-
 from collector.ingest import Ingest
 from collector.store import list_incidents, list_outages, open_db
 

@@ -67,13 +67,14 @@ def run(api_port: int = 8080, embedded_broker: bool = False,
             agent.start()
             agents.append(agent)
         url = f"http://127.0.0.1:{collector.port}"
+        users_list = ", ".join(u[0] for u in DEMO_USERS)
         print(f"""
 parkwatch demo is running ({broker.name} on port {broker.port}, files in {workdir})
   sites and devices:  {url}/api/sites
   incidents:          {url}/api/incidents
   outages:            {url}/api/outages
   API docs:           {url}/docs
-  web console:        {url}/  (users {", ".join(u[0] for u in DEMO_USERS)}; password {DEMO_PASSWORD})
+  web console:        {url}/  (sign in as {users_list}; password {DEMO_PASSWORD})
 In 20 s lot-b's barrier goes silent for 75 s: an incident opens after 60 s and closes
 when it answers again. lot-a's barrier reports a motor fault for 20 s: an outage only.
 Press Ctrl-C to stop.

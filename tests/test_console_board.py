@@ -2,7 +2,7 @@
 
 from playwright.sync_api import expect
 
-from tests.console_fixtures import browser, console, page, shot, sign_in  # noqa: F401
+from tests.console_fixtures import shot, sign_in
 
 
 def test_pages_need_sign_in(console, page):
@@ -54,3 +54,24 @@ def test_api_takes_a_bearer_token_and_refuses_strangers(console):
                      headers={"Authorization": "Bearer nope"}).status_code == 401
     r = httpx.get(console.url + "/api/sites", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and r.json()[0]["site"] == "lot-1"
+
+
+def test_user_cli_adds_users_and_tokens_without_tracebacks(tmp_path, parkwatch_exe):
+    import os
+    import subprocess
+
+    db = str(tmp_path / "c.db")
+    env = {**os.environ, "PARKWATCH_PASSWORD": "long-enough-pw"}
+
+    def run(*args):
+        return subprocess.run([parkwatch_exe, "user", *args, "--database", db], env=env,
+                              capture_output=True, text=True, timeout=30)
+
+    assert run("add", "amy", "--role", "member", "--group", "remote-ops").returncode == 0
+    dup = run("add", "amy", "--role", "seat")
+    assert dup.returncode == 2 and "exists" in dup.stderr and "Traceback" not in dup.stderr
+    no_group = run("add", "bob", "--role", "member")
+    assert no_group.returncode == 2 and "needs a group" in no_group.stderr
+    assert "amy" in run("list").stdout
+    token = run("token", "amy").stdout.strip()
+    assert token.startswith("pwt_")
