@@ -31,11 +31,95 @@ def _collector_run(args) -> int:
     return 0
 
 
+def _report_monthly(args) -> int:
+    from collector.workflow.cli import report_monthly
+
+    return report_monthly(args)
+
+
 def _demo(args) -> int:
     from simulators import demo
 
     return demo.run(api_port=args.port, embedded_broker=args.embedded_broker,
                     duration_s=args.duration)
+
+
+def _profile_check(args) -> int:
+    from agent.profiles import commands
+
+    return commands.check(args.files)
+
+
+def _profile_decode(args) -> int:
+    from agent.profiles import commands
+
+    return commands.decode(args.profile, args.frame, args.reply, args.text)
+
+
+def _sim_site(args) -> int:
+    from simulators import site
+
+    return site.run(args.config, control_port=args.control_port,
+                    write_config=args.write_config, link_dir=args.link_dir,
+                    duration_s=args.duration)
+
+
+class UserError(Exception):
+    """A mistake of the user's: printed as one line, exit 2."""
+
+
+def _sim_scenario(args) -> int:
+    import json
+    from pathlib import Path
+
+    from collector.scenario import runner, spec
+
+    scenario = spec.load(args.file)
+    db = Path(args.db)
+    if db.exists():
+        if not args.replace:
+            raise UserError(f"{db} exists; give a new path or --replace to overwrite it")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    summary = runner.run(scenario, db)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{summary['sites']} sites, {summary['events']} events over "
+              f"{summary['virtual_days']} days in {summary['wall_s']} s: "
+              f"{summary['outages']} outages, {summary['incidents']} incidents -> {db}")
+    return 0
+
+
+def _report_budget(args) -> int:
+    import json
+    from pathlib import Path
+
+    from collector import report
+    from collector.store import Store
+
+    if not Path(args.db).exists():
+        raise UserError(f"{args.db}: no such database")
+    db = Store(args.db).db
+    names = [args.project] if args.project else [p["project"] for p in report.projects(db)]
+    try:
+        rows = [report.budget(db, name, args.year) for name in names]
+    except report.ReportError as e:
+        raise UserError(f"{args.db}: {e}") from None
+    if args.json:
+        print(json.dumps(rows if not args.project else rows[0], indent=2))
+    elif rows:
+        print(report.table(rows))
+    else:
+        print(f"{args.db}: no projects yet")
+    return 0
+
+
+def _year(text: str) -> int:
+    if not text.isdigit() or not 2000 <= int(text) <= 2200:
+        raise argparse.ArgumentTypeError(f"must be a year like 2026, got {text!r}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +138,63 @@ def build_parser() -> argparse.ArgumentParser:
     run = col.add_parser("run", help="ingest from the broker and serve the API")
     run.add_argument("--config", required=True, help="collector TOML config file")
     run.set_defaults(func=_collector_run)
+
+    prof = sub.add_parser("profile", help="firmware profiles").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    check = prof.add_parser("check", help="validate profiles and run their golden vectors")
+    check.add_argument("files", nargs="*", metavar="FILE",
+                       help="profile files (default: every shipped profile)")
+    check.set_defaults(func=_profile_check)
+    dec = prof.add_parser("decode", help="decode a captured frame and show fields and state")
+    dec.add_argument("profile", help="a shipped profile's name or a profile file")
+    dec.add_argument("frame", help="hex bytes (\"5B 01 81 …\") or a file holding the frame")
+    dec.add_argument("--reply", help="the reply to decode it as (needed for HTTP bodies)")
+    dec.add_argument("--text", action="store_true",
+                     help="FRAME is an ASCII line; \\r and \\n escapes are understood")
+    dec.set_defaults(func=_profile_decode)
+
+    sim = sub.add_parser("sim", help="simulated devices and scenarios").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    site = sim.add_parser("site", help="simulate every device of an agent config")
+    site.add_argument("--config", required=True, help="agent TOML config file")
+    site.add_argument("--control-port", type=int, default=0,
+                      help="port of the HTTP control interface (default: a free one)")
+    site.add_argument("--write-config", metavar="OUT",
+                      help="write an agent config pointing at the simulators")
+    site.add_argument("--link-dir", metavar="DIR",
+                      help="put a stable symlink per serial port here (for unplug/replug)")
+    site.add_argument("--duration", type=float, default=None,
+                      help="stop after this many seconds (default: run until Ctrl-C)")
+    site.set_defaults(func=_sim_site)
+
+    sc = sim.add_parser("scenario", help="run a scenario file (docs/scenarios.md) through "
+                                         "the collector's cores; leaves its database")
+    sc.add_argument("file", help="scenario TOML file")
+    sc.add_argument("--db", required=True, help="collector database to create")
+    sc.add_argument("--replace", action="store_true", help="overwrite an existing database")
+    sc.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sc.set_defaults(func=_sim_scenario)
+
+    rep = sub.add_parser("report", help="reports from a collector database").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    bud = rep.add_parser("budget", help="yearly network-down budget per project "
+                                        "(docs/budget.md)")
+    bud.add_argument("--db", required=True, help="collector database")
+    bud.add_argument("--year", required=True, type=_year, help="calendar year, e.g. 2026")
+    bud.add_argument("--project", help="one project (default: all)")
+    bud.add_argument("--json", action="store_true", help="JSON instead of a table")
+    bud.set_defaults(func=_report_budget)
+
+    monthly = rep.add_parser("monthly", help="monthly scores per group: K1/K2/K3, grades and "
+                             "tiers, penalty items")
+    monthly.add_argument("--month", required=True, help="the month, YYYY-MM")
+    fmt = monthly.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON")
+    fmt.add_argument("--csv", action="store_true", help="print CSV, one row per group")
+    monthly.add_argument("--config", help="collector TOML config: its database and [workflow]")
+    monthly.add_argument("--database", "--db", dest="database",
+                         help="the collector's SQLite database (instead of --config's)")
+    monthly.set_defaults(func=_report_monthly)
 
     try:
         from collector.users_cli import add_parser as add_user_parser
@@ -79,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
-    except ConfigError as e:
+    except (ConfigError, UserError) as e:
         print(f"parkwatch: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -18,14 +18,50 @@ class Broker:
     keepalive_s: int = 30
 
 
+DEFAULT_PROFILE = "bg-5b-xor"  # the walking skeleton's barrier: configs from before profiles
+
+
 @dataclass(frozen=True)
 class DeviceConfig:
+    """One ``[[devices]]`` table. Settings left as None come from the device's profile."""
+
     name: str
-    port: str
-    baud: int = 9600
-    poll_interval_s: float = 1.0
-    timeout_s: float = 0.5
-    offline_after: int = 3
+    port: str = ""                    # serial device path (serial, modbus_rtu)
+    baud: int | None = None
+    poll_interval_s: float | None = None
+    timeout_s: float | None = None
+    offline_after: int | None = None
+    profile: str = DEFAULT_PROFILE    # a shipped profile's name or a path to a .toml file
+    address: int | None = None        # bus address / Modbus unit id
+    host: str = ""                    # tcp, modbus_tcp: "host" or "host:port"
+    url: str = ""                     # http: base URL of the device
+    retries: int | None = None
+    lane: str = ""                    # the lane in events; default: the device name
+    loop_timeout_s: float = 60.0      # a loop occupied longer than this is a loop_timeout
+    username: str = ""                # http digest auth
+    password: str = ""
+    parity: str | None = None         # N, E or O; overrides the profile (DIP switches differ)
+
+    def load_profile(self):
+        from agent.profiles import load_named
+
+        return load_named(self.profile)
+
+    def resolved(self, profile=None) -> DeviceConfig:
+        """This device with every unset setting taken from its profile."""
+        from dataclasses import replace
+
+        p = profile or self.load_profile()
+        b, t = p.behaviour, p.transport
+        multi = t.multidrop or p.kind.startswith("modbus")
+        return replace(
+            self, baud=self.baud or t.baud, parity=self.parity or t.parity,
+            poll_interval_s=self.poll_interval_s or b.poll_interval_s,
+            timeout_s=self.timeout_s or b.timeout_s,
+            offline_after=self.offline_after or b.offline_after,
+            retries=b.retries if self.retries is None else self.retries,
+            address=self.address if self.address is not None else (1 if multi else None),
+            lane=self.lane or self.name)
 
 
 @dataclass(frozen=True)
@@ -59,22 +95,80 @@ def _id(section: Section, key: str, default=None) -> str:
         raise section.error(key, str(e)) from None
 
 
+_PARITY = {"none": "N", "even": "E", "odd": "O"}
+
+
+def _device(d: Section) -> DeviceConfig:
+    from agent.profiles import UnknownProfile, load_named
+
+    ref = d.str("profile", DEFAULT_PROFILE)
+    try:
+        profile = load_named(ref, d.file.parent)  # a ProfileError names the profile's file
+    except UnknownProfile as e:
+        raise d.error("profile", e.problem) from None
+    if ref.endswith(".toml") or "/" in ref:
+        ref = str(profile.path)
+    kind = profile.kind
+    need = {"serial": "port", "modbus_rtu": "port", "tcp": "host", "modbus_tcp": "host",
+            "http": "url"}[kind]
+    address = d.int("address", None, minimum=0)
+    if address is not None and address > (247 if kind.startswith("modbus") else 255):
+        raise d.error("address", f"must be at most {247 if kind.startswith('modbus') else 255}")
+    dev = DeviceConfig(
+        name=_id(d, "name"), port=d.str("port", ""), baud=d.int("baud", None, minimum=300),
+        poll_interval_s=d.number("poll_interval_s", None, positive=True),
+        timeout_s=d.number("timeout_s", None, positive=True),
+        offline_after=d.int("offline_after", None, minimum=1), profile=ref, address=address,
+        host=d.str("host", ""), url=d.str("url", ""), retries=d.int("retries", None, minimum=0),
+        lane=d.str("lane", ""), loop_timeout_s=d.number("loop_timeout_s", 60.0, positive=True),
+        username=d.str("username", ""), password=d.str("password", ""),
+        parity=_PARITY.get(d.choice("parity", tuple(_PARITY), None)))
+    if not getattr(dev, need):
+        raise d.error(need, f"is missing (profile {profile.id} talks {kind})")
+    if dev.url and not dev.url.startswith(("http://", "https://")):
+        raise d.error("url", f"must start with http:// or https://, got {dev.url!r}")
+    d.done()
+    return dev.resolved(profile)
+
+
+def _check_shared_ports(top: Section, devices: list[DeviceConfig]) -> None:
+    """Devices on one RS485 bus share the line: same speed, same protocol family, and
+    distinct addresses."""
+    by_port: dict[str, list[DeviceConfig]] = {}
+    for dev in devices:
+        if dev.port:
+            by_port.setdefault(dev.port, []).append(dev)
+    for port, devs in by_port.items():
+        if len(devs) < 2:
+            continue
+        first, profiles = devs[0], [d.load_profile() for d in devs]
+        for dev, profile in zip(devs[1:], profiles[1:], strict=True):
+            if dev.baud != first.baud:
+                raise top.error("devices", f"{first.name} and {dev.name} share {port} at "
+                                           f"different baud rates")
+            if (profile.kind == "modbus_rtu") != (profiles[0].kind == "modbus_rtu"):
+                raise top.error("devices", f"{first.name} and {dev.name} share {port} but "
+                                           "only one of them speaks Modbus")
+        addresses = [d.address for d in devs]
+        for dev in devs:
+            if not dev.load_profile().transport.multidrop and \
+                    not dev.load_profile().kind.startswith("modbus"):
+                raise top.error("devices", f"{dev.name} shares {port} but its profile is not "
+                                           "multi-drop")
+            if addresses.count(dev.address) > 1:
+                raise top.error("devices", f"two devices on {port} have address {dev.address}")
+
+
 def load(path: str | Path) -> AgentConfig:
     top = load_toml(path)
     broker = parse_broker_url(top, "broker")
     keepalive = top.int("keepalive_s", 30, minimum=5)
-    devices = []
-    for d in top.tables("devices", optional=True):
-        devices.append(DeviceConfig(
-            name=_id(d, "name"), port=d.str("port"), baud=d.int("baud", 9600, minimum=300),
-            poll_interval_s=d.number("poll_interval_s", 1.0, positive=True),
-            timeout_s=d.number("timeout_s", 0.5, positive=True),
-            offline_after=d.int("offline_after", 3, minimum=1)))
-        d.done()
+    devices = [_device(d) for d in top.tables("devices", optional=True)]
     names = [d.name for d in devices]
     for name in names:
         if names.count(name) > 1:
             raise top.error("devices", f"device name {name!r} is used twice")
+    _check_shared_ports(top, devices)
     cfg = AgentConfig(
         project=_id(top, "project"), site=_id(top, "site"),
         broker=Broker(broker.host, broker.port, broker.tls, keepalive),

@@ -1,44 +1,115 @@
-"""A request/reply exchange over a serial port; the only place pyserial is used."""
+"""Request/reply over a serial port (RS232/RS485); the only place pyserial is used.
+
+Devices on one RS485 bus share one ``SerialLink`` (``acquire`` by port path), so their
+pollers take turns on the line. A port that fails (USB adapter pulled, pty gone) is closed;
+the device's polls then fail (and it goes offline after N), while reopening is attempted on
+a tenacity backoff schedule, so the agent never needs a restart.
+"""
 
 from __future__ import annotations
 
 import logging
+import termios
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 import serial
 
-from agent import frames
+from agent.links import LinkDown, LinkTimeout
+from agent.profiles.framing import FrameReader
+from agent.profiles.schema import Framing
+from agent.reopen import ReopenGate
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("parkwatch.agent.serial")
+
+_links: dict[str, SerialLink] = {}
+_links_lock = threading.Lock()
+
+
+def acquire(port: str, baud: int, parity: str = "N", stop_bits: int = 1,
+            data_bits: int = 8) -> SerialLink:
+    """The link for ``port``, shared by every device on that bus."""
+    with _links_lock:
+        link = _links.get(port)
+        if link is None:
+            link = _links[port] = SerialLink(port, baud, parity, stop_bits, data_bits)
+        link.users += 1
+        return link
+
+
+def release(link: SerialLink) -> None:
+    with _links_lock:
+        link.users -= 1
+        if link.users <= 0:
+            _links.pop(link.port, None)
+            link.close()
 
 
 class SerialLink:
-    """Opens the port on first use and again after it failed (a USB adapter pulled)."""
-
-    def __init__(self, port: str, baud: int, timeout_s: float):
-        self.port, self.baud, self.timeout_s = port, baud, timeout_s
+    def __init__(self, port: str, baud: int, parity: str = "N", stop_bits: int = 1,
+                 data_bits: int = 8, clock: Callable[[], float] = time.monotonic):
+        self.port, self.baud, self.parity = port, baud, parity
+        self.stop_bits, self.data_bits = stop_bits, data_bits
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.gate = ReopenGate()
+        self.users = 0
+        self.opens = 0
         self._serial: serial.Serial | None = None
-        self._open_error: str | None = None
 
-    def exchange(self, request: bytes) -> bytes | None:
-        """Send a request and return the reply frame, or None when nothing came back."""
-        try:
+    def exchange(self, request: bytes, framing: Framing, accept: Callable[[bytes], Any],
+                 timeout_s: float) -> Any:
+        """Send ``request``; return the first frame ``accept`` takes, within ``timeout_s``."""
+        with self.lock:
             ser = self._open()
-            ser.reset_input_buffer()
-            ser.write(request)
-            ser.flush()
-            return frames.read_frame(lambda: ser.read(1))
-        except (serial.SerialException, OSError) as e:
-            if self._open_error != str(e):
-                log.warning("serial port %s: %s", self.port, e)
-                self._open_error = str(e)
-            self.close()
-            return None
+            try:
+                ser.reset_input_buffer()  # a late answer to the last poll is stale now
+                ser.write(request)
+                ser.flush()
+                reader = FrameReader(framing)
+                deadline = self.clock() + timeout_s
+                while True:
+                    data = ser.read(max(1, ser.in_waiting))
+                    for frame in reader.feed(data):
+                        result = accept(frame)
+                        if result is not None:
+                            return result
+                    if self.clock() >= deadline:
+                        raise LinkTimeout(f"no answer on {self.port} within {timeout_s}s")
+            except (serial.SerialException, OSError, termios.error) as e:
+                # termios.error: tcflush on a pty whose other side is gone
+                self._lost(e)
+                raise LinkDown(f"{self.port}: {e}") from None
 
     def _open(self) -> serial.Serial:
-        if self._serial is None:
-            self._serial = serial.Serial(self.port, self.baud, timeout=self.timeout_s)
-            self._open_error = None
+        if self._serial is not None:
+            return self._serial
+        now = self.clock()
+        if not self.gate.may_try(now):
+            raise LinkDown(f"{self.port}: not reopened yet (retry in "
+                           f"{self.gate.next_at - now:.1f}s)")
+        try:
+            self._serial = serial.Serial(self.port, self.baud, bytesize=self.data_bits,
+                                         parity=self.parity, stopbits=self.stop_bits,
+                                         timeout=0.02)
+        except (serial.SerialException, OSError, ValueError, termios.error) as e:
+            delay = self.gate.failed(now)
+            level = logging.WARNING if self.gate.failures == 1 else logging.DEBUG
+            log.log(level, "cannot open %s: %s; retrying in %.1fs", self.port, e, delay)
+            raise LinkDown(f"{self.port}: {e}") from None
+        if self.gate.failures:
+            log.info("reopened %s after %d failed attempts", self.port, self.gate.failures)
+        self.gate.succeeded()
+        self.opens += 1
         return self._serial
+
+    def _lost(self, error: Exception) -> None:
+        log.warning("serial port %s failed: %s; closing it and reopening with backoff",
+                    self.port, error)
+        self.close()
+        self.gate.failed(self.clock())
 
     def close(self) -> None:
         if self._serial is not None:

@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 from agent import wire
 from agent.boot import PersistentCounter
 from agent.config import AgentConfig
-from agent.device import Change
+from agent.device import Change, IntercomCall, LoopTimeout, Output
 from agent.poller import DevicePoller
 
 log = logging.getLogger("parkwatch.agent")
@@ -61,18 +61,34 @@ class Agent:
                               self._next_seq(), self.clock(), self.cfg.heartbeat_interval_s,
                               devices)
 
-    def device_event(self, change: Change) -> wire.Event:
-        return wire.Event(self.cfg.project, self.cfg.site, self.boot.value, self._next_seq(),
-                          self.clock(), "device_state", device=change.device,
+    def device_event(self, out: Output) -> wire.Event:
+        """The event for one output of a device's monitor (a change, a loop timeout, a call)."""
+        common = (self.cfg.project, self.cfg.site, self.boot.value, self._next_seq(),
+                  self.clock())
+        if isinstance(out, LoopTimeout):
+            detail = {"lane": out.lane, "occupied_s": round(out.at - out.since, 3)}
+            if out.channel is not None:
+                detail["channel"] = out.channel
+            return wire.Event(*common, "loop_timeout", device=out.device, since=out.since,
+                              detail=detail)
+        if isinstance(out, IntercomCall):
+            detail = {"lane": out.lane, "at": out.at}
+            if out.channel is not None:
+                detail["channel"] = out.channel
+            return wire.Event(*common, "intercom", device=out.device, since=out.at,
+                              detail=detail)
+        change: Change = out
+        return wire.Event(*common, "device_state", device=change.device,
                           state=change.state, prev=change.prev, fault=change.fault,
-                          since=change.since)
+                          since=change.since, severity=change.severity,
+                          detail={"channel": change.channel} if change.channel else {})
 
     def emit(self, event: wire.Event) -> None:
         """Send one event (QoS 1). Every producer of events goes through here."""
         self._publish(event)
 
-    def _on_device_change(self, change: Change) -> None:
-        self.emit(self.device_event(change))
+    def _on_device_change(self, out: Output) -> None:
+        self.emit(self.device_event(out))
 
     # --- MQTT callbacks (run in paho's thread: they must not raise) -------------------
 

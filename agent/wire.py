@@ -29,6 +29,9 @@ RETAIN = {STATUS: True, HEARTBEAT: False, EVENT: False}
 
 DEVICE_STATES = ("ok", "fault", "offline", "occupied", "unknown")
 SITE_STATES = ("online", "offline")
+# How bad a device fault is, worst first: the fault levels 1-3 of the O&M process (down with
+# direct impact / degraded but usable / everything else).
+SEVERITIES = ("critical", "major", "minor")
 # device_state: a device changed state.          loop_timeout: a car waited too long on a loop.
 # intercom: a driver pressed the call button.     software: a watched process went down or up.
 # uplink: a period the agent could not reach the broker (sent after it reconnected).
@@ -135,6 +138,7 @@ class DeviceReport:
     state: str
     fault: str | None = None
     since: float | None = None
+    severity: str | None = None
 
     @classmethod
     def from_dict(cls, name: str, d: Any) -> DeviceReport:
@@ -143,7 +147,8 @@ class DeviceReport:
         try:
             return cls(state=_choice(d, "state", DEVICE_STATES),
                        fault=_get(d, "fault", str, optional=True),
-                       since=_time(d, "since", optional=True))
+                       since=_time(d, "since", optional=True),
+                       severity=_choice(d, "severity", SEVERITIES, optional=True))
         except WireError as e:
             raise WireError(f"device {name!r}: {e}") from None
 
@@ -193,6 +198,7 @@ class Event:
     since: float | None = None
     historical: bool = False
     detail: dict = field(default_factory=dict)
+    severity: str | None = None
     channel = EVENT
 
     @classmethod
@@ -208,7 +214,8 @@ class Event:
                  fault=_get(d, "fault", str, optional=True),
                  since=_time(d, "since", optional=True),
                  historical=bool(_get(d, "historical", bool, optional=True)),
-                 detail=_get(d, "detail", dict, optional=True) or {})
+                 detail=_get(d, "detail", dict, optional=True) or {},
+                 severity=_choice(d, "severity", SEVERITIES, optional=True))
         _check_kind(ev)
         return ev
 

@@ -1,32 +1,89 @@
-"""The collector's HTTP API (FastAPI). Reads only; the ingest thread does the writing."""
+"""The collector's HTTP API (FastAPI). The ingest thread writes outages; the API reads them
+and writes only operator marks (exclusions, maintenance windows), each with an audit row.
+
+A request that is wrong gets a 4xx whose ``detail`` says what, and changes nothing.
+"""
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
 
-from collector.console.deps import AuthContext, require
+from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from collector import marks, report
+from collector.console.deps import AuthContext
+from collector.console.guard import actor
 from collector.console.routes import mount
 from collector.ingest import Ingest
 from collector.store import list_incidents, list_outages, open_db
+from collector.workflow.api import router_for
+
+ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExclusionIn(_Body):
+    cause: Literal["customer"] = "customer"
+    reason: str = Field(min_length=1, max_length=500)
+    by: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
+
+
+class RevokeIn(_Body):
+    reason: str = Field(min_length=1, max_length=500)
+    by: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
+
+
+class MaintenanceIn(_Body):
+    from_: datetime = Field(alias="from")
+    to: datetime
+    reason: str = Field(min_length=1, max_length=500)
+    by: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
+
+
+def _epoch(t: datetime, timezone: str) -> float:
+    """A time without an offset is read in the project's own time zone."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=ZoneInfo(timezone))
+    return t.timestamp()
 
 
 def create_app(ingest: Ingest) -> FastAPI:
+    app = FastAPI(title="parkwatch collector", version="0.2.0")
+    app.include_router(router_for(ingest.cfg))
+
     def db():
         return open_db(ingest.cfg.database)
 
-    # Reads need a signed-in user unless the config opens them (a loopback-only SRE setup).
-    viewer = [] if ingest.cfg.anonymous_read else [Depends(require("view"))]
-    app = FastAPI(title="parkwatch collector", version="0.1.0")
-    mount(app, AuthContext(db, ingest.clock))
+    def now() -> float:
+        return ingest.clock()
+
+    mount(app, AuthContext(db, now), ingest.cfg.anonymous_read)
+
+    @app.exception_handler(marks.MarkError)
+    def _mark_error(request: Request, e: marks.MarkError):
+        return JSONResponse({"detail": e.message}, status_code=e.status)
+
+    @app.exception_handler(report.ReportError)
+    def _report_error(request: Request, e: report.ReportError):
+        return JSONResponse({"detail": str(e)}, status_code=404)
 
     @app.get("/healthz")
     def healthz():
         return {"ok": True, "mqtt_connected": ingest.connected.is_set(),
                 "received": ingest.received, "duplicates": ingest.duplicates,
                 "rejected": ingest.rejections.total,
-                "rejected_by_reason": dict(ingest.rejections.by_reason)}
+                "rejected_by_reason": dict(ingest.rejections.by_reason),
+                "backlog": ingest.backlog,
+                "run": ingest.core.run_id if ingest.core else None}
 
-    @app.get("/api/sites", dependencies=viewer)
+    @app.get("/api/sites")
     def sites():
         with ingest.lock:
             return [{
@@ -37,19 +94,71 @@ def create_app(ingest: Ingest) -> FastAPI:
                              "since": d.since} for name, d in sorted(s.devices.items())],
             } for s in sorted(ingest.tracker.sites.values(), key=lambda s: (s.project, s.site))]
 
-    @app.get("/api/incidents", dependencies=viewer)
-    def incidents(state: str | None = Query(None, pattern="^(open|closed)$")):
+    @app.get("/api/incidents")
+    def incidents(state: str | None = Query(None, pattern="^(open|closed|withdrawn)$")):
         return list_incidents(db(), state)
 
-    @app.get("/api/outages", dependencies=viewer)
-    def outages():
-        return list_outages(db())
+    @app.get("/api/outages")
+    def outages(project: str | None = Query(None, pattern=ID)):
+        return list_outages(db(), project)
 
-    @app.get("/api/incidents/{incident_id}", dependencies=viewer)
+    @app.get("/api/incidents/{incident_id}")
     def incident(incident_id: int):
         rows = [r for r in list_incidents(db()) if r["id"] == incident_id]
         if not rows:
             raise HTTPException(404, f"no incident {incident_id}")
         return rows[0]
+
+    @app.get("/api/projects")
+    def projects():
+        return report.projects(db())
+
+    @app.get("/api/projects/{project}/budget")
+    def budget(project: str = Path(pattern=ID),
+               year: int = Query(..., ge=2000, le=2200, description="calendar year")):
+        run = ingest.core.run_id if ingest.core else None
+        return report.budget(db(), project, year, now=now(), live_run=run)
+
+    @app.post("/api/outages/{outage_id}/exclusion", status_code=201)
+    def exclude(outage_id: int, body: ExclusionIn, request: Request):
+        return marks.exclude_outage(db(), outage_id, body.cause, body.reason,
+                                    actor(request, body.by), now())
+
+    @app.get("/api/exclusions")
+    def exclusions(project: str | None = Query(None, pattern=ID)):
+        return marks.list_exclusions(db(), project)
+
+    @app.post("/api/exclusions/{mark_id}/revoke")
+    def revoke_exclusion(mark_id: int, body: RevokeIn, request: Request):
+        return marks.revoke_exclusion(db(), mark_id, body.reason, actor(request, body.by),
+                                      now())
+
+    @app.post("/api/projects/{project}/maintenance", status_code=201)
+    def add_maintenance(body: MaintenanceIn, request: Request,
+                        project: str = Path(pattern=ID)):
+        d = db()
+        marks.known_project(d, project)
+        tz = report.rules_for(d, project).timezone
+        return marks.add_maintenance(d, project, _epoch(body.from_, tz), _epoch(body.to, tz),
+                                     body.reason, actor(request, body.by), now())
+
+    @app.get("/api/projects/{project}/maintenance")
+    def maintenance(project: str = Path(pattern=ID)):
+        return marks.list_maintenance(db(), project)
+
+    @app.post("/api/maintenance/{mid}/revoke")
+    def revoke_maintenance(mid: int, body: RevokeIn, request: Request):
+        return marks.revoke_maintenance(db(), mid, body.reason, actor(request, body.by),
+                                        now())
+
+    @app.get("/api/audit")
+    def audit(limit: int = Query(100, ge=1, le=10000)):
+        return marks.audit_log(db(), limit)
+
+    @app.get("/api/collector/runs")
+    def runs():
+        d = db()
+        return {"runs": list(d.query("SELECT * FROM collector_runs ORDER BY id")),
+                "sight": list(d.query("SELECT * FROM sight ORDER BY id"))}
 
     return app

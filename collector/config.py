@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from agent.conf import ConfigError, load_toml
+from agent.conf import ConfigError, Section, load_toml
 from agent.config import Broker, parse_broker_url
+from agent.wire import WireError, check_id
+from collector.budget import DEFAULT_TIMEZONE
+from collector.platform import PlatformRule
+from collector.workflow.config import WorkflowConfig, from_section
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    timezone: str = DEFAULT_TIMEZONE
+    budget_minutes: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -17,12 +28,49 @@ class CollectorConfig:
     site_silence_factor: float = 3.0
     api_host: str = "127.0.0.1"
     api_port: int = 8080
-    anonymous_read: bool = False
+    anonymous_read: bool = False  # let API reads through without a user (loopback setups)
+    timezone: str = DEFAULT_TIMEZONE  # projects without their own
+    budget_minutes: float = 60.0
+    platform: PlatformRule = field(default_factory=PlatformRule)
+    client_id: str = "parkwatch-collector"
+    alive_interval_s: float = 1.0  # how often the collector records that it is running
+    projects: dict[str, ProjectConfig] = field(default_factory=dict)
+    workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
+
+    def project(self, project: str) -> ProjectConfig:
+        return self.projects.get(project) or ProjectConfig(self.timezone, self.budget_minutes)
+
+
+def timezone(section: Section, key: str, default: str) -> str:
+    name = section.str(key, default)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise section.error(key, f"is not a known time zone: {name!r} "
+                                 "(use an IANA name such as 'Asia/Shanghai')") from None
+    return name
 
 
 def load(path: str | Path) -> CollectorConfig:
     top = load_toml(path)
     api = top.table("api", optional=True)
+    plat = top.table("platform", optional=True)
+    tz = timezone(top, "timezone", DEFAULT_TIMEZONE)
+    budget = top.number("budget_minutes", 60.0, positive=True)
+    share = plat.number("share", 0.3, positive=True)
+    if share > 1:
+        raise plat.error("share", f"must be a fraction between 0 and 1, got {share!r}")
+    projects = {}
+    proj_tables = top.table("projects", optional=True)
+    for name in list(proj_tables.data):
+        try:
+            check_id(name, "project")
+        except WireError as e:
+            raise proj_tables.error(name, str(e)) from None
+        p = proj_tables.table(name)
+        projects[name] = ProjectConfig(timezone(p, "timezone", tz),
+                                       p.number("budget_minutes", budget, positive=True))
+        p.done()
     cfg = CollectorConfig(
         broker=parse_broker_url(top, "broker"),
         database=Path(top.str("database")),
@@ -30,12 +78,29 @@ def load(path: str | Path) -> CollectorConfig:
         site_silence_factor=top.number("site_silence_factor", 3.0, minimum=1.5),
         api_host=api.str("host", "127.0.0.1"),
         api_port=api.int("port", 8080, minimum=0),
-        anonymous_read=api.bool("anonymous_read", False))
+        anonymous_read=api.bool("anonymous_read", False),
+        timezone=tz, budget_minutes=budget,
+        platform=PlatformRule(share=share,
+                              window_s=plat.number("window_s", 15.0, positive=True),
+                              min_sites=plat.int("min_sites", 3, minimum=1)),
+        client_id=top.str("client_id", "parkwatch-collector"),
+        projects=projects,
+        workflow=_workflow(top, tz, projects))
     if cfg.api_port > 65535:
         raise api.error("port", f"must be at most 65535, got {cfg.api_port}")
-    api.done()
-    top.done()
+    for section in (api, plat, proj_tables, top):
+        section.done()
     return cfg
 
 
-__all__ = ["CollectorConfig", "ConfigError", "load"]
+def _workflow(top: Section, tz: str, projects: dict[str, ProjectConfig]) -> WorkflowConfig:
+    """The [workflow] table; project time zones come from [projects] unless it overrides."""
+    w = top.table("workflow", optional=True)
+    explicit_tz = "timezone" in w.data
+    cfg = from_section(w)
+    zones = {name: p.timezone for name, p in projects.items()}
+    zones.update(cfg.project_timezones)
+    return replace(cfg, timezone=cfg.timezone if explicit_tz else tz, project_timezones=zones)
+
+
+__all__ = ["CollectorConfig", "ConfigError", "ProjectConfig", "load"]

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 
 import paho.mqtt.client as mqtt
 
 from agent import wire
 from collector.config import CollectorConfig
+from collector.core import Core
 from collector.store import Store
-from collector.tracker import Tracker
 
 log = logging.getLogger("parkwatch.collector")
+BATCH = 2000  # messages handled per hold of the lock (the API waits at most that long)
+IDLE_S = 0.005  # the worker's nap when there is nothing to do
 
 
 class Rejections:
@@ -39,18 +40,18 @@ class Ingest:
     def __init__(self, cfg: CollectorConfig, clock=time.time):
         self.cfg = cfg
         self.clock = clock
-        self.tracker = Tracker(cfg.outage_threshold_s, cfg.site_silence_factor)
-        self.lock = threading.Lock()  # guards tracker for the API's reads
+        self.core: Core | None = None  # made by the worker thread, which owns it
+        self.lock = threading.Lock()  # guards the tracker for the API's reads
         self.rejections = Rejections()
-        self.received = 0
-        self.duplicates = 0
         self.connected = threading.Event()
-        self._queue: queue.Queue = queue.Queue()
+        self.ready = threading.Event()  # open outages resumed, run recorded
+        self._inbox: deque = deque()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"parkwatch-collector-{id(self):x}",
-                                  protocol=mqtt.MQTTv311, clean_session=True)
+        # A persistent session: QoS 1 events sent while the collector was down (uplink
+        # records above all) are queued by the broker and delivered when it is back.
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
+                                  protocol=mqtt.MQTTv311, clean_session=False)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -61,68 +62,110 @@ class Ingest:
             log.warning("broker refused the connection: %s", reason_code)
             return
         client.subscribe(wire.SUBSCRIPTION, qos=1)
+        self._put(True)
         self.connected.set()
         log.info("subscribed to %s", wire.SUBSCRIPTION)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected.clear()
+        self._put(False)
         if not self._stop.is_set():
             log.warning("lost the broker: %s; reconnecting", reason_code)
 
     def _on_message(self, client, userdata, message):
+        # Only hand over: decoding happens in the worker, so that paho's thread is back on
+        # its socket at once (the hot path: every heartbeat of every site).
         try:
-            msg = wire.decode(message.topic, message.payload)
+            self._inbox.append((message.topic, message.payload, self.clock()))
+        except Exception as e:  # a topic that is not UTF-8; never raise into paho's thread
+            self.rejections.add(repr(message._topic)[:80], f"topic is not UTF-8: {e}")
+
+    def _put(self, item) -> None:
+        self._inbox.append((item, None, self.clock()))
+
+    def _decode(self, topic: str, payload: bytes):
+        try:
+            return wire.decode(topic, payload)
         except wire.WireError as e:
-            self.rejections.add(message.topic, str(e))
-            return
-        except Exception as e:  # never let paho's network thread die
-            log.exception("unexpected error decoding %s", message.topic)
-            self.rejections.add(message.topic, f"internal: {e}")
-            return
-        self._queue.put((msg, self.clock()))
+            self.rejections.add(topic, str(e))
+        except Exception as e:  # a bug in decoding must not stop the worker
+            log.exception("unexpected error decoding %s", topic)
+            self.rejections.add(topic, f"internal: {e}")
+        return None
+
+    @property
+    def tracker(self):
+        return self.core.tracker if self.core else None
+
+    @property
+    def backlog(self) -> int:
+        """Messages received from the broker and not handled yet."""
+        return len(self._inbox)
+
+    @property
+    def received(self) -> int:
+        return self.core.received if self.core else 0
+
+    @property
+    def duplicates(self) -> int:
+        return self.core.duplicates if self.core else 0
 
     def _work(self) -> None:
         store = Store(self.cfg.database)
         with self.lock:
-            for outage in store.open_outages():
-                self.tracker.resume(outage)
+            self.core = core = Core(self.cfg, store, self.clock())
+        self.ready.set()
         next_tick = 0.0
+        inbox = self._inbox
         while not self._stop.is_set():
-            try:
-                msg, now = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                msg = None
-            try:
-                with self.lock:
-                    decisions = []
-                    if msg is not None:
-                        self.received += 1
-                        if isinstance(msg, wire.Event) and not store.first_delivery(
-                                msg.project, msg.site, msg.boot, msg.seq, now):
-                            self.duplicates += 1
+            if not inbox:
+                time.sleep(IDLE_S)  # polling: no per-message wake-up for paho's thread to pay
+            with self.lock:
+                for _ in range(BATCH):
+                    if not inbox:
+                        break
+                    item, payload, now = inbox.popleft()
+                    if payload is not None:
+                        item = self._decode(item, payload)
+                        if item is None:
                             continue
-                        decisions += self.tracker.receive(msg, now)
-                    t = self.clock()
-                    if t >= next_tick:
-                        decisions += self.tracker.tick(t)
-                        next_tick = t + 0.25
-                if decisions:
-                    store.apply(decisions)
-                    for d in decisions:
-                        log.info("%s %s", type(d).__name__, d.outage.key)
-            except Exception:
-                log.exception("error handling %r", msg)
+                    self._handle(core, item, now)
+                t = self.clock()
+                if t >= next_tick:
+                    self._handle(core, None, t)
+                    next_tick = t + 0.25
+        with self.lock:
+            core.stop(self.clock())
+
+    @staticmethod
+    def _handle(core: Core, item, now: float) -> None:
+        try:
+            if item is None:
+                decisions = core.tick(now)
+            elif item is True:
+                decisions = []
+                core.link_up(now)
+            elif item is False:
+                decisions = []
+                core.link_down(now)
+            else:
+                decisions = core.handle(item, now)
+            for d in decisions:
+                log.debug("%s %s", type(d).__name__, getattr(d, "outage", d))
+        except Exception:
+            log.exception("error handling %r", item)
 
     def start(self) -> None:
         self._worker = threading.Thread(target=self._work, name="ingest", daemon=True)
         self._worker.start()
+        self.ready.wait(30)
         b = self.cfg.broker
         self.client.connect_async(b.host, b.port, keepalive=b.keepalive_s)
         self.client.loop_start()
 
     def stop(self) -> None:
-        self._stop.set()
         self.client.disconnect()
         self.client.loop_stop()
+        self._stop.set()
         if self._worker is not None:
             self._worker.join(5)

@@ -10,6 +10,7 @@ import uvicorn
 from collector.api import create_app
 from collector.config import CollectorConfig
 from collector.ingest import Ingest
+from collector.workflow.service import worker_for
 
 log = logging.getLogger("parkwatch.collector")
 
@@ -19,6 +20,7 @@ class Collector:
         self.cfg = cfg
         self.ingest = Ingest(cfg)
         self.app = create_app(self.ingest)
+        self.workflow = worker_for(cfg)
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host=cfg.api_host, port=cfg.api_port, log_level="warning",
             lifespan="off"))
@@ -35,6 +37,7 @@ class Collector:
     def start(self) -> None:
         """Start in the background and return once the API is listening."""
         self.cfg.database.parent.mkdir(parents=True, exist_ok=True)
+        self.workflow.start()  # migrates the database before the ingest thread opens it
         self.ingest.start()
         self._thread = threading.Thread(target=self.server.run, name="api", daemon=True)
         self._thread.start()
@@ -48,6 +51,7 @@ class Collector:
         self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(5)
+        self.workflow.stop()
         self.ingest.stop()
 
 

@@ -1,20 +1,37 @@
-"""The collector's SQLite database (sqlite-utils, WAL): outages and incidents."""
+"""The collector's SQLite database (sqlite-utils, WAL): outages, incidents, the collector's
+own run periods, and what the tracker's decisions change in them.
+
+Each ``apply`` is one transaction, so a crash (kill -9) leaves either all of a decision batch
+or none of it; ``UNIQUE(incidents.outage_id)`` makes a second incident for one outage
+impossible, whatever happens around a restart.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
 
 from collector import auth
-from collector.tracker import (
+from collector.outages import (
+    PLATFORM,
+    Absorbed,
     Decision,
+    GradeChanged,
     IncidentDeclared,
+    IncidentWithdrawn,
     Outage,
     OutageEnded,
     OutageKey,
+    OutageRevised,
     OutageStarted,
+    SiteEvent,
 )
+from collector.workflow.schema import MIGRATIONS as WORKFLOW_MIGRATIONS
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_outages_incidents", """
@@ -40,10 +57,55 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (project, site, boot, seq)
         ) WITHOUT ROWID;
     """),
+    ("003_evidence_runs_budget", """
+        ALTER TABLE outages ADD COLUMN last_seen_at REAL;
+        ALTER TABLE outages ADD COLUMN declared_at REAL;
+        ALTER TABLE outages ADD COLUMN detected_by TEXT;
+        ALTER TABLE outages ADD COLUMN start_source TEXT;
+        ALTER TABLE outages ADD COLUMN end_source TEXT;
+        ALTER TABLE outages ADD COLUMN absorbed_by INTEGER REFERENCES outages(id);
+        ALTER TABLE outages ADD COLUMN platform_id INTEGER REFERENCES outages(id);
+        CREATE INDEX outages_by_project ON outages(project, kind, started_at);
+        ALTER TABLE incidents ADD COLUMN grade TEXT;
+        ALTER TABLE incidents ADD COLUMN withdrawn_at REAL;
+        CREATE TABLE collector_runs (
+            id INTEGER PRIMARY KEY, started_at REAL NOT NULL, alive_at REAL NOT NULL,
+            stopped_at REAL, pid INTEGER, host TEXT
+        );
+        -- periods the collector was running AND connected to the broker; the rest is unknown
+        CREATE TABLE sight (
+            id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES collector_runs(id),
+            from_at REAL NOT NULL, to_at REAL NOT NULL, open INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE TABLE projects (
+            project TEXT PRIMARY KEY, timezone TEXT NOT NULL, budget_minutes REAL NOT NULL,
+            threshold_s REAL NOT NULL
+        );
+        CREATE TABLE site_events (
+            id INTEGER PRIMARY KEY, project TEXT NOT NULL, site TEXT NOT NULL,
+            kind TEXT NOT NULL, device TEXT, at REAL NOT NULL, detail TEXT NOT NULL
+        );
+        CREATE TABLE exclusions (
+            id INTEGER PRIMARY KEY, outage_id INTEGER NOT NULL REFERENCES outages(id),
+            cause TEXT NOT NULL, reason TEXT NOT NULL, created_by TEXT NOT NULL,
+            created_at REAL NOT NULL, revoked_at REAL, revoked_by TEXT, revoke_reason TEXT
+        );
+        CREATE UNIQUE INDEX exclusions_active ON exclusions(outage_id)
+            WHERE revoked_at IS NULL;
+        CREATE TABLE maintenance (
+            id INTEGER PRIMARY KEY, project TEXT NOT NULL, from_at REAL NOT NULL,
+            to_at REAL NOT NULL, reason TEXT NOT NULL, created_by TEXT NOT NULL,
+            created_at REAL NOT NULL, revoked_at REAL, revoked_by TEXT, revoke_reason TEXT
+        );
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY, at REAL NOT NULL, actor TEXT NOT NULL,
+            action TEXT NOT NULL, target TEXT NOT NULL, reason TEXT NOT NULL,
+            detail TEXT NOT NULL
+        );
+    """),
 ]
-
-
-MIGRATIONS += auth.MIGRATIONS
+MIGRATIONS += WORKFLOW_MIGRATIONS  # the incident workflow's own tables (wf_*)
+MIGRATIONS += auth.MIGRATIONS  # console users, sessions and API tokens
 
 
 def open_db(path: str | Path) -> sqlite_utils.Database:
@@ -65,67 +127,230 @@ def migrate(db: sqlite_utils.Database) -> None:
                               "COMMIT;")
 
 
+_OUTAGE_COLUMNS = ("kind, project, site, device, fault, started_at, detected_at, ended_at, "
+                   "last_seen_at, detected_by, start_source, end_source")
+
+
 class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.db = open_db(self.path)
         migrate(self.db)
+        self.conn = self.db.conn
+        self._batch = False
+
+    # --- decisions -------------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self):
+        """Group many ``apply`` calls into one transaction (the scenario runner's speed)."""
+        self._batch = True
+        try:
+            with self.conn:
+                yield self
+        finally:
+            self._batch = False
 
     def apply(self, decisions: list[Decision]) -> None:
-        with self.db.conn:
-            for d in decisions:
-                if isinstance(d, OutageStarted):
-                    self._started(d.outage)
-                elif isinstance(d, IncidentDeclared):
-                    self._declared(d.outage, d.declared_at)
-                elif isinstance(d, OutageEnded):
-                    self._ended(d.outage)
+        if not decisions:
+            return
+        if self._batch:
+            self._apply(decisions)
+            return
+        with self.conn:
+            self._apply(decisions)
 
-    def _started(self, o: Outage) -> None:
-        k = o.key
-        o.id = self.db["outages"].insert({
-            "kind": k.kind, "project": k.project, "site": k.site, "device": k.device,
-            "fault": o.fault, "started_at": o.started_at, "detected_at": o.detected_at,
-            "ended_at": None, "incident_id": None}).last_pk
+    def _apply(self, decisions: list[Decision]) -> None:
+        for d in decisions:
+            handler = _HANDLERS[type(d)]
+            handler(self, d)
 
-    def _declared(self, o: Outage, declared_at: float) -> None:
-        k = o.key
-        # UNIQUE(outage_id) makes a second declaration of the same outage impossible.
-        cur = self.db.execute(
+    def _started(self, d: OutageStarted) -> None:
+        o, k = d.outage, d.outage.key
+        o.id = self.conn.execute(
+            f"INSERT INTO outages ({_OUTAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (k.kind, k.project, k.site, k.device, o.fault, o.started_at, o.detected_at,
+             o.ended_at, o.last_seen_at, o.detected_by, o.start_source,
+             o.end_source)).lastrowid
+
+    def _declared(self, d: IncidentDeclared) -> None:
+        o, k = d.outage, d.outage.key
+        # UNIQUE(outage_id) makes a second incident for the same outage impossible; an
+        # incident withdrawn earlier and now due again is reinstated, not duplicated.
+        cur = self.conn.execute(
             "INSERT OR IGNORE INTO incidents (outage_id, project, site, device, kind, "
-            "opened_at, declared_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, 'open')",
-            [o.id, k.project, k.site, k.device, k.kind, o.started_at, declared_at])
+            "opened_at, declared_at, state, grade) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+            (o.id, k.project, k.site, k.device, k.kind, o.started_at, d.declared_at, o.grade))
         if cur.rowcount:
-            self.db.execute("UPDATE outages SET incident_id = ? WHERE id = ?",
-                            [cur.lastrowid, o.id])
+            self.conn.execute("UPDATE outages SET incident_id = ?, declared_at = ? "
+                              "WHERE id = ?", (cur.lastrowid, d.declared_at, o.id))
+        else:
+            self.conn.execute("UPDATE incidents SET state = 'open', withdrawn_at = NULL, "
+                              "grade = ? WHERE outage_id = ? AND state = 'withdrawn'",
+                              (o.grade, o.id))
+        if o.ended_at is not None:
+            self._close_incident(o)
 
-    def _ended(self, o: Outage) -> None:
-        self.db.execute("UPDATE outages SET ended_at = ? WHERE id = ?", [o.ended_at, o.id])
-        self.db.execute(
-            "UPDATE incidents SET closed_at = ?, duration_s = ? - opened_at, state = 'closed' "
-            "WHERE outage_id = ? AND closed_at IS NULL", [o.ended_at, o.ended_at, o.id])
+    def _ended(self, d: OutageEnded) -> None:
+        o = d.outage
+        self.conn.execute("UPDATE outages SET ended_at = ?, end_source = ? WHERE id = ?",
+                          (o.ended_at, o.end_source, o.id))
+        self._close_incident(o)
+
+    def _close_incident(self, o: Outage) -> None:
+        self.conn.execute(
+            "UPDATE incidents SET closed_at = ?, duration_s = ?, grade = ?, state = 'closed' "
+            "WHERE outage_id = ? AND state != 'withdrawn'",
+            (o.ended_at, o.ended_at - o.started_at, o.grade, o.id))
+
+    def _revised(self, d: OutageRevised) -> None:
+        o = d.outage
+        self.conn.execute(
+            "UPDATE outages SET started_at = ?, ended_at = ?, start_source = ?, "
+            "end_source = ? WHERE id = ?",
+            (o.started_at, o.ended_at, o.start_source, o.end_source, o.id))
+        self.conn.execute("UPDATE incidents SET opened_at = ? WHERE outage_id = ?",
+                          (o.started_at, o.id))
+        if o.ended_at is not None:
+            self._close_incident(o)
+
+    def _withdrawn(self, d: IncidentWithdrawn) -> None:
+        self.conn.execute("UPDATE incidents SET state = 'withdrawn', withdrawn_at = ? "
+                          "WHERE outage_id = ?", (d.at, d.outage.id))
+
+    def _graded(self, d: GradeChanged) -> None:
+        self.conn.execute("UPDATE incidents SET grade = ? WHERE outage_id = ?",
+                          (d.grade, d.outage.id))
+
+    def _absorbed(self, d: Absorbed) -> None:
+        into = d.into
+        o = d.outage
+        if into is None:
+            o.absorbed_by = None
+            self.conn.execute("UPDATE outages SET absorbed_by = NULL WHERE id = ?", (o.id,))
+            return
+        o.absorbed_by = into.id
+        if into.key.kind == PLATFORM:
+            o.platform_id = into.id
+        self.conn.execute("UPDATE outages SET absorbed_by = ?, platform_id = ? WHERE id = ?",
+                          (into.id, o.platform_id, o.id))
+
+    def _site_event(self, d: SiteEvent) -> None:
+        self.conn.execute(
+            "INSERT INTO site_events (project, site, kind, device, at, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (d.project, d.site, d.kind, d.device, d.at, json.dumps(d.detail)))
+
+    # --- deliveries ------------------------------------------------------------------------
 
     def first_delivery(self, project: str, site: str, boot: int, seq: int, now: float) -> bool:
         """Record an event's identity; False when it was seen before (a duplicate).
 
         At-least-once on the wire becomes exactly-once here, across collector restarts.
         """
-        cur = self.db.execute(
+        cur = self.conn.execute(
             "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?, ?, ?)",
-            [project, site, boot, seq, now])
-        self.db.conn.commit()
+            (project, site, boot, seq, now))
+        if not self._batch:
+            self.conn.commit()
         return cur.rowcount == 1
 
+    # --- the collector's own life ----------------------------------------------------------
+
+    def begin_run(self, now: float) -> int:
+        """A collector process starts. Sight left open by one that died (kill -9) ends at
+        the last moment it vouched for."""
+        with self.conn:
+            self.conn.execute("UPDATE sight SET open = 0 WHERE open = 1")
+            self.conn.execute("UPDATE collector_runs SET stopped_at = alive_at "
+                              "WHERE stopped_at IS NULL")
+            return self.conn.execute(
+                "INSERT INTO collector_runs (started_at, alive_at, pid, host) "
+                "VALUES (?, ?, ?, ?)", (now, now, os.getpid(), socket.gethostname())).lastrowid
+
+    def alive(self, run_id: int, now: float) -> None:
+        """The collector vouches for everything up to ``now``."""
+        with self._tx():
+            self.conn.execute("UPDATE collector_runs SET alive_at = ? WHERE id = ?",
+                              (now, run_id))
+            self.conn.execute("UPDATE sight SET to_at = ? WHERE run_id = ? AND open = 1",
+                              (now, run_id))
+
+    def link_up(self, run_id: int, now: float) -> None:
+        with self._tx():
+            self.conn.execute("UPDATE sight SET open = 0 WHERE run_id = ? AND open = 1",
+                              (run_id,))
+            self.conn.execute("INSERT INTO sight (run_id, from_at, to_at) VALUES (?, ?, ?)",
+                              (run_id, now, now))
+
+    def link_down(self, run_id: int, now: float) -> None:
+        with self._tx():
+            self.conn.execute("UPDATE sight SET to_at = ?, open = 0 "
+                              "WHERE run_id = ? AND open = 1", (now, run_id))
+
+    def end_run(self, run_id: int, now: float) -> None:
+        self.link_down(run_id, now)
+        with self._tx():
+            self.conn.execute("UPDATE collector_runs SET alive_at = ?, stopped_at = ? "
+                              "WHERE id = ?", (now, now, run_id))
+
+    @contextmanager
+    def _tx(self):
+        if self._batch:
+            yield
+        else:
+            with self.conn:
+                yield
+
+    def ensure_project(self, project: str, timezone: str, budget_minutes: float,
+                       threshold_s: float, replace: bool = False) -> None:
+        """Projects and the rules their budget is counted by, so that a report read from
+        the database alone counts as the collector did."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        with self._tx():
+            self.conn.execute(f"{verb} INTO projects VALUES (?, ?, ?, ?)",
+                              (project, timezone, budget_minutes, threshold_s))
+
+    # --- resuming --------------------------------------------------------------------------
+
     def open_outages(self) -> list[Outage]:
-        rows = self.db.query("SELECT * FROM outages WHERE ended_at IS NULL ORDER BY id")
-        return [Outage(OutageKey(r["kind"], r["project"], r["site"], r["device"]),
-                       r["started_at"], r["detected_at"], r["fault"],
-                       incident=r["incident_id"] is not None, id=r["id"]) for r in rows]
+        return [_outage(r) for r in self.db.query(
+            f"{_SELECT} WHERE o.ended_at IS NULL ORDER BY o.id")]
+
+    def recent_site_outages(self, since: float) -> list[Outage]:
+        """Closed site outages that ended after ``since``, oldest first."""
+        return [_outage(r) for r in self.db.query(
+            f"{_SELECT} WHERE o.kind = 'site_network' AND o.ended_at >= ? "
+            "ORDER BY o.ended_at", [since])]
+
+
+_SELECT = ("SELECT o.*, i.grade AS grade, i.state AS incident_state FROM outages o "
+           "LEFT JOIN incidents i ON i.id = o.incident_id")
+
+
+def _outage(r: dict) -> Outage:
+    incident = r["incident_id"] is not None and r["incident_state"] != "withdrawn"
+    return Outage(OutageKey(r["kind"], r["project"], r["site"], r["device"]),
+                  r["started_at"], r["detected_at"], r["fault"], ended_at=r["ended_at"],
+                  incident=incident, id=r["id"], last_seen_at=r["last_seen_at"],
+                  start_source=r["start_source"] or "last_message",
+                  end_source=r["end_source"], detected_by=r["detected_by"],
+                  declared_at=r["declared_at"], absorbed_by=r["absorbed_by"],
+                  platform_id=r["platform_id"], grade=r["grade"],
+                  withdrawn=r["incident_state"] == "withdrawn")
+
+
+_HANDLERS = {
+    OutageStarted: Store._started, IncidentDeclared: Store._declared,
+    OutageEnded: Store._ended, OutageRevised: Store._revised,
+    IncidentWithdrawn: Store._withdrawn, GradeChanged: Store._graded,
+    Absorbed: Store._absorbed, SiteEvent: Store._site_event,
+}
 
 
 def list_incidents(db: sqlite_utils.Database, state: str | None = None) -> list[dict]:
-    sql = ("SELECT id, project, site, device, kind, opened_at, declared_at, closed_at, "
-           "duration_s, state FROM incidents")
+    sql = ("SELECT id, outage_id, project, site, device, kind, opened_at, declared_at, "
+           "closed_at, duration_s, state, grade, withdrawn_at FROM incidents")
     params: list = []
     if state:
         sql += " WHERE state = ?"
@@ -133,5 +358,7 @@ def list_incidents(db: sqlite_utils.Database, state: str | None = None) -> list[
     return list(db.query(sql + " ORDER BY id", params))
 
 
-def list_outages(db: sqlite_utils.Database) -> list[dict]:
+def list_outages(db: sqlite_utils.Database, project: str | None = None) -> list[dict]:
+    if project:
+        return list(db.query("SELECT * FROM outages WHERE project = ? ORDER BY id", [project]))
     return list(db.query("SELECT * FROM outages ORDER BY id"))

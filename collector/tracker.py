@@ -1,57 +1,46 @@
 """Liveness of sites and devices, and the outages they go through. No I/O; time passed in.
 
 The tracker takes validated wire messages with the collector's receive time ``now`` and
-returns decisions (an outage began, ended, became an incident) for a shell to store.
-Times inside messages are the gateway's clock; the tracker converts them to the
-collector's clock with a per-site offset estimated from live heartbeats, so a gateway
-whose clock is an hour off still yields correct outage times.
+returns decisions (an outage began, ended, was revised, became an incident, changed grade)
+for a shell to store. Times inside messages are the gateway's clock; the tracker converts
+them to the collector's clock with a per-site offset estimated from live heartbeats, so a
+gateway whose clock is an hour off still yields correct outage times.
+
+Deadlines (a silent site, an outage due to become an incident, a grade boundary) sit in
+heaps, so ``tick`` costs only what is due: the same code serves a live collector ticking
+four times a second and a year of a fleet on a virtual clock.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 from agent import wire
+from collector.lifecycle import OutageBook
+from collector.outages import (
+    DEVICE_FAULT,
+    DEVICE_OFFLINE,
+    PLATFORM,
+    SITE_NETWORK,
+    SOFTWARE_DOWN,
+    Absorbed,
+    Decision,
+    IncidentDeclared,
+    Outage,
+    OutageEnded,
+    OutageKey,
+    OutageStarted,
+    SiteEvent,
+)
+from collector.platform import PlatformDetector, PlatformRule
+from collector.uplink import apply_uplink_record
 
-SITE_NETWORK, DEVICE_OFFLINE, DEVICE_FAULT = "site_network", "device_offline", "device_fault"
+__all__ = ["DEVICE_FAULT", "DEVICE_OFFLINE", "SITE_NETWORK", "SOFTWARE_DOWN", "DeviceView",
+           "IncidentDeclared", "Outage", "OutageEnded", "OutageKey", "OutageStarted",
+           "SiteView", "Tracker"]
 
-
-@dataclass(frozen=True)
-class OutageKey:
-    kind: str
-    project: str
-    site: str
-    device: str | None = None
-
-
-@dataclass
-class Outage:
-    key: OutageKey
-    started_at: float
-    detected_at: float
-    fault: str | None = None
-    ended_at: float | None = None
-    incident: bool = False
-    id: int | None = None  # set by the store
-
-
-@dataclass(frozen=True)
-class OutageStarted:
-    outage: Outage
-
-
-@dataclass(frozen=True)
-class OutageEnded:
-    outage: Outage
-
-
-@dataclass(frozen=True)
-class IncidentDeclared:
-    outage: Outage
-    declared_at: float
-
-
-Decision = OutageStarted | OutageEnded | IncidentDeclared
+RECENT_CLOSED = 8  # closed site outages kept per site for late uplink records
 
 
 @dataclass
@@ -71,75 +60,269 @@ class SiteView:
     boot: int = 0
     offset: float | None = None  # collector clock minus gateway clock
     devices: dict[str, DeviceView] = field(default_factory=dict)
+    recent: list[Outage] = field(default_factory=list)  # closed site outages, newest last
+    armed_at: float | None = None  # deadline of this site's entry in the silence heap
 
 
-class Tracker:
-    """``silence_factor`` missed heartbeat intervals make a silent site down."""
+class Tracker(OutageBook):
+    """Sites and devices from messages to outages. ``silence_factor`` missed heartbeat
+    intervals make a silent site down."""
 
-    def __init__(self, threshold_s: float = 60.0, silence_factor: float = 3.0):
-        self.threshold_s = threshold_s
+    def __init__(self, threshold_s: float = 60.0, silence_factor: float = 3.0,
+                 platform: PlatformRule | None = None):
+        super().__init__(threshold_s)
         self.silence_factor = silence_factor
+        self.platform = PlatformDetector(platform) if platform else None
         self.sites: dict[tuple[str, str], SiteView] = {}
-        self.open: dict[OutageKey, Outage] = {}
+        self.online = 0  # sites currently online
+        self.blind = False  # the collector cannot see the broker: silence means nothing
+        self._silence: list[tuple[float, tuple[str, str]]] = []
 
     # --- input ---------------------------------------------------------------------------
 
     def receive(self, msg: wire.Message, now: float) -> list[Decision]:
         site = self.sites.get((msg.project, msg.site))
         if site is None:
-            site = self.sites[(msg.project, msg.site)] = SiteView(msg.project, msg.site)
-        out: list[Decision] = []
+            site = self._new_site(msg.project, msg.site, "unknown")
         if isinstance(msg, wire.Status) and msg.state == "offline":
-            site.state = "offline"
-            out += self._start(OutageKey(SITE_NETWORK, msg.project, msg.site),
-                               now if site.last_seen is None else site.last_seen, now)
-            return out
+            return self._site_down(site, now, "will")
+        out: list[Decision] = []
         if not getattr(msg, "historical", False):
             site.last_seen = now
-            if isinstance(msg, (wire.Heartbeat, wire.Status)):
+            if isinstance(msg, wire.Heartbeat):  # a retained status may be old: not it
                 self._update_offset(site, now - msg.ts)
-        site.boot = max(site.boot, msg.boot)
-        if site.state == "offline":
-            site.state = "online"
-            out += self._end(OutageKey(SITE_NETWORK, msg.project, msg.site), now)
+        if msg.boot > site.boot:
+            site.boot = msg.boot
+        if site.state != "online" and not getattr(msg, "historical", False):
+            out += self._site_up(site, now)
         if isinstance(msg, wire.Heartbeat):
-            site.interval_s = msg.interval_s
+            if msg.interval_s != site.interval_s:
+                site.interval_s = msg.interval_s
+                self._arm_silence(site)
+            devices = site.devices
             for name, rep in msg.devices.items():
-                out += self._device(site, name, rep.state, rep.fault,
-                                    self._local(site, rep.since, now), now)
-        elif isinstance(msg, wire.Event) and msg.kind == "device_state":
-            out += self._device(site, msg.device, msg.state, msg.fault,
-                                self._local(site, msg.since, now), now)
+                view = devices.get(name)
+                if view is None or view.state != rep.state or view.fault != rep.fault:
+                    out += self._device(site, name, rep.state, rep.fault,
+                                        self._local(site, rep.since, now), now)
+        elif isinstance(msg, wire.Event):
+            out += self._event(site, msg, now)
         return out
 
     def tick(self, now: float) -> list[Decision]:
-        """Silent sites go down; outages past the threshold become incidents."""
+        """Silent sites go down; outages past the threshold become incidents; grades move."""
         out: list[Decision] = []
+        heap = self._silence
+        while heap and not self.blind and heap[0][0] < now:
+            when, key = heapq.heappop(heap)
+            site = self.sites[key]
+            if site.armed_at != when:
+                continue  # superseded by a later entry
+            site.armed_at = None
+            if site.state != "online" or site.last_seen is None:
+                continue
+            if now - site.last_seen > self.silence_factor * site.interval_s:
+                out += self._site_down(site, now, "silence")
+            else:
+                self._arm_silence(site)
+        return out + self._tick_outages(now)
+
+    def link_lost(self, now: float) -> None:
+        """The collector lost the broker: from now on silence is unknown, not down."""
+        self.blind = True
+        if self.seen and self.seen[-1][1] is None:
+            self.seen[-1][1] = now
+
+    def link_restored(self, now: float) -> None:
+        """Back on the broker: every site gets a fresh silence allowance from now."""
+        self.blind = False
+        if self.seen is not None:
+            self.seen.append([now, None])
+            del self.seen[:-64]
         for site in self.sites.values():
-            if site.state == "online" and site.last_seen is not None and \
-                    now - site.last_seen > self.silence_factor * site.interval_s:
-                site.state = "offline"
-                out += self._start(OutageKey(SITE_NETWORK, site.project, site.site),
-                                   site.last_seen, now)
-        for outage in self.open.values():
-            if not outage.incident and now - outage.started_at > self.threshold_s:
-                outage.incident = True
-                out.append(IncidentDeclared(outage, now))
-        return out
+            if site.state == "online" and site.last_seen is not None:
+                site.last_seen = max(site.last_seen, now)
+                self._arm_silence(site)
 
     def resume(self, outage: Outage) -> None:
         """Take back an outage that was open when the collector stopped."""
+        outage.absorbed = outage.absorbed_by is not None
         self.open[outage.key] = outage
-        site = self.sites.setdefault((outage.key.project, outage.key.site),
-                                     SiteView(outage.key.project, outage.key.site))
+        if self.platform is not None:
+            self.platform.resume(outage)
+        self._schedule(outage)
+        if outage.key.kind == PLATFORM:
+            return
+        site = self.sites.get((outage.key.project, outage.key.site)) or \
+            self._new_site(outage.key.project, outage.key.site, "unknown")
         if outage.key.kind == SITE_NETWORK:
-            site.state = "offline"
-            site.last_seen = outage.started_at
-        else:
+            self._set_state(site, "offline")
+            site.last_seen = outage.last_seen_at or outage.started_at
+        elif outage.key.kind in (DEVICE_OFFLINE, DEVICE_FAULT):
             state = "offline" if outage.key.kind == DEVICE_OFFLINE else "fault"
             site.devices[outage.key.device] = DeviceView(state, outage.fault, outage.started_at)
 
-    # --- internals -----------------------------------------------------------------------
+    def resume_closed(self, outage: Outage) -> None:
+        """A recently closed site outage, so that a late uplink record can still revise it."""
+        site = self.sites.get((outage.key.project, outage.key.site)) or \
+            self._new_site(outage.key.project, outage.key.site, "unknown")
+        self._remember(site, outage)
+
+    def next_deadline(self) -> float | None:
+        """The earliest time at which ``tick`` could decide something."""
+        heaps = (self._due,) if self.blind else (self._silence, self._due)
+        times = [h[0][0] for h in heaps if h]
+        return min(times) if times else None
+
+    # --- sites ---------------------------------------------------------------------------
+
+    def _new_site(self, project: str, site_id: str, state: str) -> SiteView:
+        site = self.sites[(project, site_id)] = SiteView(project, site_id, state)
+        if state == "online":
+            self.online += 1
+        return site
+
+    def _set_state(self, site: SiteView, state: str) -> None:
+        if site.state == state:
+            return
+        self.online += (state == "online") - (site.state == "online")
+        site.state = state
+
+    def _arm_silence(self, site: SiteView) -> None:
+        if site.last_seen is None or site.state != "online":
+            return
+        deadline = site.last_seen + self.silence_factor * site.interval_s
+        if site.armed_at is None or deadline < site.armed_at:
+            site.armed_at = deadline
+            heapq.heappush(self._silence, (deadline, (site.project, site.site)))
+
+    def _site_down(self, site: SiteView, now: float, detected_by: str) -> list[Decision]:
+        self._set_state(site, "offline")
+        site.armed_at = None
+        key = OutageKey(SITE_NETWORK, site.project, site.site)
+        if key in self.open:
+            return []
+        if site.last_seen is None:  # never heard since the collector started: unknown before
+            start, source = now, "collector_start"
+        else:
+            start, source = site.last_seen, "last_message"
+        outage = Outage(key, start, now, last_seen_at=site.last_seen, start_source=source)
+        outage.detected_by = detected_by
+        out = self._start(outage)
+        if self.platform is not None:
+            found = self.platform.site_down(outage, self.online, now)
+            for d in found:
+                if isinstance(d, OutageStarted):  # a platform incident began
+                    self.open[d.outage.key] = d.outage
+                    self._schedule(d.outage)
+            out += found
+        return out
+
+    def _site_up(self, site: SiteView, now: float) -> list[Decision]:
+        self._set_state(site, "online")
+        self._arm_silence(site)
+        key = OutageKey(SITE_NETWORK, site.project, site.site)
+        out = self._end(key, now, "message", now)
+        if out:
+            ended = out[-1].outage
+            self._remember(site, ended)
+            out += self._release_absorbed(site, ended, now)
+            platform = self.platform.site_up(ended) if self.platform else None
+            if platform is not None:
+                out += self._end(platform.key, ended.ended_at, "message", now)
+        return out
+
+    def _remember(self, site: SiteView, outage: Outage) -> None:
+        site.recent.append(outage)
+        if len(site.recent) > RECENT_CLOSED:
+            del site.recent[0]
+
+    def _release_absorbed(self, site: SiteView, ended: Outage, now: float) -> list[Decision]:
+        """Device outages that outlast their site outage become problems of their own."""
+        out: list[Decision] = []
+        for outage in list(self.open.values()):
+            k = outage.key
+            if k.project == site.project and k.site == site.site and outage.absorbed and \
+                    k.kind != SITE_NETWORK:
+                outage.absorbed = False
+                out.append(Absorbed(outage, None))
+                self._push(max(now, outage.started_at) + self.threshold_s, "declare", outage)
+        return out
+
+    # --- events and devices ----------------------------------------------------------------
+
+    def _event(self, site: SiteView, msg: wire.Event, now: float) -> list[Decision]:
+        if msg.kind == "device_state":
+            return self._device(site, msg.device, msg.state, msg.fault,
+                                self._local(site, msg.since, now), now)
+        if msg.kind == "software":
+            key = OutageKey(SOFTWARE_DOWN, site.project, site.site,
+                            _process_id(msg.detail.get("process")))
+            at = self._local(site, msg.since if msg.since is not None else msg.ts, now)
+            if msg.state == "ok":
+                return self._end(key, at, "device_event", now)
+            return self._start(Outage(key, at, now, fault=msg.fault, last_seen_at=at,
+                                      start_source="device_event"), site)
+        at = self._local(site, msg.since if msg.since is not None else msg.ts, now)
+        out: list[Decision] = [SiteEvent(site.project, site.site, msg.kind, at, msg.device,
+                                         dict(msg.detail))]
+        if msg.kind == "uplink":
+            out += apply_uplink_record(self, site, msg, now)
+        return out
+
+    def _device(self, site: SiteView, name: str, state: str, fault: str | None,
+                since: float, now: float) -> list[Decision]:
+        view = site.devices.setdefault(name, DeviceView())
+        if view.state == state and view.fault == fault:
+            return []
+        out: list[Decision] = []
+        for kind in (DEVICE_OFFLINE, DEVICE_FAULT):
+            out += self._end(OutageKey(kind, site.project, site.site, name), since,
+                             "device_event", now)
+        view.state, view.fault, view.since = state, fault, since
+        if state in ("offline", "fault"):
+            kind = DEVICE_OFFLINE if state == "offline" else DEVICE_FAULT
+            out += self._start(Outage(OutageKey(kind, site.project, site.site, name), since,
+                                      now, fault, last_seen_at=since,
+                                      start_source="device_event"), site)
+        return out
+
+    # --- outages ---------------------------------------------------------------------------
+
+    def _start(self, outage: Outage, site: SiteView | None = None) -> list[Decision]:
+        if outage.key in self.open:
+            return []
+        self.open[outage.key] = outage
+        out: list[Decision] = [OutageStarted(outage)]
+        if site is not None:
+            host = self._site_outage_at(site, outage.started_at)
+            if host is not None:
+                outage.absorbed = True
+                out.append(Absorbed(outage, host))
+        self._schedule(outage)
+        return out
+
+    def _site_outage_at(self, site: SiteView, t: float) -> Outage | None:
+        """The site's network outage that covers time ``t``, if any."""
+        o = self.open.get(OutageKey(SITE_NETWORK, site.project, site.site))
+        if o is not None and t >= o.started_at:
+            return o
+        for o in reversed(site.recent):
+            if o.started_at <= t <= o.ended_at:
+                return o
+        return None
+
+    def _maybe_declare(self, outage: Outage, now: float) -> list[Decision]:
+        if not self._qualifies(outage, now):
+            return super()._maybe_declare(outage, now)
+        if outage.key.kind == SITE_NETWORK and self.platform is not None and \
+                now - outage.detected_at <= self.platform.rule.window_s and \
+                self.platform.may_join(outage, self.online):
+            self._push(outage.detected_at + self.platform.rule.window_s, "declare", outage)
+            return []  # give the platform detector its window first
+        return self._declare(outage, now)
+
+    # --- clocks ----------------------------------------------------------------------------
 
     @staticmethod
     def _update_offset(site: SiteView, sample: float) -> None:
@@ -156,39 +339,7 @@ class Tracker:
             return now
         return min(now, t + (site.offset or 0.0))
 
-    def _device(self, site: SiteView, name: str, state: str, fault: str | None,
-                since: float, now: float) -> list[Decision]:
-        view = site.devices.setdefault(name, DeviceView())
-        if view.state == state and view.fault == fault:
-            return []
-        out: list[Decision] = []
-        for kind in (DEVICE_OFFLINE, DEVICE_FAULT):
-            out += self._end(OutageKey(kind, site.project, site.site, name), since)
-        view.state, view.fault, view.since = state, fault, since
-        if state == "offline":
-            out += self._start(OutageKey(DEVICE_OFFLINE, site.project, site.site, name),
-                               since, now)
-        elif state == "fault":
-            out += self._start(OutageKey(DEVICE_FAULT, site.project, site.site, name),
-                               since, now, fault)
-        return out
 
-    def _start(self, key: OutageKey, started_at: float, now: float,
-               fault: str | None = None) -> list[Decision]:
-        if key in self.open:
-            return []
-        outage = self.open[key] = Outage(key, started_at, now, fault)
-        return [OutageStarted(outage)]
-
-    def _end(self, key: OutageKey, ended_at: float) -> list[Decision]:
-        outage = self.open.pop(key, None)
-        if outage is None:
-            return []
-        outage.ended_at = max(ended_at, outage.started_at)
-        out: list[Decision] = []
-        if not outage.incident and outage.ended_at - outage.started_at > self.threshold_s:
-            # It lasted long enough but we learned of it late (a replayed event).
-            outage.incident = True
-            out.append(IncidentDeclared(outage, ended_at))
-        out.append(OutageEnded(outage))
-        return out
+def _process_id(name) -> str:
+    """A software outage is keyed by its process name, as a device would be."""
+    return str(name or "software")[:64]

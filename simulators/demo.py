@@ -1,8 +1,11 @@
 """``parkwatch demo``: a broker, two simulated sites with their agents, and a collector.
 
-Everything runs on 127.0.0.1 and in a temporary folder; nothing needs root. A short
-script of faults plays so that something happens: site B's barrier goes silent for 75 s
-(an incident), site A's barrier reports a motor fault for 20 s (an outage, no incident).
+Everything runs on 127.0.0.1 and in a temporary folder; nothing needs root. Each lot has a
+barrier and one more device, all simulated from their firmware profiles: lot A a 5B/5D
+barrier and an ASCII loop detector, lot B a 7E/7F barrier and an ISAPI-style camera. A
+short script plays so that something happens: site B's barrier goes silent for 75 s (an
+incident), site A's barrier reports a motor fault for 20 s (an outage, no incident), a car
+waits on lot A's loop past its 20 s timeout, and a driver presses lot B's intercom.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ import time
 from pathlib import Path
 
 from agent.config import AgentConfig, Broker, DeviceConfig
+from agent.profiles import load_named
 from agent.service import Agent
 from collector.auth import Users
 from collector.config import CollectorConfig
 from collector.service import Collector
 from collector.store import open_db
-from simulators.barrier import BarrierSim
 from simulators.broker import start_broker
+from simulators.control import apply
+from simulators.device import SimDevice
+from simulators.net_sim import HttpSim
+from simulators.serial_sim import SerialSim
 
 log = logging.getLogger("parkwatch.demo")
 
@@ -29,12 +36,39 @@ DEMO_PASSWORD = "parkwatch-demo"
 DEMO_USERS = [("seat", "seat", None), ("ops", "member", "remote-ops"),
               ("manager", "manager", None), ("admin", "admin", None)]
 
-SCRIPT = [  # (seconds after start, site index, action, argument)
-    (20, 1, "silent", True),
-    (40, 0, "fault", "motor"),
-    (60, 0, "fault", None),
-    (95, 1, "silent", False),
+# (site, device name, profile, lane)
+DEVICES = {
+    "lot-a": [("gate-in", "bg-5b-xor", "in-1"), ("loops-in", "loop-ascii-4ch", "in-1")],
+    "lot-b": [("gate-in", "bg-7e7f-invsum", "in-1"), ("cam-in", "lpr-isapi-http", "in-1")],
+}
+SCRIPT = [  # (seconds after start, site, device, control commands: see simulators/control.py)
+    (10, "lot-a", "loops-in", {"occupied": True, "channel": "1"}),
+    (15, "lot-b", "gate-in", {"intercom": True}),
+    (20, "lot-b", "gate-in", {"mode": "silent"}),
+    (40, "lot-a", "gate-in", {"fault": "motor"}),
+    (45, "lot-a", "loops-in", {"occupied": False, "channel": "1"}),
+    (60, "lot-a", "gate-in", {"fault": None}),
+    (95, "lot-b", "gate-in", {"mode": "normal"}),
 ]
+
+
+def _simulate(site: str) -> tuple[dict[str, SimDevice], list, tuple[DeviceConfig, ...]]:
+    sims, engines, configs = {}, [], []
+    for name, profile, lane in DEVICES[site]:
+        sim = sims[name] = SimDevice(load_named(profile), name)
+        if sim.profile.kind == "http":
+            engine = HttpSim(sim).start()
+            where = {"url": engine.url}
+        else:
+            engine = SerialSim([sim]).start()
+            where = {"port": engine.path}
+        engines.append(engine)
+        fast = sim.profile.behaviour.poll_interval_s > 1  # cameras: poll every 2 s
+        configs.append(DeviceConfig(name=name, profile=profile, lane=lane,
+                                    poll_interval_s=2.0 if fast else 0.5,
+                                    timeout_s=1.0 if fast else 0.3, offline_after=3,
+                                    loop_timeout_s=20.0, **where))
+    return sims, engines, tuple(configs)
 
 
 def run(api_port: int = 8080, embedded_broker: bool = False,
@@ -45,7 +79,8 @@ def run(api_port: int = 8080, embedded_broker: bool = False,
     collector = Collector(CollectorConfig(broker=b, database=workdir / "collector.db",
                                           api_port=api_port, site_silence_factor=3,
                                           anonymous_read=True))
-    sims, agents = [], []
+    sims: dict[str, dict[str, SimDevice]] = {}
+    engines, agents = [], []
     stop = threading.Event()
     try:
         try:
@@ -56,14 +91,12 @@ def run(api_port: int = 8080, embedded_broker: bool = False,
         users = Users(open_db(workdir / "collector.db"))
         for name, role, group in DEMO_USERS:
             users.add(name, DEMO_PASSWORD, role, group)
-        for site in ("lot-a", "lot-b"):
-            sim = BarrierSim().start()
-            sims.append(sim)
+        for site in DEVICES:
+            sims[site], site_engines, devices = _simulate(site)
+            engines += site_engines
             agent = Agent(AgentConfig(
                 project="demo", site=site, broker=b, state_dir=workdir / site,
-                heartbeat_interval_s=2.0,
-                devices=(DeviceConfig("gate-in", sim.path, poll_interval_s=0.5,
-                                      timeout_s=0.3, offline_after=3),)))
+                heartbeat_interval_s=2.0, devices=devices))
             agent.start()
             agents.append(agent)
         url = f"http://127.0.0.1:{collector.port}"
@@ -77,6 +110,8 @@ parkwatch demo is running ({broker.name} on port {broker.port}, files in {workdi
   web console:        {url}/  (sign in as {users_list}; password {DEMO_PASSWORD})
 In 20 s lot-b's barrier goes silent for 75 s: an incident opens after 60 s and closes
 when it answers again. lot-a's barrier reports a motor fault for 20 s: an outage only.
+A car waits on lot-a's loop for 35 s (a loop_timeout event after 20 s) and a driver
+presses lot-b's intercom (an intercom event); the agents log both.
 Press Ctrl-C to stop.
 """, flush=True)
         threading.Thread(target=_play, args=(sims, stop), daemon=True).start()
@@ -89,20 +124,16 @@ Press Ctrl-C to stop.
         collector.stop()  # first, so the demo's own shutdown is not recorded as an outage
         for agent in agents:
             agent.stop()
-        for sim in sims:
-            sim.stop()
+        for engine in engines:
+            engine.stop()
         broker.stop()
     return 0
 
 
-def _play(sims: list[BarrierSim], stop: threading.Event) -> None:
+def _play(sims: dict[str, dict[str, SimDevice]], stop: threading.Event) -> None:
     t0 = time.monotonic()
-    for at, index, action, arg in SCRIPT:
+    for at, site, device, commands in SCRIPT:
         if stop.wait(max(0.0, t0 + at - time.monotonic())):
             return
-        sim = sims[index]
-        if action == "silent":
-            sim.go_silent(arg)
-        else:
-            sim.set_fault(arg)
-        log.info("demo script: lot-%s barrier %s %s", "ab"[index], action, arg)
+        apply(sims[site][device], commands)
+        log.info("demo script: %s %s %s", site, device, commands)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from collector.auth import AuthError, User
 from collector.console.deps import SESSION_COOKIE, AuthContext, current_user, optional_user
+from collector.console.guard import AuthGuard
 
 STATIC = Path(__file__).parent / "static"
 PAGES = ("board", "incident", "project", "reports", "login")
@@ -66,8 +67,10 @@ def router() -> APIRouter:
     return r
 
 
-def mount(app: FastAPI, ctx: AuthContext) -> None:
+def mount(app: FastAPI, ctx: AuthContext, anonymous_read: bool = False) -> None:
+    """Sign-in, pages and static files, and the guard in front of the whole API."""
     app.state.auth = ctx
     app.include_router(router())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(AuthGuard, ctx=ctx, anonymous_read=anonymous_read)
 

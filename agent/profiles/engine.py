@@ -1,0 +1,263 @@
+"""One generic codec, driven by a profile: requests out, replies in, fields and a state out.
+
+The agent uses ``request``/``decode_*``/``reading``; the simulator uses ``parse_request`` and
+``encode_reply``. Every decode either returns a ``Decoded`` or raises ``DecodeError``; the
+frame check (``framing.unframe``, or pymodbus' CRC) always runs before any field is read, so
+no state ever comes from a frame whose checksum fails.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Any
+
+from agent.profiles import fields as F
+from agent.profiles import framing
+from agent.profiles.errors import DecodeError
+from agent.profiles.schema import FRAMED, MODBUS, FieldSpec, Framing, Message, Profile
+from agent.profiles.state import Reading, compile_rules
+
+
+@dataclass(frozen=True)
+class Decoded:
+    reply: str
+    address: int | None
+    fields: dict[str, Any]
+
+
+class _Ctx:
+    """One unescaped frame and its body, parsed at most once and only if a field needs it."""
+
+    __slots__ = ("frame", "span", "delimiter", "_docs")
+
+    def __init__(self, frame: bytes, span: tuple[int, int], delimiter: str = ","):
+        self.frame, self.span, self.delimiter, self._docs = frame, span, delimiter, {}
+
+    def doc(self, fmt: str) -> Any:
+        doc = self._docs.get(fmt)
+        if doc is None:
+            a, b = self.span
+            doc = self._docs[fmt] = F.parse_body(fmt, self.frame[a:b], self.delimiter)
+        return doc
+
+
+class _Compiled:
+    def __init__(self, msg: Message):
+        self.msg, self.name = msg, msg.name
+        self.binary = F.compile_binary([f for f in msg.fields if f.offset is not None])
+        self.body = [(f.name, F.getter(f, msg.format)) for f in msg.fields if f.offset is None]
+        self.body_format = "text" if any(f.token is not None for f in msg.fields) \
+            else msg.format
+        self.match = [(F.getter(msg.field(name), msg.format), msg.field(name).offset is None,
+                       value) for name, value in msg.match]
+
+    def matches(self, ctx: _Ctx) -> bool:
+        try:
+            for get, in_body, value in self.match:
+                if get(ctx.doc(self.body_format) if in_body else ctx.frame) != value:
+                    return False
+        except DecodeError:
+            return False
+        return True
+
+    def extract(self, ctx: _Ctx) -> dict[str, Any]:
+        out = self.binary(ctx.frame)
+        if self.body:
+            doc = ctx.doc(self.body_format)
+            for name, get in self.body:
+                out[name] = get(doc)
+        return out
+
+
+class Codec:
+    def __init__(self, profile: Profile):
+        self.profile = profile
+        self.kind = profile.kind
+        self.framing: Framing | None = profile.framing
+        self.request_framing: Framing | None = profile.request_framing or profile.framing
+        self._replies = {n: _Compiled(m) for n, m in profile.replies.items()}
+        self._requests = {n: _Compiled(m) for n, m in profile.requests.items()}
+        self._matchable = [c for c in self._replies.values() if c.match] or \
+            list(self._replies.values())
+        addr = profile.address
+        self._address = None if addr is None else (
+            addr, F.getter(addr, "text" if addr.token is not None else "binary"))
+        self._templates: dict[str, bytes] = {}
+        self._modbus_replies = self._index_modbus_replies() if self.kind in MODBUS else {}
+        self._evaluate = compile_rules(profile.rules)
+
+    # --- agent side -------------------------------------------------------------------------
+
+    def decode(self, data: bytes, reply: str | None = None) -> Decoded:
+        """A captured reply: a raw frame, a Modbus ADU or an HTTP body."""
+        if self.kind in FRAMED:
+            return self.decode_frame(data, reply)
+        if self.kind in MODBUS:
+            return self.decode_adu(data, reply)
+        return self.decode_body(data, reply)
+
+    def decode_frame(self, frame: bytes, reply: str | None = None) -> Decoded:
+        fr = self.framing
+        unescaped = framing.unframe(fr, frame)
+        ctx = _Ctx(unescaped, framing.body_span(fr, len(unescaped)), fr.delimiter)
+        if reply is not None:
+            compiled = self._replies[reply]
+            if not compiled.matches(ctx):
+                raise DecodeError("unknown", f"frame is not a '{reply}' reply")
+        else:
+            compiled = next((c for c in self._matchable if c.matches(ctx)), None)
+            if compiled is None:
+                raise DecodeError("unknown", "frame matches no reply of the profile")
+        return Decoded(compiled.name, self._read_address(ctx), compiled.extract(ctx))
+
+    def decode_body(self, body: bytes, reply: str | None = None) -> Decoded:
+        """An HTTP body; without ``reply``, the first reply whose fields all read wins."""
+        candidates = [reply] if reply is not None else list(self._replies)
+        error: DecodeError | None = None
+        for name in candidates:
+            ctx = _Ctx(body, (0, len(body)))
+            try:
+                return Decoded(name, None, self._replies[name].extract(ctx))
+            except DecodeError as e:
+                error = error or e
+        raise error or DecodeError("unknown", "the profile has no replies")
+
+    def decode_adu(self, adu: bytes, reply: str | None = None) -> Decoded:
+        from agent.profiles import modbus
+
+        pdu = modbus.parse_response(self.kind, adu)
+        name = reply or self._modbus_reply(pdu.function_code, len(pdu.registers))
+        return self.decode_registers(name, pdu.registers, pdu.dev_id)
+
+    def decode_registers(self, reply: str, registers, unit: int | None = None) -> Decoded:
+        compiled = self._replies[reply]
+        data = struct.pack(f">{len(registers)}H", *registers)
+        return Decoded(reply, unit, compiled.extract(_Ctx(data, (0, len(data)))))
+
+    def _modbus_reply(self, function_code: int, count: int) -> str:
+        name = self._modbus_replies.get((function_code, count))
+        if name is None:
+            raise DecodeError("unknown", f"no reply of the profile reads {count} registers "
+                                         f"with function {function_code}")
+        return name
+
+    def _index_modbus_replies(self) -> dict[tuple[int, int], str]:
+        from agent.profiles import modbus
+
+        index = {}
+        for name, msg in self.profile.replies.items():
+            req = self.profile.requests.get(msg.answers or "")
+            if req:
+                index[(modbus.FUNCTIONS[req.function][0].function_code, req.count)] = name
+        return index
+
+    def _read_address(self, ctx: _Ctx) -> int | None:
+        if self._address is None:
+            return None
+        spec, get = self._address
+        return get(ctx.doc("text") if spec.token is not None else ctx.frame)
+
+    def reading(self, fields: dict[str, Any]) -> Reading:
+        return self._evaluate(fields)
+
+    def request(self, name: str, address: int | None = None) -> bytes:
+        """A raw request frame (framed profiles) or ADU (Modbus) for the device at ``address``."""
+        msg = self.profile.requests[name]
+        if self.kind in MODBUS:
+            from agent.profiles import modbus
+
+            return modbus.build_request(self.kind, msg.function, msg.address, msg.count,
+                                        address if address is not None else 1)
+        if self.kind not in FRAMED:
+            raise ValueError(f"{self.kind} requests are not frames")
+        return self._encode(msg, self.request_framing, {}, address)
+
+    # --- simulator side -----------------------------------------------------------------------
+
+    def parse_request(self, frame: bytes) -> tuple[str, int | None]:
+        fr = self.request_framing
+        unescaped = framing.unframe(fr, frame)
+        ctx = _Ctx(unescaped, framing.body_span(fr, len(unescaped)), fr.delimiter)
+        for compiled in self._requests.values():
+            if compiled.matches(ctx):
+                return compiled.name, self._read_address(ctx)
+        raise DecodeError("unknown", "frame matches no request of the profile")
+
+    def baseline(self, reply: str) -> dict[str, Any]:
+        """The field values of the reply's sample: the healthy device the simulator starts as."""
+        msg = self.profile.replies[reply]
+        if self.kind in FRAMED:
+            return self.decode_frame(msg.sample, reply).fields
+        if self.kind in MODBUS:
+            return self.decode_adu(msg.sample, reply).fields
+        return self.decode_body(msg.sample, reply).fields
+
+    def encode_reply(self, reply: str, values: dict[str, Any], address: int | None = None,
+                     tid: int = 0) -> bytes:
+        """The reply's sample with ``values`` written in: a frame, an ADU or an HTTP body."""
+        msg = self.profile.replies[reply]
+        if self.kind in FRAMED:
+            return self._encode(msg, self.framing, values, address)
+        if self.kind in MODBUS:
+            from agent.profiles import modbus
+
+            pdu = modbus.parse_response(self.kind, msg.sample)
+            block = bytearray(modbus.registers_to_bytes(pdu.registers))
+            for spec in msg.fields:
+                if values.get(spec.name) is not None:
+                    F.write_binary(spec, block, values[spec.name])
+            req = self.profile.requests[msg.answers]
+            return modbus.build_response(self.kind, req.function,
+                                         modbus.bytes_to_registers(bytes(block)),
+                                         address if address is not None else pdu.dev_id, tid)
+        return self._write_body(msg, msg.sample, values)
+
+    def _template(self, msg: Message, fr: Framing) -> bytes:
+        key = f"{msg.role}:{msg.name}"
+        if key not in self._templates:
+            self._templates[key] = framing.unframe(fr, msg.sample)
+        return self._templates[key]
+
+    def _encode(self, msg: Message, fr: Framing, values: dict[str, Any],
+                address: int | None) -> bytes:
+        frame = bytearray(self._template(msg, fr))
+        specs: list[tuple[FieldSpec, Any]] = [(s, values[s.name]) for s in msg.fields
+                                              if values.get(s.name) is not None]
+        if address is not None and self.profile.address is not None:
+            specs.append((self.profile.address, address))
+        for spec, value in specs:
+            if spec.offset is not None:
+                F.write_binary(spec, frame, value)
+        body_specs = [(s, v) for s, v in specs if s.offset is None]
+        if body_specs:
+            a, b = framing.body_span(fr, len(frame))
+            body = self._write_body(msg, bytes(frame[a:b]), dict(
+                (s.name, v) for s, v in body_specs), fr.delimiter, body_specs)
+            frame[a:b] = body
+        return framing.build(fr, bytes(frame))
+
+    def _write_body(self, msg: Message, body: bytes, values: dict[str, Any],
+                    delimiter: str = ",", specs=None) -> bytes:
+        specs = specs or [(s, values[s.name]) for s in msg.fields
+                          if values.get(s.name) is not None]  # absent optional fields stay out
+        if not specs:
+            return body
+        if any(s.token is not None for s, _ in specs):
+            tokens = body.decode("ascii").split(delimiter)
+            for spec, value in specs:
+                tokens[spec.token] = F.text_of(spec, value)
+            return delimiter.join(tokens).encode("ascii")
+        if msg.format == "json":
+            doc = json.loads(body)
+            for spec, value in specs:
+                F.write_json(spec, doc, value)
+            return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        root = ET.fromstring(body)
+        if root.tag.startswith("{"):
+            ET.register_namespace("", root.tag[1:].split("}", 1)[0])
+        for spec, value in specs:
+            F.write_xml(spec, root, value)
+        return ET.tostring(root, encoding="UTF-8", xml_declaration=True)

@@ -1,0 +1,96 @@
+"""Platform incidents: many sites dropping together is the platform's fault, not theirs.
+
+When at least ``share`` of the sites that were online (and at least ``min_sites`` of them)
+lose their network within ``window_s`` of each other, the drop is one platform incident for
+the operations centre; each site outage in it is absorbed (no incident of its own, not
+charged to its project). No I/O, time passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from collector.outages import (
+    PLATFORM,
+    PLATFORM_PROJECT,
+    PLATFORM_SITE,
+    Absorbed,
+    Decision,
+    IncidentWithdrawn,
+    Outage,
+    OutageKey,
+    OutageStarted,
+)
+
+
+@dataclass(frozen=True)
+class PlatformRule:
+    share: float = 0.3
+    window_s: float = 15.0
+    min_sites: int = 3
+
+
+@dataclass
+class PlatformDetector:
+    rule: PlatformRule = field(default_factory=PlatformRule)
+    recent: list[Outage] = field(default_factory=list)  # site outages of the last window
+    active: Outage | None = None
+    members: dict[OutageKey, Outage] = field(default_factory=dict)
+
+    def site_down(self, outage: Outage, online_now: int, now: float) -> list[Decision]:
+        """A site outage was detected; ``online_now`` sites are still online."""
+        w = self.rule.window_s
+        if self.active is not None and self._near(outage.started_at):
+            return self._join(outage, now)
+        self.recent = [o for o in self.recent
+                       if o.ended_at is None and abs(o.started_at - outage.started_at) <= w]
+        self.recent.append(outage)
+        dropped = len(self.recent)
+        if dropped < self.rule.min_sites or dropped < self.rule.share * (online_now + dropped):
+            return []
+        start = min(o.started_at for o in self.recent)
+        self.active = Outage(OutageKey(PLATFORM, PLATFORM_PROJECT, PLATFORM_SITE), start, now,
+                             last_seen_at=start, start_source=outage.start_source)
+        out: list[Decision] = [OutageStarted(self.active)]
+        for o in self.recent:
+            out += self._join(o, now)
+        self.recent = []
+        return out
+
+    def site_up(self, outage: Outage) -> Outage | None:
+        """A member's outage ended; returns the platform outage when that was its last
+        member (the caller ends it)."""
+        if self.members.pop(outage.key, None) is None or self.members:
+            return None
+        platform, self.active = self.active, None
+        return platform
+
+    def may_join(self, outage: Outage, online_now: int) -> bool:
+        """Could this site outage still become part of a platform incident? Not when too
+        few sites are left online for a drop to reach ``min_sites``."""
+        if outage.platform_id is not None or outage.absorbed:
+            return False
+        near = sum(1 for o in self.recent if o.ended_at is None and
+                   abs(o.started_at - outage.started_at) <= self.rule.window_s)
+        return near + online_now >= self.rule.min_sites
+
+    def resume(self, outage: Outage) -> None:
+        if outage.key.kind == PLATFORM:
+            self.active = outage
+        elif outage.platform_id is not None:
+            self.members[outage.key] = outage
+
+    def _near(self, started_at: float) -> bool:
+        latest = max((o.started_at for o in self.members.values()),
+                     default=self.active.started_at)
+        return started_at <= latest + self.rule.window_s
+
+    def _join(self, outage: Outage, now: float) -> list[Decision]:
+        self.members[outage.key] = outage
+        outage.absorbed = True
+        outage.platform_id = self.active.id
+        out: list[Decision] = [Absorbed(outage, self.active)]
+        if outage.incident:
+            outage.incident, outage.withdrawn = False, True
+            out.append(IncidentWithdrawn(outage, now))
+        return out

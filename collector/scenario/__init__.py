@@ -1,0 +1,1 @@
+"""Scenarios on a virtual clock: simulated sites and the collector's cores, in memory."""

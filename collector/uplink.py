@@ -1,0 +1,109 @@
+"""The agent's uplink record replaces the collector's estimate of a site outage.
+
+An ``uplink`` event (docs/wire.md) is the agent's own journal of a period it could not reach
+the broker, sent after it reconnected: ``detail.start``/``detail.end`` on the gateway clock,
+``detail.cause``, optionally ``detail.offset_s`` (true time minus gateway clock). It is better
+evidence than anything the collector inferred from silence, so it replaces the start and end
+of the matching site outage, even one closed long ago, and may turn it into an incident or
+below the threshold. A record nobody noticed (too short for silence detection, or while the
+collector was away) becomes an outage of its own. No I/O, time passed in.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agent import wire
+from collector.outages import (
+    SITE_NETWORK,
+    Decision,
+    GradeChanged,
+    IncidentWithdrawn,
+    Outage,
+    OutageEnded,
+    OutageKey,
+    OutageRevised,
+    OutageStarted,
+    grade,
+)
+
+if TYPE_CHECKING:
+    from collector.tracker import SiteView, Tracker
+
+SOURCE = "uplink_record"
+
+
+def record_period(site: SiteView, msg: wire.Event, now: float) -> tuple[float, float]:
+    """The record's period on the collector's clock (never in the future)."""
+    offset = msg.detail.get("offset_s")
+    if offset is None:
+        offset = site.offset or 0.0
+    start = min(float(msg.detail["start"]) + offset, now)
+    end = min(float(msg.detail["end"]) + offset, now)
+    return start, max(start, end)
+
+
+def _match(tracker: Tracker, site: SiteView, start: float, end: float) -> Outage | None:
+    """The site outage the record describes: the one it overlaps most, within a slack of
+    a few heartbeat intervals (the collector's estimates bracket the truth)."""
+    slack = tracker.silence_factor * site.interval_s + 5.0
+    candidates = list(site.recent)
+    current = tracker.open.get(OutageKey(SITE_NETWORK, site.project, site.site))
+    if current is not None:
+        candidates.append(current)
+    best, best_overlap = None, -slack
+    for o in candidates:
+        o_end = o.ended_at if o.ended_at is not None else float("inf")
+        overlap = min(end, o_end) - max(start, o.started_at)  # negative: the gap between
+        if overlap >= best_overlap:
+            best, best_overlap = o, overlap
+    return best
+
+
+def apply_uplink_record(tracker: Tracker, site: SiteView, msg: wire.Event,
+                        now: float) -> list[Decision]:
+    start, end = record_period(site, msg, now)
+    if end <= start:
+        return []
+    outage = _match(tracker, site, start, end)
+    if outage is None:
+        return _new_outage(tracker, site, start, end, now)
+    out: list[Decision] = []
+    outage.started_at, outage.start_source = start, SOURCE
+    if outage.ended_at is None:  # the link was back at ``end``: the outage is over
+        out += tracker._end(outage.key, end, SOURCE, now)
+        tracker._set_state(site, "online")
+        tracker._remember(site, outage)
+        out.insert(0, OutageRevised(outage))
+        return out
+    outage.ended_at, outage.end_source = end, SOURCE
+    out.append(OutageRevised(outage))
+    return out + _reassess(tracker, outage, now)
+
+
+def _reassess(tracker: Tracker, outage: Outage, now: float) -> list[Decision]:
+    """A closed outage's length changed: declare it, withdraw it, or regrade it."""
+    if tracker._qualifies(outage, now):
+        return tracker._declare(outage, now)
+    if outage.incident and tracker.visible(outage, now) <= tracker.threshold_s:
+        outage.incident, outage.withdrawn = False, True
+        return [IncidentWithdrawn(outage, now)]
+    if outage.incident:
+        g = grade(outage.duration(now))
+        if g != outage.grade:
+            outage.grade = g
+            return [GradeChanged(outage, g)]
+    return []
+
+
+def _new_outage(tracker: Tracker, site: SiteView, start: float, end: float,
+                now: float) -> list[Decision]:
+    outage = Outage(OutageKey(SITE_NETWORK, site.project, site.site), start, now,
+                    last_seen_at=start, start_source=SOURCE, detected_by=SOURCE,
+                    ended_at=end, end_source=SOURCE)
+    tracker._remember(site, outage)
+    out: list[Decision] = [OutageStarted(outage)]
+    if tracker._qualifies(outage, now):
+        out += tracker._declare(outage, now)
+    out.append(OutageEnded(outage))
+    return out

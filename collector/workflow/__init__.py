@@ -1,0 +1,1 @@
+"""The incident workflow: dispatch, business-time clocks, scores and notifications."""

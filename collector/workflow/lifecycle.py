@@ -1,0 +1,245 @@
+"""An incident's life as the seat group runs it: a pure state machine, time passed in.
+
+    open ─dispatch─▶ dispatched ─ack─▶ acknowledged ─resolve─▶ resolved ─verify─▶ verified
+     │                ▲    │            │    ▲                  │    ▲                │
+     │                └────┴─transfer───┘    └─────reopen───────┴────┼─────reopen─────┤
+     │                                                                                ▼
+     └──────────── close (the seat group solved it itself) ───────────────────────▶ closed
+
+``step(ticket, action, ...)`` returns the changed copy, the audit line and the events to
+notify; an action the state does not allow raises ``Conflict`` and changes nothing. The
+table ``ALLOWED`` is the machine; docs/workflow.md draws the same diagram.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from collector.workflow.routing import SEAT, Group
+
+STATES = ("open", "dispatched", "acknowledged", "resolved", "verified", "closed")
+ACTIVE = ("dispatched", "acknowledged")  # a group is working on it
+
+# action -> (states it is allowed from, state it leads to; None keeps the state)
+ALLOWED: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "dispatch": (("open",), "dispatched"),
+    "ack": (("dispatched",), "acknowledged"),
+    "transfer": (ACTIVE, "dispatched"),
+    "arrive": (("acknowledged",), None),
+    "plan": (("acknowledged",), None),
+    "resolve": (("acknowledged",), "resolved"),
+    "verify": (("resolved",), "verified"),
+    "reopen": (("resolved", "verified"), "acknowledged"),
+    "report": (("resolved", "verified", "closed"), None),
+    "close": (("open", "verified"), "closed"),
+    "note": (STATES, None),
+    "outage_ended": (STATES, None),  # the collector's own record: the outage side is over
+}
+ACTIONS = tuple(a for a in ALLOWED if a != "outage_ended")
+
+
+class Conflict(Exception):
+    """The action is not allowed in the incident's state (HTTP 409)."""
+
+
+class Invalid(Exception):
+    """The action's arguments are wrong (HTTP 422)."""
+
+
+class NotFound(LookupError):
+    """No such incident or common problem (HTTP 404)."""
+
+
+@dataclass
+class Assignment:
+    """One dispatch of an incident to one group, with the standards in force then."""
+    group: str
+    dispatched_at: float
+    respond_s: float | None
+    handle_s: float | None
+    milestone: str = "resolve"
+    acked_at: float | None = None
+    arrived_at: float | None = None
+    resolved_at: float | None = None
+    ended_at: float | None = None
+    end_reason: str | None = None  # transferred | resolved
+    reopened: int = 0
+    id: int | None = None
+
+    @property
+    def responded_at(self) -> float | None:
+        """The group's first answer: acknowledging, or handing it on straight away."""
+        if self.acked_at is not None:
+            return self.acked_at
+        return self.ended_at if self.end_reason == "transferred" else None
+
+    @property
+    def handled_at(self) -> float | None:
+        """When the handling clock stopped: resolved, on site (for "arrive"), or handed on."""
+        if self.milestone == "arrive" and self.arrived_at is not None:
+            return self.arrived_at
+        if self.resolved_at is not None:
+            return self.resolved_at
+        return self.ended_at if self.end_reason == "transferred" else None
+
+
+@dataclass
+class Ticket:
+    """The workflow's view of one incident (automatic or reported by hand)."""
+    id: int
+    project: str
+    opened_at: float
+    assessed: bool
+    site: str | None = None
+    device: str | None = None
+    kind: str = "unknown"
+    severity: int = 3
+    state: str = "open"
+    group: str | None = None
+    transfers: int = 0
+    plan_changes: int = 0
+    plan: str | None = None
+    plan_date: str | None = None
+    resolved_group: str | None = None
+    resolved_at: float | None = None
+    verified_at: float | None = None
+    closed_at: float | None = None
+    fault_report: str | None = None
+    fault_report_at: float | None = None
+    last_progress_at: float | None = None
+    outage_ended_at: float | None = None
+    version: int = 0
+    assignments: list[Assignment] = field(default_factory=list)
+
+    @property
+    def current(self) -> Assignment | None:
+        return self.assignments[-1] if self.assignments else None
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something to notify, once: ``key`` is unique for all time."""
+    kind: str
+    key: str
+    at: float
+    audience: tuple[str, ...]
+    ticket_id: int | None = None
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Audit:
+    at: float
+    who: str
+    action: str
+    note: str | None
+    from_state: str
+    to_state: str
+    group: str | None
+
+
+@dataclass(frozen=True)
+class Step:
+    ticket: Ticket
+    audit: Audit
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True)
+class Limits:
+    transfers: int = 5
+    plan_changes: int = 2
+
+
+def step(ticket: Ticket, action: str, now: float, who: str, *, note: str | None = None,
+         groups: dict[str, Group], limits: Limits = Limits(), group: str | None = None,
+         plan: str | None = None, plan_date: str | None = None,
+         report: str | None = None) -> Step:
+    if action not in ALLOWED:
+        raise Invalid(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    if not who or not who.strip():
+        raise Invalid("'who' is required: every step is audited with who did it")
+    allowed_from, to_state = ALLOWED[action]
+    if ticket.state not in allowed_from:
+        raise Conflict(f"cannot {action} incident {ticket.id}: it is {ticket.state} "
+                       f"(allowed from: {', '.join(allowed_from)})")
+    t = copy.deepcopy(ticket)
+    before = t.state
+    t.version += 1
+    events: list[Event] = []
+
+    def event(kind: str, audience: tuple[str | None, ...], **detail) -> None:
+        events.append(Event(kind, f"t{t.id}:v{t.version}:{kind}", now,
+                            tuple(a for a in audience if a), t.id, detail))
+
+    cur = t.current
+    if action in ("dispatch", "transfer"):
+        target = _group(groups, group, action)
+        if action == "transfer":
+            if target.name == t.group:
+                raise Invalid(f"incident {t.id} is already with {target.name}")
+            cur.ended_at, cur.end_reason = now, "transferred"
+            t.transfers += 1
+            if t.transfers > limits.transfers:
+                event("limit", (SEAT,), what="transfers", count=t.transfers,
+                      limit=limits.transfers)
+        t.assignments.append(Assignment(target.name, now, target.respond_s, target.handle_s,
+                                        target.handle_milestone))
+        t.group = target.name
+        event("dispatched", (target.name,), group=target.name)
+    elif action == "ack":
+        cur.acked_at = now
+    elif action == "arrive":
+        if cur.arrived_at is not None:
+            raise Conflict(f"incident {t.id}: {cur.group} already arrived on site")
+        cur.arrived_at = now
+    elif action == "plan":
+        if not plan:
+            raise Invalid("'plan' is required: the solution plan")
+        if t.plan is not None:
+            t.plan_changes += 1
+            if t.plan_changes > limits.plan_changes:
+                event("limit", (SEAT,), what="plan changes", count=t.plan_changes,
+                      limit=limits.plan_changes)
+        t.plan, t.plan_date = plan, plan_date
+    elif action == "resolve":
+        cur.resolved_at = cur.ended_at = now
+        cur.end_reason = "resolved"
+        t.resolved_group, t.resolved_at = cur.group, now
+        event("resolved", (SEAT,), group=cur.group)
+    elif action == "verify":
+        t.verified_at = now
+    elif action == "reopen":
+        # A failed verification goes back to the group that resolved it; its assignment
+        # carries on, so its handling time runs to the fix that holds.
+        cur.resolved_at = cur.ended_at = cur.end_reason = None
+        cur.reopened += 1
+        t.group = cur.group
+        t.resolved_at = t.verified_at = None
+        event("reopened", (cur.group,), group=cur.group)
+    elif action == "report":
+        if not report:
+            raise Invalid("'report' is required: the fault report text")
+        t.fault_report = report
+        t.fault_report_at = t.fault_report_at or now
+    elif action == "close":
+        t.closed_at = now
+    elif action == "outage_ended":
+        t.outage_ended_at = now
+        if t.state != "closed":
+            event("outage_ended", (t.group, SEAT), group=t.group)
+
+    if to_state is not None:
+        t.state = to_state
+    if action != "outage_ended":
+        t.last_progress_at = now
+    return Step(t, Audit(now, who, action, note, before, t.state, t.group), tuple(events))
+
+
+def _group(groups: dict[str, Group], name: str | None, action: str) -> Group:
+    if not name:
+        raise Invalid(f"'group' is required to {action}")
+    if name not in groups:
+        raise Invalid(f"unknown group {name!r}; known: {', '.join(sorted(groups))}")
+    return groups[name]
