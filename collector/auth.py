@@ -76,7 +76,8 @@ class User:
 
     def public(self) -> dict:
         return {"username": self.username, "role": self.role, "group": self.group,
-                "display_name": self.display_name or self.username}
+                "display_name": self.display_name or self.username,
+                "permissions": sorted(p for p in PERMISSIONS if self.can(p))}
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:

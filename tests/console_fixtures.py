@@ -15,6 +15,7 @@ from collector.auth import Users
 from collector.config import CollectorConfig
 from collector.service import Collector
 from collector.store import Store
+from collector.workflow.config import WorkflowConfig
 from simulators.barrier import BarrierSim
 
 PASSWORD = "correct-horse-1"
@@ -22,6 +23,24 @@ USERS = [("seat1", "seat", None), ("ops1", "member", "remote-ops"),
          ("boss", "manager", None), ("root", "admin", None)]
 ARTIFACTS = Path(os.environ.get("PARKWATCH_ARTIFACTS",
                                 Path(__file__).resolve().parent.parent / "test-artifacts"))
+QUICK_WORKFLOW = WorkflowConfig(tick_s=0.3)
+SCENARIO = """
+start = "2026-01-01T00:00:00+08:00"
+end   = "2026-07-01T00:00:00+08:00"
+[[project]]
+id = "P001"
+sites = ["S01", "S02"]
+[[event]]
+site = "P001/S01"
+kind = "uplink_down"
+at = "2026-03-03T21:50:00+08:00"
+for = "50m"
+[[event]]
+site = "P001/S02"
+kind = "uplink_down"
+at = "2026-05-01T10:00:00+08:00"
+for = "30m"
+"""
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
@@ -43,7 +62,7 @@ def console(tmp_path, mosquitto):
         users.add(name, PASSWORD, role, group)
     broker = Broker("127.0.0.1", mosquitto.port, keepalive_s=10)
     collector = Collector(CollectorConfig(broker=broker, database=db, outage_threshold_s=2.0,
-                                          api_port=0))
+                                          api_port=0, workflow=QUICK_WORKFLOW))
     collector.start()
     sim = BarrierSim().start()
     agent = Agent(AgentConfig("p1", "lot-1", broker, tmp_path / "agent", 0.5,
@@ -56,6 +75,27 @@ def console(tmp_path, mosquitto):
         agent.stop()
         collector.stop()
         sim.stop()
+
+
+@pytest.fixture
+def scenario_console(tmp_path, mosquitto):
+    """A collector over a database a scenario filled: project P001's 2026 outages."""
+    from collector.scenario import runner, spec
+
+    path = tmp_path / "s.toml"
+    path.write_text(SCENARIO)
+    db = tmp_path / "collector.db"
+    runner.run(spec.load(path), db)
+    users = Users(Store(db).db)
+    for name, role, group in USERS:
+        users.add(name, PASSWORD, role, group)
+    collector = Collector(CollectorConfig(broker=Broker("127.0.0.1", mosquitto.port),
+                                          database=db, api_port=0, workflow=QUICK_WORKFLOW))
+    collector.start()
+    try:
+        yield f"http://127.0.0.1:{collector.port}"
+    finally:
+        collector.stop()
 
 
 def chromium_path() -> str:

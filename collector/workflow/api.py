@@ -102,6 +102,7 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
         ids = [t.id for t in tickets]
         rows, durations = s.rows(ids), s.durations(ids, now)
         return [{**rows[t.id], "assessed": t.assessed, "grade": grade(durations[t.id]),
+                 "actions": [a for a in lifecycle.ACTIONS if t.state in lifecycle.ALLOWED[a][0]],
                  "assignments": [{"id": a.id, "group": a.group,
                                   "dispatched_at": a.dispatched_at, "acked_at": a.acked_at,
                                   "arrived_at": a.arrived_at, "resolved_at": a.resolved_at,
@@ -195,6 +196,15 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
                               plan_date=body.plan_date and body.plan_date.isoformat()))
             return view(s, tid, now)
 
+    @r.post("/api/workflow/incidents/{tid}/attachments", status_code=201)
+    def add_attachment(tid: int, body: AttachmentIn, request: Request):
+        who = actor(request, "api")
+        now = clock()
+        with session() as s:
+            _member_owns(request, s.load(tid))
+            act(lambda: s.add_attachment(tid, _attachment(0, body), now, who))
+            return view(s, tid, now)
+
     @r.get("/api/workflow/incidents/{tid}/attachments/{aid}")
     def attachment(tid: int, aid: int):
         with session() as s:
@@ -205,6 +215,12 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
             return {"name": a["name"], "url": a["url"]}
         return Response(a["data"], media_type=a["content_type"] or "application/octet-stream",
                         headers={"Content-Disposition": f'attachment; filename="{a["name"]}"'})
+
+    @r.get("/api/workflow/groups")
+    def groups():
+        """The groups incidents can be dispatched or transferred to, with their standards."""
+        return [{"name": g.name, "respond_min": g.respond_s and g.respond_s / 60,
+                 "handle_min": g.handle_s and g.handle_s / 60} for g in cfg.groups.values()]
 
     @r.get("/api/workflow/problems")
     def problems(state: str | None = Query(None, pattern="^(proposed|confirmed|solved|"
