@@ -220,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the collector's SQLite database (instead of --config's)")
     monthly.set_defaults(func=_report_monthly)
 
+    try:
+        from collector.users_cli import add_parser as add_user_parser
+    except ImportError:  # a gateway without the collector extra
+        pass
+    else:
+        add_user_parser(sub)
+
     demo = sub.add_parser("demo", help="broker, two simulated sites and a collector, locally")
     demo.add_argument("--port", type=int, default=8080, help="API port (default 8080)")
     demo.add_argument("--embedded-broker", action="store_true",

@@ -15,6 +15,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from collector import marks, report
+from collector.console.deps import AuthContext
+from collector.console.guard import actor
+from collector.console.routes import mount
 from collector.ingest import Ingest
 from collector.store import list_incidents, list_outages, open_db
 from collector.workflow.api import router_for
@@ -29,19 +32,19 @@ class _Body(BaseModel):
 class ExclusionIn(_Body):
     cause: Literal["customer"] = "customer"
     reason: str = Field(min_length=1, max_length=500)
-    by: str = Field(min_length=1, max_length=100)
+    by: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
 
 
 class RevokeIn(_Body):
     reason: str = Field(min_length=1, max_length=500)
-    by: str = Field(min_length=1, max_length=100)
+    by: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
 
 
 class MaintenanceIn(_Body):
     from_: datetime = Field(alias="from")
     to: datetime
     reason: str = Field(min_length=1, max_length=500)
-    by: str = Field(min_length=1, max_length=100)
+    by: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
 
 
 def _epoch(t: datetime, timezone: str) -> float:
@@ -60,6 +63,8 @@ def create_app(ingest: Ingest) -> FastAPI:
 
     def now() -> float:
         return ingest.clock()
+
+    mount(app, AuthContext(db, now), ingest.cfg.anonymous_read)
 
     @app.exception_handler(marks.MarkError)
     def _mark_error(request: Request, e: marks.MarkError):
@@ -115,32 +120,36 @@ def create_app(ingest: Ingest) -> FastAPI:
         return report.budget(db(), project, year, now=now(), live_run=run)
 
     @app.post("/api/outages/{outage_id}/exclusion", status_code=201)
-    def exclude(outage_id: int, body: ExclusionIn):
-        return marks.exclude_outage(db(), outage_id, body.cause, body.reason, body.by, now())
+    def exclude(outage_id: int, body: ExclusionIn, request: Request):
+        return marks.exclude_outage(db(), outage_id, body.cause, body.reason,
+                                    actor(request, body.by), now())
 
     @app.get("/api/exclusions")
     def exclusions(project: str | None = Query(None, pattern=ID)):
         return marks.list_exclusions(db(), project)
 
     @app.post("/api/exclusions/{mark_id}/revoke")
-    def revoke_exclusion(mark_id: int, body: RevokeIn):
-        return marks.revoke_exclusion(db(), mark_id, body.reason, body.by, now())
+    def revoke_exclusion(mark_id: int, body: RevokeIn, request: Request):
+        return marks.revoke_exclusion(db(), mark_id, body.reason, actor(request, body.by),
+                                      now())
 
     @app.post("/api/projects/{project}/maintenance", status_code=201)
-    def add_maintenance(body: MaintenanceIn, project: str = Path(pattern=ID)):
+    def add_maintenance(body: MaintenanceIn, request: Request,
+                        project: str = Path(pattern=ID)):
         d = db()
         marks.known_project(d, project)
         tz = report.rules_for(d, project).timezone
         return marks.add_maintenance(d, project, _epoch(body.from_, tz), _epoch(body.to, tz),
-                                     body.reason, body.by, now())
+                                     body.reason, actor(request, body.by), now())
 
     @app.get("/api/projects/{project}/maintenance")
     def maintenance(project: str = Path(pattern=ID)):
         return marks.list_maintenance(db(), project)
 
     @app.post("/api/maintenance/{mid}/revoke")
-    def revoke_maintenance(mid: int, body: RevokeIn):
-        return marks.revoke_maintenance(db(), mid, body.reason, body.by, now())
+    def revoke_maintenance(mid: int, body: RevokeIn, request: Request):
+        return marks.revoke_maintenance(db(), mid, body.reason, actor(request, body.by),
+                                        now())
 
     @app.get("/api/audit")
     def audit(limit: int = Query(100, ge=1, le=10000)):

@@ -134,7 +134,22 @@ def compute(project: str, year: int, outages: list[NetOutage],
         "availability_window_pct": _pct(down_s, win_s),
         "availability_24x7_pct": _pct(iv.total(charged_all_day), all_s),
         "forecast": _forecast(down_s, charged, win_s, window, end, y1, rules),
+        "outages": _per_outage(qualifying, span, maint, win_assessed),
     }
+
+
+def _per_outage(qualifying: list[NetOutage], span, maint: list[Interval],
+                win_assessed: list[Interval]) -> list[dict]:
+    """Each counted outage and the minutes it charged. Where two sites were down at once the
+    overlap is charged to the outage that began first, so the charges add up to the total."""
+    out, taken = [], []
+    for o in sorted(qualifying, key=lambda o: (o.start, o.id)):
+        own = iv.intersect(iv.subtract([span(o)], maint), win_assessed)
+        charge = [] if o.customer else iv.subtract(own, taken)
+        taken = iv.union(taken + charge)
+        out.append({"id": o.id, "site": o.site, "started_at": o.start, "ended_at": o.end,
+                    "customer": o.customer, "charged_minutes": _minutes(iv.total(charge))})
+    return out
 
 
 def _pct(down_s: float, of_s: float) -> float | None:

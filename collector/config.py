@@ -28,6 +28,7 @@ class CollectorConfig:
     site_silence_factor: float = 3.0
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    anonymous_read: bool = False  # let API reads through without a user (loopback setups)
     timezone: str = DEFAULT_TIMEZONE  # projects without their own
     budget_minutes: float = 60.0
     platform: PlatformRule = field(default_factory=PlatformRule)
@@ -77,6 +78,7 @@ def load(path: str | Path) -> CollectorConfig:
         site_silence_factor=top.number("site_silence_factor", 3.0, minimum=1.5),
         api_host=api.str("host", "127.0.0.1"),
         api_port=api.int("port", 8080, minimum=0),
+        anonymous_read=api.bool("anonymous_read", False),
         timezone=tz, budget_minutes=budget,
         platform=PlatformRule(share=share,
                               window_s=plat.number("window_s", 15.0, positive=True),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from collector import auth
 from collector.outages import (
     PLATFORM,
     Absorbed,
@@ -103,7 +104,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
     """),
 ]
-MIGRATIONS += WORKFLOW_MIGRATIONS  # the incident workflow's own tables (wf_*), always last
+MIGRATIONS += WORKFLOW_MIGRATIONS  # the incident workflow's own tables (wf_*)
+MIGRATIONS += auth.MIGRATIONS  # console users, sessions and API tokens
 
 
 def open_db(path: str | Path) -> sqlite_utils.Database:

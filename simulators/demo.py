@@ -20,8 +20,10 @@ from pathlib import Path
 from agent.config import AgentConfig, Broker, DeviceConfig
 from agent.profiles import load_named
 from agent.service import Agent
+from collector.auth import Users
 from collector.config import CollectorConfig
 from collector.service import Collector
+from collector.store import open_db
 from simulators.broker import start_broker
 from simulators.control import apply
 from simulators.device import SimDevice
@@ -29,6 +31,10 @@ from simulators.net_sim import HttpSim
 from simulators.serial_sim import SerialSim
 
 log = logging.getLogger("parkwatch.demo")
+
+DEMO_PASSWORD = "parkwatch-demo"
+DEMO_USERS = [("seat", "seat", None), ("ops", "member", "remote-ops"),
+              ("manager", "manager", None), ("admin", "admin", None)]
 
 # (site, device name, profile, lane)
 DEVICES = {
@@ -71,7 +77,8 @@ def run(api_port: int = 8080, embedded_broker: bool = False,
     broker = start_broker(prefer_embedded=embedded_broker)
     b = Broker("127.0.0.1", broker.port, keepalive_s=10)
     collector = Collector(CollectorConfig(broker=b, database=workdir / "collector.db",
-                                          api_port=api_port, site_silence_factor=3))
+                                          api_port=api_port, site_silence_factor=3,
+                                          anonymous_read=True))
     sims: dict[str, dict[str, SimDevice]] = {}
     engines, agents = [], []
     stop = threading.Event()
@@ -81,6 +88,9 @@ def run(api_port: int = 8080, embedded_broker: bool = False,
         except RuntimeError as e:
             print(f"parkwatch demo: {e}; try --port with another number", file=sys.stderr)
             return 1
+        users = Users(open_db(workdir / "collector.db"))
+        for name, role, group in DEMO_USERS:
+            users.add(name, DEMO_PASSWORD, role, group)
         for site in DEVICES:
             sims[site], site_engines, devices = _simulate(site)
             engines += site_engines
@@ -90,12 +100,14 @@ def run(api_port: int = 8080, embedded_broker: bool = False,
             agent.start()
             agents.append(agent)
         url = f"http://127.0.0.1:{collector.port}"
+        users_list = ", ".join(u[0] for u in DEMO_USERS)
         print(f"""
 parkwatch demo is running ({broker.name} on port {broker.port}, files in {workdir})
   sites and devices:  {url}/api/sites
   incidents:          {url}/api/incidents
   outages:            {url}/api/outages
   API docs:           {url}/docs
+  web console:        {url}/  (sign in as {users_list}; password {DEMO_PASSWORD})
 In 20 s lot-b's barrier goes silent for 75 s: an incident opens after 60 s and closes
 when it answers again. lot-a's barrier reports a motor fault for 20 s: an outage only.
 A car waits on lot-a's loop for 35 s (a loop_timeout event after 20 s) and a driver

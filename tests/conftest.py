@@ -7,6 +7,8 @@ import pytest
 
 from simulators.broker import Mosquitto
 
+pytest_plugins = ["tests.console_fixtures"]
+
 
 @pytest.fixture
 def mosquitto(tmp_path):

@@ -177,3 +177,18 @@ def test_interval_arithmetic_agrees_with_counting_points(a, b):
     assert iv.total(iv.intersect(ua, ub)) == sum(inside(p, ua) and inside(p, ub)
                                                  for p in points)
     assert iv.total(ua) == sum(inside(p, ua) for p in points)
+
+
+def test_each_counted_outage_says_what_it_charged_and_the_charges_add_up():
+    tz = ZoneInfo("Asia/Shanghai")
+
+    def t(h, m):
+        return datetime(2026, 5, 1, h, m, tzinfo=tz).timestamp()
+
+    outages = [NetOutage(1, "S1", t(10, 0), t(10, 30)), NetOutage(2, "S2", t(10, 20), t(10, 50)),
+               NetOutage(3, "S1", t(21, 50), t(22, 40)),
+               NetOutage(4, "S3", t(12, 0), t(12, 30), customer=True)]
+    r = compute("P", 2026, outages, [], None, t(23, 0))
+    charges = {o["id"]: o["charged_minutes"] for o in r["outages"]}
+    assert charges == {1: 30.0, 2: 20.0, 3: 10.0, 4: 0.0}
+    assert sum(charges.values()) == r["down_minutes"] == 60.0

@@ -12,6 +12,7 @@ from collector.config import CollectorConfig
 from collector.scenario import runner, spec
 from collector.service import Collector
 from simulators.broker import Mosquitto
+from tests.helpers import admin_headers
 
 SCENARIO = """
 start = "2026-01-01T00:00:00+08:00"
@@ -40,8 +41,11 @@ def collector_on(tmp_path, broker_port):
     runner.run(spec.load(path), db)
     collector = Collector(CollectorConfig(broker=Broker("127.0.0.1", broker_port),
                                           database=db, api_port=0))
+    headers = admin_headers(db)
     collector.start()
-    client = httpx.Client(base_url=f"http://127.0.0.1:{collector.port}", timeout=10)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{collector.port}", timeout=10,
+                          headers=headers)
+    client.database = db
     try:
         yield client
     finally:
@@ -93,9 +97,9 @@ def test_budget_endpoint_has_the_figures(api):
 
 def test_customer_caused_mark_is_audited_and_reversible(api):
     oid = outage_id(api, "S02")
-    r = api.post(f"/api/outages/{oid}/exclusion",
-                 json={"cause": "customer", "reason": "customer unplugged the router",
-                       "by": "seat-7"})
+    seat = admin_headers(api.database, "seat-7", "seat")
+    r = api.post(f"/api/outages/{oid}/exclusion", headers=seat,
+                 json={"cause": "customer", "reason": "customer unplugged the router"})
     assert r.status_code == 201, r.text
     mark = r.json()
     assert down(api) == 10.0
@@ -103,8 +107,10 @@ def test_customer_caused_mark_is_audited_and_reversible(api):
         "excluded_minutes"] == 30.0
     again = api.post(f"/api/outages/{oid}/exclusion", json={"reason": "x", "by": "y"})
     assert again.status_code == 409 and "already excluded" in again.json()["detail"]
+    # The signed-in user is who acted, whatever the body says.
     r = api.post(f"/api/exclusions/{mark['id']}/revoke",
-                 json={"reason": "it was the ISP after all", "by": "supervisor"})
+                 headers=admin_headers(api.database, "supervisor", "manager"),
+                 json={"reason": "it was the ISP after all", "by": "somebody-else"})
     assert r.status_code == 200 and r.json()["revoked_by"] == "supervisor"
     assert down(api) == 40.0
     log = api.get("/api/audit").json()

@@ -63,7 +63,8 @@ def setup(tmp_path, mosquitto, parkwatch_exe):
     port = free_port()
     cfg = tmp_path / "collector.toml"
     cfg.write_text(f'broker = "{mosquitto.url}"\ndatabase = "{tmp_path / "c.db"}"\n'
-                   f"outage_threshold_s = {THRESHOLD_S}\n[api]\nport = {port}\n")
+                   f"outage_threshold_s = {THRESHOLD_S}\n[api]\nport = {port}\n"
+                   "anonymous_read = true\n")
     procs = []
 
     def start():

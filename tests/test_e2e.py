@@ -40,7 +40,7 @@ offline_after = 2
 """)
     collector = Collector(CollectorConfig(
         broker=Broker("127.0.0.1", mosquitto.port), database=tmp_path / "collector.db",
-        outage_threshold_s=THRESHOLD_S, api_port=0))
+        outage_threshold_s=THRESHOLD_S, api_port=0, anonymous_read=True))
     collector.start()
     agent = subprocess.Popen([parkwatch_exe, "agent", "run", "--config", str(cfg)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

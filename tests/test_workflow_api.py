@@ -17,6 +17,7 @@ from collector.config import CollectorConfig
 from collector.ingest import Ingest
 from collector.workflow.api import build_router
 from collector.workflow.config import WorkflowConfig
+from tests.helpers import admin_headers
 from tests.test_workflow_business_time import ts
 
 
@@ -205,7 +206,10 @@ def test_common_problem_actions_over_http(api, tmp_path):
 def test_the_collectors_own_app_serves_the_workflow(tmp_path):
     cfg = CollectorConfig(broker=Broker("127.0.0.1", 9), database=tmp_path / "c.db",
                           api_port=0)
+    headers = admin_headers(cfg.database, "seat-1", "seat")
     with Served(create_app(Ingest(cfg))) as client:
+        assert client.get("/api/reports/monthly").status_code == 401  # the guard is in front
+        client.headers.update(headers)
         assert client.get("/api/reports/monthly", params={"month": "2026-03"}
                           ).json()["incidents"] == 0
         assert client.post("/api/workflow/incidents", json=REPORT).status_code == 201

@@ -11,10 +11,11 @@ from contextlib import closing
 from datetime import date
 from typing import Literal
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from collector.console.guard import actor
 from collector.workflow import clocks, lifecycle, report
 from collector.workflow.config import WorkflowConfig
 from collector.workflow.routing import KINDS, device_class, route, severity_of
@@ -51,7 +52,8 @@ class AttachmentIn(Strict):
 
 class IncidentIn(Strict):
     """An incident reported by hand, with the fields of seed 002's event record."""
-    who: str = Field(min_length=1, max_length=100, description="the seat agent recording it")
+    who: str | None = Field(None, min_length=1, max_length=100,
+                            description="who records it; the signed-in user wins")
     project: str = Field(min_length=1, max_length=64)
     site: str | None = Field(None, max_length=64)
     device: str | None = Field(None, max_length=64)
@@ -73,7 +75,7 @@ class IncidentIn(Strict):
 
 
 class ActionIn(Strict):
-    who: str = Field(min_length=1, max_length=100)
+    who: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
     note: str | None = Field(None, max_length=10000)
     group: str | None = Field(None, max_length=64)
     plan: str | None = Field(None, max_length=10000)
@@ -82,7 +84,7 @@ class ActionIn(Strict):
 
 
 class ProblemActionIn(Strict):
-    who: str = Field(min_length=1, max_length=100)
+    who: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
     plan_date: date | None = None
     note: str | None = Field(None, max_length=10000)
 
@@ -100,6 +102,7 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
         ids = [t.id for t in tickets]
         rows, durations = s.rows(ids), s.durations(ids, now)
         return [{**rows[t.id], "assessed": t.assessed, "grade": grade(durations[t.id]),
+                 "actions": [a for a in lifecycle.ACTIONS if t.state in lifecycle.ALLOWED[a][0]],
                  "assignments": [{"id": a.id, "group": a.group,
                                   "dispatched_at": a.dispatched_at, "acked_at": a.acked_at,
                                   "arrived_at": a.arrived_at, "resolved_at": a.resolved_at,
@@ -126,7 +129,8 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
             raise HTTPException(422, str(e)) from None
 
     @r.post("/api/workflow/incidents", status_code=201)
-    def report_incident(body: IncidentIn):
+    def report_incident(body: IncidentIn, request: Request):
+        who = actor(request, body.who)
         now = clock()
         opened_at = now if body.opened_at is None else body.opened_at
         if opened_at > now + 60:
@@ -151,7 +155,7 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
             "contract_scope": body.contract_scope, "sla_level": body.sla_level,
             "impact": body.impact, "urgency": body.urgency, "opened_at": opened_at}
         with session() as s:
-            tid = act(lambda: s.create(fields, now, body.who, body.note, files, target))
+            tid = act(lambda: s.create(fields, now, who, body.note, files, target))
             return view(s, tid, now)
 
     @r.get("/api/workflow/incidents")
@@ -179,15 +183,26 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
             return view(s, tid, clock())
 
     @r.post("/api/workflow/incidents/{tid}/{action}")
-    def action(tid: int, action: str, body: ActionIn = Body(...)):
+    def action(tid: int, action: str, request: Request, body: ActionIn = Body(...)):
         if action not in lifecycle.ACTIONS:
             raise HTTPException(404, f"no action {action!r}; actions are "
                                 f"{', '.join(lifecycle.ACTIONS)}")
+        who = actor(request, body.who)
         now = clock()
         with session() as s:
-            act(lambda: s.act(tid, action, now, body.who, note=body.note, group=body.group,
+            _member_owns(request, s.load(tid))
+            act(lambda: s.act(tid, action, now, who, note=body.note, group=body.group,
                               plan=body.plan, report=body.report,
                               plan_date=body.plan_date and body.plan_date.isoformat()))
+            return view(s, tid, now)
+
+    @r.post("/api/workflow/incidents/{tid}/attachments", status_code=201)
+    def add_attachment(tid: int, body: AttachmentIn, request: Request):
+        who = actor(request, "api")
+        now = clock()
+        with session() as s:
+            _member_owns(request, s.load(tid))
+            act(lambda: s.add_attachment(tid, _attachment(0, body), now, who))
             return view(s, tid, now)
 
     @r.get("/api/workflow/incidents/{tid}/attachments/{aid}")
@@ -201,6 +216,12 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
         return Response(a["data"], media_type=a["content_type"] or "application/octet-stream",
                         headers={"Content-Disposition": f'attachment; filename="{a["name"]}"'})
 
+    @r.get("/api/workflow/groups")
+    def groups():
+        """The groups incidents can be dispatched or transferred to, with their standards."""
+        return [{"name": g.name, "respond_min": g.respond_s and g.respond_s / 60,
+                 "handle_min": g.handle_s and g.handle_s / 60} for g in cfg.groups.values()]
+
     @r.get("/api/workflow/problems")
     def problems(state: str | None = Query(None, pattern="^(proposed|confirmed|solved|"
                                                           "rejected)$")):
@@ -208,10 +229,11 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
             return s.problems(state)
 
     @r.post("/api/workflow/problems/{pid}/{action}")
-    def problem_action(pid: int, action: str, body: ProblemActionIn):
+    def problem_action(pid: int, action: str, body: ProblemActionIn, request: Request):
+        who = actor(request, body.who)
         with session() as s:
             return act(lambda: s.problem_action(
-                pid, action, clock(), body.who, note=body.note,
+                pid, action, clock(), who, note=body.note,
                 plan_date=body.plan_date and body.plan_date.isoformat()))
 
     @r.get("/api/workflow/outbox")
@@ -232,6 +254,17 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
         return rep
 
     return r
+
+
+def _member_owns(request: Request, ticket) -> None:
+    """A group member acts only on an incident its group holds."""
+    user = getattr(request.state, "user", None)
+    if user is None or user.role != "member" or ticket is None:
+        return
+    holder = ticket.assignments[-1].group if ticket.assignments else None
+    if not user.may_act_on(holder):
+        raise HTTPException(403, f"incident {ticket.id} is with {holder or 'no group'}, "
+                                 f"not {user.group}")
 
 
 def _attachment(i: int, a: AttachmentIn) -> dict:

@@ -94,6 +94,20 @@ class WorkflowStore:
                             {"source": fields["source"]})], now)
         return tid
 
+    def add_attachment(self, tid: int, attachment: dict, now: float, who: str) -> int:
+        """An attachment added after the incident was opened, with its audit line."""
+        with self.transaction():
+            row = self.load(tid)
+            if row is None:
+                raise lifecycle.NotFound(f"no incident {tid}")
+            aid = self.db["wf_attachments"].insert(
+                {**attachment, "ticket_id": tid, "added_at": now}).last_pk
+            self.db["wf_audit"].insert({"ticket_id": tid, "at": now, "who": who,
+                                        "action": "attachment", "note": attachment["name"],
+                                        "from_state": row.state, "to_state": row.state,
+                                        "group_name": None})
+            return aid
+
     def load(self, tid: int) -> Ticket | None:
         rows = list(self.db.query(f"SELECT {', '.join(TICKET_FIELDS)}, group_name FROM "
                                   "wf_tickets WHERE id = ?", [tid]))

@@ -1,0 +1,33 @@
+"""FastAPI dependencies: who is calling (resolved once by ``guard.AuthGuard``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from fastapi import Depends, HTTPException, Request
+
+from collector.auth import User, Users
+
+SESSION_COOKIE = "pw_session"
+
+
+class AuthContext:
+    """What the guard needs: a way to open the users table, and the clock."""
+
+    def __init__(self, open_db: Callable, clock: Callable[[], float] = time.time):
+        self.open_db = open_db
+        self.clock = clock
+
+    def users(self) -> Users:
+        return Users(self.open_db())
+
+
+def optional_user(request: Request) -> User | None:
+    return getattr(request.state, "user", None)
+
+
+def current_user(user: User | None = Depends(optional_user)) -> User:
+    if user is None:
+        raise HTTPException(401, "sign in first (session cookie or bearer token)")
+    return user

@@ -1,0 +1,97 @@
+"""Who may call what: one table of rules, checked for every API request before it runs.
+
+Rules are data (method, path pattern, permission), so the whole access policy reads in one
+place and docs/console.md can list it. The signed-in user is left on ``request.state.user``
+for endpoints that record who acted.
+"""
+
+from __future__ import annotations
+
+import re
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from collector.auth import User
+from collector.console.deps import SESSION_COOKIE, AuthContext
+
+OPEN = None  # no sign-in needed
+
+# First match wins. ``view`` on reads can be waived by [api] anonymous_read.
+RULES: list[tuple[str, str, str | None]] = [
+    ("POST", r"/api/auth/(login|logout)", OPEN),
+    ("GET", r"/api/reports/.*", "reports.view"),
+    ("POST", r"/api/workflow/incidents", "incident.create"),
+    ("POST", r"/api/workflow/incidents/\d+/(dispatch)", "incident.dispatch"),
+    ("POST", r"/api/workflow/incidents/\d+/(verify|reopen|close)", "incident.verify"),
+    ("POST", r"/api/workflow/incidents/\d+/\w+", "incident.act"),
+    ("POST", r"/api/workflow/problems/\d+/\w+", "incident.act"),
+    ("POST", r"/api/outages/\d+/exclusion", "outage.mark"),
+    ("POST", r"/api/exclusions/\d+/revoke", "outage.mark"),
+    ("POST", r"/api/projects/[^/]+/maintenance", "maintenance.manage"),
+    ("POST", r"/api/maintenance/\d+/revoke", "maintenance.manage"),
+    ("GET", r"/api/.*", "view"),
+    ("*", r"/api/.*", "users.manage"),  # anything else that writes: admins only
+]
+_COMPILED = [(m, re.compile(p + r"/?"), perm) for m, p, perm in RULES]
+
+
+def permission_for(method: str, path: str) -> str | None:
+    """The permission a request needs; None when it needs none (or is not API)."""
+    if not path.startswith("/api/"):
+        return OPEN
+    for m, pattern, perm in _COMPILED:
+        if (m == "*" or m == method or (m == "GET" and method == "HEAD")) and \
+                pattern.fullmatch(path):
+            return perm
+    return "users.manage"
+
+
+class AuthGuard:
+    """ASGI middleware: resolve the caller, then refuse what their role may not do."""
+
+    def __init__(self, app: ASGIApp, ctx: AuthContext, anonymous_read: bool = False):
+        self.app, self.ctx, self.anonymous_read = app, ctx, anonymous_read
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        needed = permission_for(request.method, request.url.path)
+        user = await anyio.to_thread.run_sync(self._resolve, request)
+        scope.setdefault("state", {})["user"] = user if isinstance(user, User) else None
+        if needed is not OPEN and not (needed == "view" and self.anonymous_read):
+            problem = None
+            if user == "bad-token":
+                problem = (401, "invalid bearer token")
+            elif user is None:
+                problem = (401, "sign in first (session cookie or bearer token)")
+            elif not user.can(needed):
+                problem = (403, f"a {user.role} may not {needed.replace('.', ' ')}")
+            if problem:
+                return await JSONResponse({"detail": problem[1]}, problem[0])(scope, receive,
+                                                                               send)
+        await self.app(scope, receive, send)
+
+    def _resolve(self, request: Request) -> User | str | None:
+        users = self.ctx.users()
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            return users.by_api_token(header[7:].strip()) or "bad-token"
+        token = request.cookies.get(SESSION_COOKIE)
+        return users.by_session(token, self.ctx.clock()) if token else None
+
+
+def actor(request: Request, named: str | None) -> str:
+    """Who acted: the signed-in user; a name in the body counts only without one (a bare
+    router in tests, or a trusted local script)."""
+    user = getattr(request.state, "user", None)
+    if user is not None:
+        return user.username
+    if not named:
+        from fastapi import HTTPException
+
+        raise HTTPException(422, "say who acts: sign in, or give 'who'/'by'")
+    return named

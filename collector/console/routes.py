@@ -1,0 +1,76 @@
+"""Sign-in endpoints and the console's pages (static files: no build step, no CDN)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from collector.auth import AuthError, User
+from collector.console.deps import SESSION_COOKIE, AuthContext, current_user, optional_user
+from collector.console.guard import AuthGuard
+
+STATIC = Path(__file__).parent / "static"
+PAGES = ("board", "incident", "project", "reports", "login")
+
+
+class Login(BaseModel):
+    username: str
+    password: str
+
+
+def router() -> APIRouter:
+    r = APIRouter()
+
+    @r.post("/api/auth/login")
+    def login(body: Login, request: Request, response: Response):
+        ctx: AuthContext = request.app.state.auth
+        users = ctx.users()
+        try:
+            user = users.authenticate(body.username, body.password)
+        except AuthError as e:
+            raise HTTPException(401, str(e)) from None
+        token = users.new_session(user, ctx.clock())
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
+                            max_age=12 * 3600)
+        return user.public()
+
+    @r.post("/api/auth/logout")
+    def logout(request: Request, response: Response):
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            request.app.state.auth.users().end_session(token)
+        response.delete_cookie(SESSION_COOKIE)
+        return {"ok": True}
+
+    @r.get("/api/auth/me")
+    def me(user: User = Depends(current_user)):
+        return user.public()
+
+    def page(name: str):
+        def serve(user: User | None = Depends(optional_user)):
+            if user is None and name != "login":
+                return RedirectResponse("/login", status_code=303)
+            return FileResponse(STATIC / f"{name}.html")
+        return serve
+
+    r.add_api_route("/", lambda: RedirectResponse("/board", status_code=303),
+                    include_in_schema=False)
+    r.add_api_route("/login", page("login"), include_in_schema=False)
+    r.add_api_route("/board", page("board"), include_in_schema=False)
+    r.add_api_route("/reports", page("reports"), include_in_schema=False)
+    r.add_api_route("/incidents/{incident_id}", page("incident"), include_in_schema=False)
+    r.add_api_route("/projects/{project}", page("project"), include_in_schema=False)
+    return r
+
+
+def mount(app: FastAPI, ctx: AuthContext, anonymous_read: bool = False) -> None:
+    """Sign-in, pages and static files, and the guard in front of the whole API."""
+    app.state.auth = ctx
+    app.include_router(router())
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(AuthGuard, ctx=ctx, anonymous_read=anonymous_read)
+
