@@ -215,7 +215,8 @@ def test_cli_runs_a_scenario_and_reports_the_budget(tmp_path, parkwatch_exe):
     assert set(figures) == {"project", "year", "budget_minutes", "down_minutes",
                             "remaining_minutes", "excluded_minutes", "alerts_over_threshold",
                             "longest_restore_minutes", "restores_over_target",
-                            "availability_window_pct", "availability_24x7_pct", "forecast"}
+                            "availability_window_pct", "availability_24x7_pct", "forecast",
+                            "outages"}
     assert figures["down_minutes"] == 10.0 and figures["remaining_minutes"] == 50.0
     table = subprocess.run([parkwatch_exe, "report", "budget", "--db", str(db), "--year",
                             "2026"], capture_output=True, text=True, timeout=60)
