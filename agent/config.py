@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from agent import wire
 from agent.conf import ConfigError, Section, load_toml
 from agent.wire import WireError, check_id
 
@@ -99,7 +100,7 @@ class MqttOptions:
     connect_timeout_s: float = 10.0
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 60.0
-    clock_topic: str | None = None
+    clock_topic: str | None = wire.CLOCK_TOPIC
 
 
 @dataclass(frozen=True)
@@ -262,7 +263,7 @@ def _mqtt(top: Section, tls: bool) -> MqttOptions:
         connect_timeout_s=m.number("connect_timeout_s", 10.0, positive=True),
         reconnect_min_s=m.number("reconnect_min_s", 1.0, positive=True),
         reconnect_max_s=m.number("reconnect_max_s", 60.0, positive=True),
-        clock_topic=m.str("clock_topic", None))
+        clock_topic=m.str("clock_topic", wire.CLOCK_TOPIC) or None)
     if opts.password is not None and opts.username is None:
         raise m.error("username", "is missing (a password needs a username)")
     if opts.reconnect_max_s < opts.reconnect_min_s:

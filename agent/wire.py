@@ -18,6 +18,7 @@ from typing import Any
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "parkwatch/v1"
 SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/+"
+CLOCK_TOPIC = f"{TOPIC_ROOT}/clock"  # time beacons from the collector (docs/wire.md)
 MAX_PAYLOAD_BYTES = 64 * 1024
 
 STATUS, HEARTBEAT, EVENT = "status", "heartbeat", "event"

@@ -28,6 +28,7 @@ class CollectorConfig:
     site_silence_factor: float = 3.0
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    clock_beacon_s: float = 5.0  # publish the time for agents' clock estimates; 0: off
     anonymous_read: bool = False  # let API reads through without a user (loopback setups)
     timezone: str = DEFAULT_TIMEZONE  # projects without their own
     budget_minutes: float = 60.0
@@ -84,6 +85,7 @@ def load(path: str | Path) -> CollectorConfig:
                               window_s=plat.number("window_s", 15.0, positive=True),
                               min_sites=plat.int("min_sites", 3, minimum=1)),
         client_id=top.str("client_id", "parkwatch-collector"),
+        clock_beacon_s=top.number("clock_beacon_s", 5.0, minimum=0),
         projects=projects,
         workflow=_workflow(top, tz, projects))
     if cfg.api_port > 65535:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -115,7 +116,7 @@ class Ingest:
         with self.lock:
             self.core = core = Core(self.cfg, store, self.clock())
         self.ready.set()
-        next_tick = 0.0
+        next_tick = next_beacon = 0.0
         inbox = self._inbox
         while not self._stop.is_set():
             if not inbox:
@@ -134,6 +135,10 @@ class Ingest:
                 if t >= next_tick:
                     self._handle(core, None, t)
                     next_tick = t + 0.25
+            if self.cfg.clock_beacon_s and t >= next_beacon and self.connected.is_set():
+                # Agents estimate their clock error from this (docs/wire.md, clock beacons).
+                self.client.publish(wire.CLOCK_TOPIC, json.dumps({"ts": t}), qos=0)
+                next_beacon = t + self.cfg.clock_beacon_s
         with self.lock:
             core.stop(self.clock())
 

@@ -105,3 +105,14 @@ def test_what_the_agent_cannot_use_at_start_is_one_line(tmp_path, parkwatch_exe,
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert ("state_dir" if case.startswith("state") else "ca_file") in lines[0]
+
+
+def test_agents_listen_for_the_collectors_clock_beacons_unless_told_not_to(tmp_path):
+    from agent import config as agent_config
+    from agent import wire
+
+    base = 'project = "p"\nsite = "s"\nbroker = "mqtt://127.0.0.1:1"\n'
+    (tmp_path / "a.toml").write_text(base)
+    assert agent_config.load(tmp_path / "a.toml").mqtt.clock_topic == wire.CLOCK_TOPIC
+    (tmp_path / "b.toml").write_text(base + '[mqtt]\nclock_topic = ""\n')
+    assert agent_config.load(tmp_path / "b.toml").mqtt.clock_topic is None
