@@ -19,6 +19,10 @@ else:  # pragma: no cover
 _MISSING = object()
 
 
+class UserError(Exception):
+    """A mistake of the user's on the command line: printed as one line, exit 2."""
+
+
 class ConfigError(Exception):
     def __init__(self, file: str | Path, key: str, problem: str):
         self.file, self.key, self.problem = str(file), key, problem

@@ -10,8 +10,10 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:  # the CLI imports ROLES on gateways too: keep this module light
+    import sqlite_utils
 
 ROLES = ("seat", "member", "manager", "admin")
 ROLE_NAMES = {"seat": "seat agent", "member": "group member", "manager": "manager",

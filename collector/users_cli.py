@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 from collector.auth import ROLES, AuthError, Users
-from collector.store import Store
 
 
 def _password(args) -> str:
@@ -29,6 +28,8 @@ def _password(args) -> str:
 
 
 def run(args) -> int:
+    from collector.store import Store
+
     try:
         users = Users(Store(args.database).db)
         if args.action == "add":
@@ -60,5 +61,6 @@ def add_parser(sub) -> None:
     tok.add_argument("username")
     tok.add_argument("--name", default="cli", help="what the token is for")
     for p in (add, lst, tok):
-        p.add_argument("--database", required=True, help="the collector's SQLite file")
+        p.add_argument("--database", "--db", dest="database", required=True,
+                       help="the collector's SQLite file")
         p.set_defaults(func=run)

@@ -281,7 +281,5 @@ def _attachment(i: int, a: AttachmentIn) -> dict:
 
 
 def router_for(collector_cfg) -> APIRouter:
-    """The router for the collector's app. ``collector_cfg.workflow`` is the parsed
-    ``[workflow]`` table once collector/config.py reads it; the defaults until then."""
-    return build_router(collector_cfg.database,
-                        getattr(collector_cfg, "workflow", None) or WorkflowConfig())
+    """The router for the collector's app, on its database and ``[workflow]`` table."""
+    return build_router(collector_cfg.database, collector_cfg.workflow)

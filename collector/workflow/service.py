@@ -180,7 +180,5 @@ class WorkflowWorker:
 
 
 def worker_for(collector_cfg) -> WorkflowWorker:
-    """The worker for the collector process. ``collector_cfg.workflow`` is the parsed
-    ``[workflow]`` table once collector/config.py reads it; the defaults until then."""
-    return WorkflowWorker(collector_cfg.database,
-                          getattr(collector_cfg, "workflow", None) or WorkflowConfig())
+    """The worker for the collector process, on its database and ``[workflow]`` table."""
+    return WorkflowWorker(collector_cfg.database, collector_cfg.workflow)
