@@ -17,6 +17,7 @@ from collector.service import Collector
 from collector.store import Store
 from collector.workflow.config import WorkflowConfig
 from simulators.barrier import BarrierSim
+from tests.test_collector_api import SCENARIO as BUDGET_SCENARIO
 
 PASSWORD = "correct-horse-1"
 USERS = [("seat1", "seat", None), ("ops1", "member", "remote-ops"),
@@ -24,23 +25,6 @@ USERS = [("seat1", "seat", None), ("ops1", "member", "remote-ops"),
 ARTIFACTS = Path(os.environ.get("PARKWATCH_ARTIFACTS",
                                 Path(__file__).resolve().parent.parent / "test-artifacts"))
 QUICK_WORKFLOW = WorkflowConfig(tick_s=0.3)
-SCENARIO = """
-start = "2026-01-01T00:00:00+08:00"
-end   = "2026-07-01T00:00:00+08:00"
-[[project]]
-id = "P001"
-sites = ["S01", "S02"]
-[[event]]
-site = "P001/S01"
-kind = "uplink_down"
-at = "2026-03-03T21:50:00+08:00"
-for = "50m"
-[[event]]
-site = "P001/S02"
-kind = "uplink_down"
-at = "2026-05-01T10:00:00+08:00"
-for = "30m"
-"""
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
@@ -83,7 +67,7 @@ def scenario_console(tmp_path, mosquitto):
     from collector.scenario import runner, spec
 
     path = tmp_path / "s.toml"
-    path.write_text(SCENARIO)
+    path.write_text(BUDGET_SCENARIO)
     db = tmp_path / "collector.db"
     runner.run(spec.load(path), db)
     users = Users(Store(db).db)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
@@ -14,7 +14,6 @@ from collector.console.deps import SESSION_COOKIE, AuthContext, current_user, op
 from collector.console.guard import AuthGuard
 
 STATIC = Path(__file__).parent / "static"
-PAGES = ("board", "incident", "project", "reports", "login")
 
 
 class Login(BaseModel):
@@ -50,11 +49,15 @@ def router() -> APIRouter:
     def me(user: User = Depends(current_user)):
         return user.public()
 
+    shell = (STATIC / "shell.html").read_text(encoding="utf-8")
+
     def page(name: str):
+        html = shell.replace("PAGE", name)  # one shell; each page is its own script
+
         def serve(user: User | None = Depends(optional_user)):
             if user is None and name != "login":
                 return RedirectResponse("/login", status_code=303)
-            return FileResponse(STATIC / f"{name}.html")
+            return HTMLResponse(html)
         return serve
 
     r.add_api_route("/", lambda: RedirectResponse("/board", status_code=303),
