@@ -13,8 +13,6 @@ Prints a table, then the same figures as one JSON object. Not part of the test s
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -26,6 +24,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.benchlib import add_json_arg, emit, machine_line  # noqa: E402
 from simulators.barrier import BarrierSim  # noqa: E402
 from simulators.broker import start_broker  # noqa: E402
 
@@ -37,7 +36,7 @@ def main(argv=None) -> int:
     ap.add_argument("--devices", type=int, default=16)
     ap.add_argument("--duration", type=float, default=60.0, help="measured seconds")
     ap.add_argument("--warmup", type=float, default=5.0)
-    ap.add_argument("--json", help="also write the JSON to this file")
+    add_json_arg(ap)
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="pw-bench-agent-"))
@@ -78,13 +77,17 @@ def main(argv=None) -> int:
     wall = t1 - t0
     cpu_s = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
     result = {
-        "benchmark": "agent_footprint", "devices": args.devices, "poll_hz": 1.0,
+        "benchmark": "agent_footprint",
+        "workload": f"one `parkwatch agent run` process polling {args.devices} simulated "
+                    "barrier controllers (one pseudo-terminal each) at 1 Hz, heartbeats every "
+                    f"10 s, a fault toggled every 10 s; measured {args.duration:g} s after a "
+                    f"{args.warmup:g} s warm-up",
+        "devices": args.devices, "poll_hz": 1.0,
         "duration_s": round(wall, 1), "polls_per_s": round(queries / wall, 2),
         "peak_rss_mb": round(peak / 1e6, 1), "final_rss_mb": round(rss / 1e6, 1),
         "cpu_pct_of_one_core": round(100 * cpu_s / wall, 2),
         "goal_rss_mb": RSS_GOAL_MB, "goal_cpu_pct": CPU_GOAL_PCT,
-        "machine": f"{platform.machine()}, {psutil.cpu_count()} cores, "
-                   f"Python {platform.python_version()}", "broker": broker.name,
+        "machine": machine_line(), "broker": broker.name,
     }
     rows = [("devices polled at 1 Hz", result["devices"], ""),
             ("polls per second (measured)", result["polls_per_s"], ""),
@@ -94,9 +97,7 @@ def main(argv=None) -> int:
     print(f"{'agent footprint':32} {'value':>8}  goal")
     for name, value, goal in rows:
         print(f"{name:32} {value:>8}  {goal}")
-    print(json.dumps(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    emit(result, args.json)
     return 0
 
 

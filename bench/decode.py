@@ -1,6 +1,6 @@
 """Decoding speed per firmware profile: frames decoded (and mapped to a state) per second.
 
-    .venv/bin/python bench/decode.py [--seconds 1.0] [--json]
+    .venv/bin/python bench/decode.py [--seconds 1.0] [--json FILE]
 
 Each profile decodes its healthy reply samples and its good golden vectors in turn, on one
 core, for ``--seconds``: the whole path a poll takes after the bytes arrived (frame check,
@@ -13,7 +13,6 @@ decoding is never a gateway's bottleneck.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agent.profiles import Codec, available, load_named  # noqa: E402
+from bench.benchlib import add_json_arg, emit  # noqa: E402
 
 GOAL = 50_000
 
@@ -72,25 +72,32 @@ def measure(name: str, seconds: float, registers: bool = False) -> dict:
             "meets_goal": rate >= GOAL}
 
 
-def main() -> int:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=1.0, help="per profile (default 1)")
-    ap.add_argument("--json", action="store_true", help="print only the JSON")
-    args = ap.parse_args()
+    add_json_arg(ap)
+    args = ap.parse_args(argv)
     results = []
     for name in available():
         results.append(measure(name, args.seconds))
         if load_named(name).kind.startswith("modbus"):
             results.append(measure(name, args.seconds, registers=True))
-    if not args.json:
-        print(f"{'profile':<30}{'transport':<12}{'bytes':>7}{'frames/s':>12}{'µs/frame':>10}"
-              f"  goal {GOAL:,}/s")
-        for r in results:
-            print(f"{r['profile']:<30}{r['transport']:<12}{r['mean_bytes']:>7}"
-                  f"{r['frames_per_s']:>12,}{r['us_per_frame']:>10}  "
-                  f"{'ok' if r['meets_goal'] else 'BELOW'}")
-    print(json.dumps({"machine": platform.machine(), "python": platform.python_version(),
-                      "seconds_per_profile": args.seconds, "results": results}))
+    print(f"{'profile':<30}{'transport':<12}{'bytes':>7}{'frames/s':>12}{'µs/frame':>10}"
+          f"  goal {GOAL:,}/s")
+    for r in results:
+        print(f"{r['profile']:<30}{r['transport']:<12}{r['mean_bytes']:>7}"
+              f"{r['frames_per_s']:>12,}{r['us_per_frame']:>10}  "
+              f"{'ok' if r['meets_goal'] else 'BELOW'}")
+    slowest = min(results, key=lambda r: r["frames_per_s"])
+    emit({"benchmark": "decode",
+          "workload": f"each of {len(available())} firmware profiles decodes its sample and "
+                      f"golden frames (check, checksum, fields, state) on one core for "
+                      f"{args.seconds:g} s; Modbus profiles also from the register block",
+          "machine": platform.machine(), "python": platform.python_version(),
+          "seconds_per_profile": args.seconds, "goal_frames_per_s": GOAL,
+          "min_frames_per_s": slowest["frames_per_s"], "slowest_profile": slowest["profile"],
+          "below_goal": [r["profile"] for r in results if not r["meets_goal"]],
+          "results": results}, args.json)
     return 0
 
 

@@ -12,7 +12,7 @@ In one run, against one mosquitto on a free loopback port:
 
 Prints a table and a JSON line.
 
-    .venv/bin/python bench/ingest.py [--sites 2000] [--seconds 20]
+    .venv/bin/python bench/ingest.py [--sites 2000] [--seconds 15] [--drain 100000] [--json FILE]
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.benchlib import add_json_arg, emit, machine_line  # noqa: E402
 from simulators.broker import Mosquitto, free_port  # noqa: E402
 
 INTERVAL_S = 2.0  # what the heartbeats announce: a silent site is down after 6 s
@@ -140,7 +140,7 @@ def drain_collector(port: int, sites: int, count: int, work: Path) -> int:
     api_port = free_port()
     cfg = work / "drain.toml"
     cfg.write_text(f'broker = "mqtt://127.0.0.1:{port}"\ndatabase = "{work / "d.db"}"\n'
-                   f'client_id = "bench-drain"\n[api]\nport = {api_port}\n')
+                   f'client_id = "bench-drain"\n[api]\nport = {api_port}\nanonymous_read = true\n')
     exe = Path(sys.executable).parent / "parkwatch"
     api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10)
 
@@ -186,7 +186,8 @@ def collector_run(port: int, sites: int, seconds: float, work: Path, rate: float
     cfg = work / "collector.toml"
     run = f"live-{round(rate)}"  # a database and MQTT session of its own per run
     cfg.write_text(f'broker = "mqtt://127.0.0.1:{port}"\ndatabase = "{work / run}.db"\n'
-                   f'client_id = "{run}"\n[api]\nport = {api_port}\n')
+                   f'client_id = "{run}"\n[api]\nport = {api_port}\n'
+                   "anonymous_read = true\n")  # the bench reads /api/outages unsigned
     exe = Path(sys.executable).parent / "parkwatch"
     proc = subprocess.Popen([str(exe), "collector", "run", "--config", str(cfg)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -228,14 +229,15 @@ def collector_run(port: int, sites: int, seconds: float, work: Path, rate: float
             "detection_lag_s": None if lag is None else round(lag, 2)}
 
 
-def main() -> int:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sites", type=int, default=2000)
     ap.add_argument("--seconds", type=float, default=15.0, help="of each live run")
     ap.add_argument("--drain", type=int, default=100000, help="heartbeats queued, then drained")
     ap.add_argument("--rate", type=float, default=0.0,
                     help="live heartbeats per second (default: 90%% of the drained capacity)")
-    args = ap.parse_args()
+    add_json_arg(ap)
+    args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="pw-ingest-"))
     rate = 0.0
     broker = Mosquitto(workdir=work / "mosquitto")
@@ -259,6 +261,12 @@ def main() -> int:
     finally:
         broker.stop()
     figures = {
+        "benchmark": "ingest",
+        "workload": f"{args.drain:,} queued heartbeats drained by bare paho+JSON (the ceiling) "
+                    f"and by one `parkwatch collector run`, then {args.sites:,} sites' "
+                    f"heartbeats sent live for {args.seconds:g} s at 90% (75%, 60%) of the "
+                    "collector's drain rate with one site falling silent, through one "
+                    "mosquitto on loopback",
         "sites": args.sites,
         "drain_bare_paho_json_per_s": drained_bare,
         "drain_collector_per_s": drained_col,
@@ -274,13 +282,13 @@ def main() -> int:
         "live_received_of_published": f"{col['received']}/{col['published']}",
         "live_lost_pct": col["lost_pct"],
         "live_tries": tried,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                   f"Python {platform.python_version()}",
+        "machine": machine_line(),
     }
     width = max(len(k) for k in figures)
     for k, v in figures.items():
-        print(f"{k.ljust(width)}  {v}")
-    print(json.dumps(figures))
+        if k != "workload":
+            print(f"{k.ljust(width)}  {v}")
+    emit(figures, args.json)
     return 0
 
 

@@ -1,17 +1,16 @@
 """Workflow benchmark: how long the worker's clock pass, the lifecycle actions and the monthly
 report take at a large operator's volumes. Prints a table, then the figures as JSON.
 
-    .venv/bin/python bench/workflow_bench.py [--live 5000] [--month 10000]
+    .venv/bin/python bench/workflow_bench.py [--live 5000] [--month 10000] [--json FILE]
 
-``--live``: incidents open at once (the clock pass walks all of them every tick, 1 s by
-default 5 s). ``--month``: incidents in the reported month, each dispatched, answered,
+``--live``: incidents open at once (the clock pass walks all of them every tick, by
+default every 5 s). ``--month``: incidents in the reported month, each dispatched, answered,
 resolved, verified and closed through the store like the API does it.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.benchlib import add_json_arg, emit, machine_line  # noqa: E402
 from collector.workflow.business_time import BusinessClock  # noqa: E402
 from collector.workflow.config import WorkflowConfig  # noqa: E402
 from collector.workflow.report import monthly_report  # noqa: E402
@@ -57,13 +57,17 @@ def fill_month(store: WorkflowStore, n: int, rng: random.Random) -> tuple[float,
     return time.perf_counter() - start, actions
 
 
-def main() -> int:
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--live", type=int, default=5000)
     p.add_argument("--month", type=int, default=10000)
-    args = p.parse_args()
+    add_json_arg(p)
+    args = p.parse_args(argv)
     rng = random.Random(6)
-    results = {}
+    results = {"benchmark": "workflow",
+               "workload": f"{args.month:,} incidents of one month through their whole "
+                           f"lifecycle in SQLite, the monthly report over them, then the "
+                           f"clock pass over {args.live:,} incidents open at once"}
     with tempfile.TemporaryDirectory() as tmp:
         cfg = WorkflowConfig()
         store = WorkflowStore(Path(tmp) / "bench.db", cfg)
@@ -91,10 +95,12 @@ def main() -> int:
     secs, _ = timed(lambda: [bc.elapsed(s, s + 3 * 86400) for s in starts])
     results["business_elapsed_3d_per_s"] = round(len(starts) / secs)
 
+    results["machine"] = machine_line()
     width = max(map(len, results))
     for k, v in results.items():
-        print(f"{k.ljust(width)}  {v}")
-    print(json.dumps(results))
+        if k != "workload":
+            print(f"{k.ljust(width)}  {v}")
+    emit(results, args.json)
     return 0
 
 
