@@ -44,22 +44,28 @@ class Core:
         self.run_id = store.begin_run(now)
 
     def handle(self, msg: wire.Message, now: float) -> list[Decision]:
-        """One validated message received at ``now``; duplicates of events are dropped."""
+        """One validated message received at ``now``; duplicates of events are dropped.
+
+        An event's delivery mark and the decisions it caused are one transaction: a
+        collector killed in between has stored neither, so the broker's redelivery (the
+        shell acknowledges a message only after this returns) is not taken for a copy.
+        """
         self.received += 1
         if msg.project not in self._projects:
             p = self.cfg.project(msg.project)
             self.store.ensure_project(msg.project, p.timezone, p.budget_minutes,
                                       self.cfg.outage_threshold_s)
             self._projects.add(msg.project)
-        if isinstance(msg, wire.Event) and not self.store.first_delivery(
-                msg.project, msg.site, msg.boot, msg.seq, now):
-            self.duplicates += 1
-            return []
-        decisions = self.tracker.receive(msg, now)
-        if decisions:
-            self.store.apply(decisions)
-            if self.live:
-                self._alive(now)  # what it decided, it saw: vouch for it at once
+        with self.store.transaction():
+            if isinstance(msg, wire.Event) and not self.store.first_delivery(
+                    msg.project, msg.site, msg.boot, msg.seq, now):
+                self.duplicates += 1
+                return []
+            decisions = self.tracker.receive(msg, now)
+            if decisions:
+                self.store.apply(decisions)
+                if self.live:
+                    self._alive(now)  # what it decided, it saw: vouch for it at once
         return decisions
 
     def tick(self, now: float) -> list[Decision]:

@@ -138,6 +138,7 @@ class Store:
         migrate(self.db)
         self.conn = self.db.conn
         self._batch = False
+        self._depth = 0  # open ``transaction()`` blocks; only the outermost commits
 
     # --- decisions -------------------------------------------------------------------------
 
@@ -151,13 +152,29 @@ class Store:
         finally:
             self._batch = False
 
+    @contextmanager
+    def transaction(self):
+        """One transaction around everything inside (nested blocks join the outer one), so
+        that, say, an event's delivery mark and what it changed are stored together or not
+        at all."""
+        if self._batch or self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        self._depth = 1
+        try:
+            with self.conn:
+                yield self
+        finally:
+            self._depth = 0
+
     def apply(self, decisions: list[Decision]) -> None:
         if not decisions:
             return
-        if self._batch:
-            self._apply(decisions)
-            return
-        with self.conn:
+        with self.transaction():
             self._apply(decisions)
 
     def _apply(self, decisions: list[Decision]) -> None:
@@ -247,12 +264,12 @@ class Store:
         """Record an event's identity; False when it was seen before (a duplicate).
 
         At-least-once on the wire becomes exactly-once here, across collector restarts.
+        Inside a ``transaction()`` the mark is stored with what the event changed.
         """
-        cur = self.conn.execute(
-            "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?, ?, ?)",
-            (project, site, boot, seq, now))
-        if not self._batch:
-            self.conn.commit()
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?, ?, ?)",
+                (project, site, boot, seq, now))
         return cur.rowcount == 1
 
     # --- the collector's own life ----------------------------------------------------------
@@ -294,13 +311,8 @@ class Store:
             self.conn.execute("UPDATE collector_runs SET alive_at = ?, stopped_at = ? "
                               "WHERE id = ?", (now, now, run_id))
 
-    @contextmanager
     def _tx(self):
-        if self._batch:
-            yield
-        else:
-            with self.conn:
-                yield
+        return self.transaction()
 
     def ensure_project(self, project: str, timezone: str, budget_minutes: float,
                        threshold_s: float, replace: bool = False) -> None:
