@@ -94,7 +94,7 @@ class Tracker(OutageBook):
         if msg.boot > site.boot:
             site.boot = msg.boot
         if site.state != "online" and not getattr(msg, "historical", False):
-            out += self._site_up(site, now)
+            out += self._site_up(site, now, msg.boot)
         if isinstance(msg, wire.Heartbeat):
             if msg.interval_s != site.interval_s:
                 site.interval_s = msg.interval_s
@@ -218,13 +218,14 @@ class Tracker(OutageBook):
             out += found
         return out
 
-    def _site_up(self, site: SiteView, now: float) -> list[Decision]:
+    def _site_up(self, site: SiteView, now: float, boot: int | None = None) -> list[Decision]:
         self._set_state(site, "online")
         self._arm_silence(site)
         key = OutageKey(SITE_NETWORK, site.project, site.site)
         out = self._end(key, now, "message", now)
         if out:
             ended = out[-1].outage
+            ended.end_boot = boot  # the connection whose uplink record will describe it
             self._remember(site, ended)
             out += self._release_absorbed(site, ended, now)
             platform = self.platform.site_up(ended) if self.platform else None
