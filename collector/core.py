@@ -37,6 +37,8 @@ class Core:
         self.tracker.seen = [[r["from_at"], r["to_at"]] for r in store.db.query(
             "SELECT from_at, to_at FROM sight WHERE to_at >= ? ORDER BY from_at",
             [now - RESUME_CLOSED_S])]
+        for project, site, offset in store.site_clocks():
+            self.tracker.resume_clock(project, site, offset)
         for outage in store.recent_site_outages(now - RESUME_CLOSED_S):
             self.tracker.resume_closed(outage)
         for outage in store.open_outages():

@@ -144,5 +144,15 @@ class SiteEvent:
     detail: dict
 
 
+@dataclass(frozen=True)
+class SiteClock:
+    """A site's clock offset (collector clock minus gateway clock) moved: stored, so that a
+    restarted collector places the events it gets before the first heartbeat right."""
+
+    project: str
+    site: str
+    offset: float
+
+
 Decision = (OutageStarted | OutageEnded | IncidentDeclared | OutageRevised | IncidentWithdrawn
-            | GradeChanged | Absorbed | SiteEvent)
+            | GradeChanged | Absorbed | SiteEvent | SiteClock)

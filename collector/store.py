@@ -29,6 +29,7 @@ from collector.outages import (
     OutageKey,
     OutageRevised,
     OutageStarted,
+    SiteClock,
     SiteEvent,
 )
 from collector.workflow.schema import MIGRATIONS as WORKFLOW_MIGRATIONS
@@ -104,6 +105,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
     """),
 ]
+MIGRATIONS.append(("004_site_clocks", """
+    -- each gateway's clock offset (collector minus gateway), so a restart keeps it
+    CREATE TABLE site_clocks (
+        project TEXT NOT NULL, site TEXT NOT NULL, offset_s REAL NOT NULL,
+        PRIMARY KEY (project, site)
+    ) WITHOUT ROWID;
+"""))
 MIGRATIONS += WORKFLOW_MIGRATIONS  # the incident workflow's own tables (wf_*)
 MIGRATIONS += auth.MIGRATIONS  # console users, sessions and API tokens
 
@@ -258,6 +266,14 @@ class Store:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (d.project, d.site, d.kind, d.device, d.at, json.dumps(d.detail)))
 
+    def _site_clock(self, d: SiteClock) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO site_clocks VALUES (?, ?, ?)",
+                          (d.project, d.site, d.offset))
+
+    def site_clocks(self) -> list[tuple[str, str, float]]:
+        return [(r["project"], r["site"], r["offset_s"])
+                for r in self.db.query("SELECT * FROM site_clocks")]
+
     # --- deliveries ------------------------------------------------------------------------
 
     def first_delivery(self, project: str, site: str, boot: int, seq: int, now: float) -> bool:
@@ -356,7 +372,7 @@ _HANDLERS = {
     OutageStarted: Store._started, IncidentDeclared: Store._declared,
     OutageEnded: Store._ended, OutageRevised: Store._revised,
     IncidentWithdrawn: Store._withdrawn, GradeChanged: Store._graded,
-    Absorbed: Store._absorbed, SiteEvent: Store._site_event,
+    Absorbed: Store._absorbed, SiteEvent: Store._site_event, SiteClock: Store._site_clock,
 }
 
 
