@@ -233,14 +233,15 @@ class NetProxy:
         self._finish(conn)
 
     def _send(self, conn: _Conn, dst: socket.socket, data: bytes, up: bool) -> bool:
-        try:
-            dst.sendall(data)
-        except OSError:
-            return False
+        # Counted before sending: the reader may look at the stats as soon as it has them.
         if up:
             self.stats.bytes_up += len(data)
         else:
             self.stats.bytes_down += len(data)
+        try:
+            dst.sendall(data)
+        except OSError:
+            return False
         return True
 
     def _finish(self, conn: _Conn) -> None:
