@@ -386,9 +386,11 @@ def supervise(agent: Agent, notifier: Notifier, stop: threading.Event, *,
             last_status = status
 
 
-def run(cfg: AgentConfig) -> None:
+def run(cfg: AgentConfig, clock=time.time) -> None:
+    """Run the agent until SIGTERM. ``clock`` is the gateway's wall clock (a test can set it
+    wrong, docs/faults.md); durations always come from the monotonic clock."""
     notifier = Notifier()
-    agent = Agent(cfg)
+    agent = Agent(cfg, clock=clock)
     agent.start()
     try:
         supervise(agent, notifier, threading.Event())
