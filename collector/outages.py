@@ -76,7 +76,7 @@ class Outage:
     platform_id: int | None = None  # id of the platform outage it belongs to
     absorbed: bool = False  # in memory: absorbed by an outage not yet stored
     withdrawn: bool = False  # its incident was withdrawn (better evidence made it short)
-    end_boot: int | None = None  # in memory: the agent boot of the message that ended it
+    end_boot: int | None = None  # the agent boot of the message that ended it
 
     def duration(self, now: float) -> float:
         end = self.ended_at if self.ended_at is not None else now

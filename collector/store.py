@@ -105,7 +105,9 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
     """),
 ]
-MIGRATIONS.append(("004_site_clocks", """
+MIGRATIONS.append(("004_site_clocks_end_boot", """
+    -- the agent boot of the message that ended a site outage: its uplink record's key
+    ALTER TABLE outages ADD COLUMN end_boot INTEGER;
     -- each gateway's clock offset (collector minus gateway), so a restart keeps it
     CREATE TABLE site_clocks (
         project TEXT NOT NULL, site TEXT NOT NULL, offset_s REAL NOT NULL,
@@ -218,8 +220,8 @@ class Store:
 
     def _ended(self, d: OutageEnded) -> None:
         o = d.outage
-        self.conn.execute("UPDATE outages SET ended_at = ?, end_source = ? WHERE id = ?",
-                          (o.ended_at, o.end_source, o.id))
+        self.conn.execute("UPDATE outages SET ended_at = ?, end_source = ?, end_boot = ? "
+                          "WHERE id = ?", (o.ended_at, o.end_source, o.end_boot, o.id))
         self._close_incident(o)
 
     def _close_incident(self, o: Outage) -> None:
@@ -363,6 +365,7 @@ def _outage(r: dict) -> Outage:
                   incident=incident, id=r["id"], last_seen_at=r["last_seen_at"],
                   start_source=r["start_source"] or "last_message",
                   end_source=r["end_source"], detected_by=r["detected_by"],
+                  end_boot=r["end_boot"],
                   declared_at=r["declared_at"], absorbed_by=r["absorbed_by"],
                   platform_id=r["platform_id"], grade=r["grade"],
                   withdrawn=r["incident_state"] == "withdrawn")
