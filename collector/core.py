@@ -90,6 +90,16 @@ class Core:
         self.store.link_down(self.run_id, now)
         self.tracker.link_lost(now)
 
+    def stalled(self, since: float, now: float) -> None:
+        """The process was frozen from ``since`` to ``now``: what it could not see is unknown
+        time, and every site gets a fresh silence allowance, as after a lost broker."""
+        if self.tracker.blind:
+            return
+        self.store.link_down(self.run_id, since)
+        self.tracker.link_lost(since)
+        self.store.link_up(self.run_id, now)
+        self.tracker.link_restored(now)
+
     def stop(self, now: float) -> None:
         self.tick(now)
         self.store.end_run(self.run_id, now)  # vouches up to now

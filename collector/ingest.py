@@ -17,6 +17,8 @@ from collector.store import Store
 log = logging.getLogger("parkwatch.collector")
 BATCH = 2000  # messages handled per hold of the lock (the API waits at most that long)
 IDLE_S = 0.005  # the worker's nap when there is nothing to do
+TURN_S = 0.25  # a batch ends after this long: the worker turns (and ticks) at least this often
+STALL_S = 1.0  # a turn this late means the process was frozen (paused VM, SIGSTOP, swap storm)
 
 
 class Rejections:
@@ -134,12 +136,17 @@ class Ingest:
         self.ready.set()
         next_tick = 0.0
         inbox = self._inbox
+        last_turn = time.monotonic()
         while not self._stop.is_set():
             if not inbox:
                 time.sleep(IDLE_S)  # polling: no per-message wake-up for paho's thread to pay
             with self.lock:
-                for _ in range(BATCH):
-                    if not inbox:
+                turn = time.monotonic()
+                if turn - last_turn > STALL_S:
+                    self._stalled(core, turn - last_turn)
+                last_turn = turn
+                for n in range(BATCH):
+                    if not inbox or (n % 64 == 63 and time.monotonic() - turn > TURN_S):
                         break
                     item, payload, now, ack = inbox.popleft()
                     if payload is not None:
@@ -154,6 +161,16 @@ class Ingest:
                     next_tick = t + 0.25
         with self.lock:
             core.stop(self.clock())
+
+    def _stalled(self, core: Core, gap_s: float) -> None:
+        """The whole process stood still: it saw nothing meanwhile, so that time is unknown
+        (like time without the broker), and no site went down for a silence it missed."""
+        now = self.clock()
+        log.warning("the collector was frozen for %.1f s; that time is unknown", gap_s)
+        try:
+            core.stalled(now - gap_s, now)
+        except Exception:
+            log.exception("error recording a stall")
 
     @staticmethod
     def _handle(core: Core, item, now: float) -> None:
