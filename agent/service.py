@@ -111,6 +111,9 @@ class Agent:
                  "agent_errors": self.errors}
         if self.offset.value is not None:
             extra["clock_offset_s"] = round(self.offset.value, 3)
+        errors = {p.dev.name: e for p in self.pollers if (e := p.errors())}
+        if errors:
+            extra["poll_errors"] = errors
         return wire.Heartbeat(self.cfg.project, self.cfg.site, self.boot.value,
                               self._next_seq(), self.clock(), self.cfg.heartbeat_interval_s,
                               devices, health=self.health.read(**extra))
