@@ -180,6 +180,7 @@ class Tracker(OutageBook):
 
     def resume_closed(self, outage: Outage) -> None:
         """A recently closed site outage, so that a late uplink record can still revise it."""
+        outage.absorbed = outage.absorbed_by is not None
         site = self.sites.get((outage.key.project, outage.key.site)) or \
             self._new_site(outage.key.project, outage.key.site, "unknown")
         self._remember(site, outage)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from agent import wire
 from collector.outages import (
     SITE_NETWORK,
+    Absorbed,
     Decision,
     GradeChanged,
     IncidentWithdrawn,
@@ -70,8 +71,9 @@ def _match(tracker: Tracker, site: SiteView, boot: int, start: float,
         o_end = o.ended_at if o.ended_at is not None else float("inf")
         return min(end, o_end) - max(start, o.started_at)
 
-    for o in reversed(candidates):
-        if o.end_boot == boot and overlap(o) >= -slack:
+    candidates = [o for o in candidates if not merged(o)]
+    for o in reversed(candidates):  # its connection came up when the record ends
+        if o.end_boot == boot and o.ended_at is not None and end <= o.ended_at + slack:
             return o
     best, best_overlap = None, -slack
     for o in candidates:
@@ -92,10 +94,10 @@ def apply_uplink_record(tracker: Tracker, site: SiteView, msg: wire.Event,
     outage = _match(tracker, site, msg.boot, start, end)
     if outage is None:
         return _new_outage(tracker, site, msg.boot, start, end, now)
+    outage, out = _merge(tracker, site, outage, start, end, now)
     # ``lost: null`` (not just absent): the agent never had the connection in this process
     exact_start = "lost" not in msg.detail or msg.detail["lost"] is not None
     exact_end = not msg.detail.get("interrupted")
-    out: list[Decision] = []
     if (exact_start and outage.start_source != SOURCE) or start < outage.started_at:
         outage.started_at, outage.start_source = start, SOURCE
     if outage.ended_at is None:  # the link was back at ``end``: the outage is over
@@ -109,6 +111,40 @@ def apply_uplink_record(tracker: Tracker, site: SiteView, msg: wire.Event,
         outage.ended_at, outage.end_source = max(end, outage.started_at), SOURCE
     out.append(OutageRevised(outage))
     return out + _reassess(tracker, outage, now)
+
+
+def merged(outage: Outage) -> bool:
+    """Absorbed into another site outage of the same period (not into a platform's)."""
+    return outage.absorbed and outage.platform_id is None
+
+
+def _merge(tracker: Tracker, site: SiteView, outage: Outage, start: float, end: float,
+           now: float) -> tuple[Outage, list[Decision]]:
+    """The record is one period without a connection: every other site outage inside it is
+    the same outage, however the collector came to split it (a healed blackhole lets the
+    dead connection's last messages through, then the broker's Will). The one the
+    collector saw first stays, with the record's times; the others are absorbed into it
+    (no incident of their own, not counted twice)."""
+    current = tracker.open.get(outage.key)
+    others = {id(o): o for o in [*site.recent, *([current] if current else [])]
+              if o is not outage and not o.absorbed and o.key == outage.key
+              and min(end, o.ended_at if o.ended_at is not None else now)
+              - max(start, o.started_at) > 0}
+    if not others:
+        return outage, []
+    group = sorted([outage, *others.values()], key=lambda o: (o.detected_at, o.started_at))
+    keep, out = group[0], []
+    keep.end_boot = outage.end_boot
+    for o in group[1:]:
+        o.absorbed = True
+        if o.ended_at is None:
+            out += tracker._end(o.key, end, SOURCE, now)
+            tracker._remember(site, o)
+        out.append(Absorbed(o, keep))
+        if o.incident:
+            o.incident, o.withdrawn = False, True
+            out.append(IncidentWithdrawn(o, now))
+    return keep, out
 
 
 def _reassess(tracker: Tracker, outage: Outage, now: float) -> list[Decision]:

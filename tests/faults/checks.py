@@ -48,7 +48,10 @@ class Case:
         self.cuts.append((t0, t1))
 
     def site_outages(self) -> list[dict]:
-        return self.rig.outages("site_network", after_id=self.before)
+        """The case's site outages; one merged into another of the same period is part of
+        that one (absorbed, not counted)."""
+        return [o for o in self.rig.outages("site_network", after_id=self.before)
+                if o["absorbed_by"] is None]
 
     def finish(self, incidents_expected: int, *, uplink_records: int | None = None,
                outages_expected: int | None = None, made: int | None = None,
