@@ -15,12 +15,38 @@ def _terminate(signum, frame):
     raise SystemExit(0)
 
 
+CLOCK_OFFSET_ENV = "PARKWATCH_CLOCK_OFFSET_S"
+
+
+def _clock_offset() -> float:
+    """A test hook (docs/faults.md): run the agent as if the gateway's clock were off by
+    this many seconds. Only the process's wall clock moves; the domain code is given the
+    clock, as always."""
+    import math
+    import os
+
+    text = os.environ.get(CLOCK_OFFSET_ENV, "").strip()
+    if not text:
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise UserError(f"{CLOCK_OFFSET_ENV} must be a number of seconds, got {text!r}")
+    return value
+
+
 def _agent_run(args) -> int:
+    import time
+
     from agent import config, service
 
     cfg = config.load(args.config)
+    offset = _clock_offset()
+    clock = (lambda: time.time() + offset) if offset else time.time
     try:
-        service.run(cfg)
+        service.run(cfg, clock=clock)
     except service.StartError as e:
         print(f"parkwatch: {e}", file=sys.stderr)
         return 1
@@ -67,6 +93,15 @@ def _profile_decode(args) -> int:
     from agent.profiles import commands
 
     return commands.decode(args.profile, args.frame, args.reply, args.text)
+
+
+def _sim_proxy(args) -> int:
+    from simulators import netproxy
+
+    try:
+        return netproxy.run(args.listen_port, args.upstream, args.listen_host)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def _sim_site(args) -> int:
@@ -150,6 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
     site.add_argument("--duration", type=float, default=None,
                       help="stop after this many seconds (default: run until Ctrl-C)")
     site.set_defaults(func=_sim_site)
+
+    px = sim.add_parser("proxy", help="a TCP proxy that cuts, blackholes, delays or throttles "
+                                      "a link on commands read from stdin (docs/faults.md)")
+    px.add_argument("--listen-port", type=int, required=True,
+                    help="port to listen on (0: a free one, printed at start)")
+    px.add_argument("--upstream", required=True, metavar="HOST:PORT",
+                    help="where to forward to, e.g. the broker 127.0.0.1:1883")
+    px.add_argument("--listen-host", default="127.0.0.1",
+                    help="address to listen on (default 127.0.0.1)")
+    px.set_defaults(func=_sim_proxy)
 
     sc = sim.add_parser("scenario", help="run a scenario file (docs/scenarios.md) through "
                                          "the collector's cores; leaves its database")

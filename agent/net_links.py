@@ -42,13 +42,13 @@ class TcpLink:
         self._sock: socket.socket | None = None
 
     def exchange(self, request: bytes, framing: Framing, accept: Callable[[bytes], Any],
-                 timeout_s: float) -> Any:
+                 timeout_s: float, on_noise: Callable[[int], None] | None = None) -> Any:
         with self.lock:
             sock = self._connect(timeout_s)
+            reader = FrameReader(framing)
             try:
                 self._drain(sock)
                 sock.sendall(request)
-                reader = FrameReader(framing)
                 deadline = self.clock() + timeout_s
                 while True:
                     remaining = deadline - self.clock()
@@ -71,6 +71,9 @@ class TcpLink:
                 self.close()
                 self.gate.failed(self.clock())
                 raise LinkDown(f"{self.host}:{self.port}: {e}") from None
+            finally:
+                if on_noise is not None and reader.noise:
+                    on_noise(reader.noise)  # bytes skipped around the frames
 
     @staticmethod
     def _drain(sock: socket.socket) -> None:

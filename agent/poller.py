@@ -35,6 +35,8 @@ class DevicePoller:
         self.clock = clock
         self.stats: Counter[str] = Counter()
         self.last_error: str | None = None
+        self.noise_bytes = 0  # line noise skipped between frames (framed links)
+        self._logged: set[str] = set()  # kinds of failure already logged at warning
         self._replies = {req: self._reply_for(req) for req in self.profile.poll}
         self._firmware_warned = False
 
@@ -91,7 +93,7 @@ class DevicePoller:
         for _attempt in range(self.dev.retries + 1):
             try:
                 return link.query(self.codec, request, self._replies[request],
-                                  self.dev.address, self.dev.timeout_s)
+                                  self.dev.address, self.dev.timeout_s, self._noise)
             except LinkDown as e:
                 self._failed("link_down", str(e))
                 return None  # retrying at once cannot help; the link backs off
@@ -103,9 +105,23 @@ class DevicePoller:
 
     def _failed(self, kind: str, text: str) -> None:
         self.stats[kind] += 1
-        if text != self.last_error:
+        if kind not in self._logged:  # the first of each kind clearly, the rest counted
+            self._logged.add(kind)
+            log.warning("device %s: poll failed: %s (further %s failures are counted in "
+                        "the heartbeat's health.poll_errors)", self.dev.name, text, kind)
+        elif text != self.last_error:
             log.debug("device %s: %s", self.dev.name, text)
         self.last_error = text
+
+    def _noise(self, n: int) -> None:
+        self.noise_bytes += n
+
+    def errors(self) -> dict[str, int]:
+        """Failed polls by why, and skipped noise bytes, since the agent started."""
+        out = {k: v for k, v in self.stats.items() if k != "ok" and v}
+        if self.noise_bytes:
+            out["noise_bytes"] = self.noise_bytes
+        return out
 
     def _check_firmware(self, fields: dict[str, Any]) -> None:
         version = fields.get("firmware")
@@ -138,10 +154,10 @@ class _Framed:
         self.link, self._release = link, release
 
     def query(self, codec: Codec, request: str, reply: str, address: int | None,
-              timeout_s: float) -> dict[str, Any]:
+              timeout_s: float, on_noise=None) -> dict[str, Any]:
         frame = codec.request(request, address)
         decoded = self.link.exchange(frame, codec.framing, accept_reply(codec, reply, address),
-                                     timeout_s)
+                                     timeout_s, on_noise)
         return decoded.fields
 
     def close(self) -> None:
@@ -156,7 +172,7 @@ class _Modbus:
         self.link, self.profile = link, profile
 
     def query(self, codec: Codec, request: str, reply: str, address: int | None,
-              timeout_s: float) -> dict[str, Any]:
+              timeout_s: float, on_noise=None) -> dict[str, Any]:
         msg = self.profile.requests[request]
         registers = self.link.read(msg.function, msg.address, msg.count,
                                    1 if address is None else address)
@@ -173,7 +189,7 @@ class _Http:
         self.link, self.profile = link, profile
 
     def query(self, codec: Codec, request: str, reply: str, address: int | None,
-              timeout_s: float) -> dict[str, Any]:
+              timeout_s: float, on_noise=None) -> dict[str, Any]:
         msg = self.profile.requests[request]
         return codec.decode_body(self.link.fetch(msg.method, msg.path), reply).fields
 

@@ -60,15 +60,15 @@ class SerialLink:
         self._serial: serial.Serial | None = None
 
     def exchange(self, request: bytes, framing: Framing, accept: Callable[[bytes], Any],
-                 timeout_s: float) -> Any:
+                 timeout_s: float, on_noise: Callable[[int], None] | None = None) -> Any:
         """Send ``request``; return the first frame ``accept`` takes, within ``timeout_s``."""
         with self.lock:
             ser = self._open()
+            reader = FrameReader(framing)
             try:
                 ser.reset_input_buffer()  # a late answer to the last poll is stale now
                 ser.write(request)
                 ser.flush()
-                reader = FrameReader(framing)
                 deadline = self.clock() + timeout_s
                 while True:
                     data = ser.read(max(1, ser.in_waiting))
@@ -82,6 +82,9 @@ class SerialLink:
                 # termios.error: tcflush on a pty whose other side is gone
                 self._lost(e)
                 raise LinkDown(f"{self.port}: {e}") from None
+            finally:
+                if on_noise is not None and reader.noise:
+                    on_noise(reader.noise)  # line noise skipped around the frames
 
     def _open(self) -> serial.Serial:
         if self._serial is not None:

@@ -111,6 +111,9 @@ class Agent:
                  "agent_errors": self.errors}
         if self.offset.value is not None:
             extra["clock_offset_s"] = round(self.offset.value, 3)
+        errors = {p.dev.name: e for p in self.pollers if (e := p.errors())}
+        if errors:
+            extra["poll_errors"] = errors
         return wire.Heartbeat(self.cfg.project, self.cfg.site, self.boot.value,
                               self._next_seq(), self.clock(), self.cfg.heartbeat_interval_s,
                               devices, health=self.health.read(**extra))
@@ -386,9 +389,11 @@ def supervise(agent: Agent, notifier: Notifier, stop: threading.Event, *,
             last_status = status
 
 
-def run(cfg: AgentConfig) -> None:
+def run(cfg: AgentConfig, clock=time.time) -> None:
+    """Run the agent until SIGTERM. ``clock`` is the gateway's wall clock (a test can set it
+    wrong, docs/faults.md); durations always come from the monotonic clock."""
     notifier = Notifier()
-    agent = Agent(cfg)
+    agent = Agent(cfg, clock=clock)
     agent.start()
     try:
         supervise(agent, notifier, threading.Event())

@@ -37,6 +37,8 @@ class Core:
         self.tracker.seen = [[r["from_at"], r["to_at"]] for r in store.db.query(
             "SELECT from_at, to_at FROM sight WHERE to_at >= ? ORDER BY from_at",
             [now - RESUME_CLOSED_S])]
+        for project, site, offset in store.site_clocks():
+            self.tracker.resume_clock(project, site, offset)
         for outage in store.recent_site_outages(now - RESUME_CLOSED_S):
             self.tracker.resume_closed(outage)
         for outage in store.open_outages():
@@ -44,22 +46,28 @@ class Core:
         self.run_id = store.begin_run(now)
 
     def handle(self, msg: wire.Message, now: float) -> list[Decision]:
-        """One validated message received at ``now``; duplicates of events are dropped."""
+        """One validated message received at ``now``; duplicates of events are dropped.
+
+        An event's delivery mark and the decisions it caused are one transaction: a
+        collector killed in between has stored neither, so the broker's redelivery (the
+        shell acknowledges a message only after this returns) is not taken for a copy.
+        """
         self.received += 1
         if msg.project not in self._projects:
             p = self.cfg.project(msg.project)
             self.store.ensure_project(msg.project, p.timezone, p.budget_minutes,
                                       self.cfg.outage_threshold_s)
             self._projects.add(msg.project)
-        if isinstance(msg, wire.Event) and not self.store.first_delivery(
-                msg.project, msg.site, msg.boot, msg.seq, now):
-            self.duplicates += 1
-            return []
-        decisions = self.tracker.receive(msg, now)
-        if decisions:
-            self.store.apply(decisions)
-            if self.live:
-                self._alive(now)  # what it decided, it saw: vouch for it at once
+        with self.store.transaction():
+            if isinstance(msg, wire.Event) and not self.store.first_delivery(
+                    msg.project, msg.site, msg.boot, msg.seq, now):
+                self.duplicates += 1
+                return []
+            decisions = self.tracker.receive(msg, now)
+            if decisions:
+                self.store.apply(decisions)
+                if self.live:
+                    self._alive(now)  # what it decided, it saw: vouch for it at once
         return decisions
 
     def tick(self, now: float) -> list[Decision]:
@@ -81,6 +89,16 @@ class Core:
         self.tick(now)
         self.store.link_down(self.run_id, now)
         self.tracker.link_lost(now)
+
+    def stalled(self, since: float, now: float) -> None:
+        """The process was frozen from ``since`` to ``now``: what it could not see is unknown
+        time, and every site gets a fresh silence allowance, as after a lost broker."""
+        if self.tracker.blind:
+            return
+        self.store.link_down(self.run_id, since)
+        self.tracker.link_lost(since)
+        self.store.link_up(self.run_id, now)
+        self.tracker.link_restored(now)
 
     def stop(self, now: float) -> None:
         self.tick(now)

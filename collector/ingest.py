@@ -18,6 +18,8 @@ from collector.store import Store
 log = logging.getLogger("parkwatch.collector")
 BATCH = 2000  # messages handled per hold of the lock (the API waits at most that long)
 IDLE_S = 0.005  # the worker's nap when there is nothing to do
+TURN_S = 0.25  # a batch ends after this long: the worker turns (and ticks) at least this often
+STALL_S = 1.0  # a turn this late means the process was frozen (paused VM, SIGSTOP, swap storm)
 
 
 class Rejections:
@@ -50,9 +52,13 @@ class Ingest:
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         # A persistent session: QoS 1 events sent while the collector was down (uplink
-        # records above all) are queued by the broker and delivered when it is back.
+        # records above all) are queued by the broker and delivered when it is back. Each
+        # is acknowledged only once it is handled and stored (manual acks): a collector
+        # killed with messages still in its inbox gets them again from the broker.
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
-                                  protocol=mqtt.MQTTv311, clean_session=False)
+                                  protocol=mqtt.MQTTv311, clean_session=False,
+                                  manual_ack=True)
+        self._session = 0  # counts connections: an ack belongs to the one that delivered
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -62,6 +68,7 @@ class Ingest:
         if reason_code.is_failure:
             log.warning("broker refused the connection: %s", reason_code)
             return
+        self._session += 1
         client.subscribe(wire.SUBSCRIPTION, qos=1)
         self._put(True)
         self.connected.set()
@@ -76,13 +83,25 @@ class Ingest:
     def _on_message(self, client, userdata, message):
         # Only hand over: decoding happens in the worker, so that paho's thread is back on
         # its socket at once (the hot path: every heartbeat of every site).
+        ack = (self._session, message.mid) if message.qos else None
         try:
-            self._inbox.append((message.topic, message.payload, self.clock()))
+            self._inbox.append((message.topic, message.payload, self.clock(), ack))
         except Exception as e:  # a topic that is not UTF-8; never raise into paho's thread
             self.rejections.add(repr(message._topic)[:80], f"topic is not UTF-8: {e}")
+            self._inbox.append((None, None, self.clock(), ack))
 
     def _put(self, item) -> None:
-        self._inbox.append((item, None, self.clock()))
+        self._inbox.append((item, None, self.clock(), None))
+
+    def _ack(self, ack: tuple[int, int]) -> None:
+        """Acknowledge a handled QoS 1 message, unless its connection is gone (the broker
+        sends it again on the next one, and the copy is recognised)."""
+        session, mid = ack
+        if session == self._session:
+            try:
+                self.client.ack(mid, 1)
+            except Exception:  # the connection went away meanwhile: same as above
+                log.debug("could not acknowledge message %d", mid, exc_info=True)
 
     def _decode(self, topic: str, payload: bytes):
         try:
@@ -118,19 +137,25 @@ class Ingest:
         self.ready.set()
         next_tick = next_beacon = 0.0
         inbox = self._inbox
+        last_turn = time.monotonic()
         while not self._stop.is_set():
             if not inbox:
                 time.sleep(IDLE_S)  # polling: no per-message wake-up for paho's thread to pay
             with self.lock:
-                for _ in range(BATCH):
-                    if not inbox:
+                turn = time.monotonic()
+                if turn - last_turn > STALL_S:
+                    self._stalled(core, turn - last_turn)
+                last_turn = turn
+                for n in range(BATCH):
+                    if not inbox or (n % 64 == 63 and time.monotonic() - turn > TURN_S):
                         break
-                    item, payload, now = inbox.popleft()
+                    item, payload, now, ack = inbox.popleft()
                     if payload is not None:
                         item = self._decode(item, payload)
-                        if item is None:
-                            continue
-                    self._handle(core, item, now)
+                    if item is not None:
+                        self._handle(core, item, now)
+                    if ack is not None:  # handled, rejected or failed: never again
+                        self._ack(ack)
                 t = self.clock()
                 if t >= next_tick:
                     self._handle(core, None, t)
@@ -141,6 +166,16 @@ class Ingest:
                 next_beacon = t + self.cfg.clock_beacon_s
         with self.lock:
             core.stop(self.clock())
+
+    def _stalled(self, core: Core, gap_s: float) -> None:
+        """The whole process stood still: it saw nothing meanwhile, so that time is unknown
+        (like time without the broker), and no site went down for a silence it missed."""
+        now = self.clock()
+        log.warning("the collector was frozen for %.1f s; that time is unknown", gap_s)
+        try:
+            core.stalled(now - gap_s, now)
+        except Exception:
+            log.exception("error recording a stall")
 
     @staticmethod
     def _handle(core: Core, item, now: float) -> None:

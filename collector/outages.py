@@ -76,6 +76,7 @@ class Outage:
     platform_id: int | None = None  # id of the platform outage it belongs to
     absorbed: bool = False  # in memory: absorbed by an outage not yet stored
     withdrawn: bool = False  # its incident was withdrawn (better evidence made it short)
+    end_boot: int | None = None  # the agent boot of the message that ended it
 
     def duration(self, now: float) -> float:
         end = self.ended_at if self.ended_at is not None else now
@@ -143,5 +144,15 @@ class SiteEvent:
     detail: dict
 
 
+@dataclass(frozen=True)
+class SiteClock:
+    """A site's clock offset (collector clock minus gateway clock) moved: stored, so that a
+    restarted collector places the events it gets before the first heartbeat right."""
+
+    project: str
+    site: str
+    offset: float
+
+
 Decision = (OutageStarted | OutageEnded | IncidentDeclared | OutageRevised | IncidentWithdrawn
-            | GradeChanged | Absorbed | SiteEvent)
+            | GradeChanged | Absorbed | SiteEvent | SiteClock)

@@ -52,6 +52,8 @@ def budget(db: sqlite_utils.Database, project: str, year: int, now: float | None
                    "EXISTS (SELECT 1 FROM exclusions e WHERE e.outage_id = o.id AND "
                    "e.cause = 'customer' AND e.revoked_at IS NULL) AS customer "
                    "FROM outages o WHERE o.project = ? AND o.kind = 'site_network' AND "
+                   # merged into another outage of the same period: that one counts
+                   "(o.absorbed_by IS NULL OR o.platform_id IS NOT NULL) AND "
                    "o.started_at < ? AND (o.ended_at IS NULL OR o.ended_at > ?)",
                    [project, y1, y0])]
     maintenance = [(r["from_at"], r["to_at"]) for r in db.query(

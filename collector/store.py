@@ -29,6 +29,7 @@ from collector.outages import (
     OutageKey,
     OutageRevised,
     OutageStarted,
+    SiteClock,
     SiteEvent,
 )
 from collector.workflow.schema import MIGRATIONS as WORKFLOW_MIGRATIONS
@@ -104,6 +105,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
     """),
 ]
+MIGRATIONS.append(("004_site_clocks_end_boot", """
+    -- the agent boot of the message that ended a site outage: its uplink record's key
+    ALTER TABLE outages ADD COLUMN end_boot INTEGER;
+    -- each gateway's clock offset (collector minus gateway), so a restart keeps it
+    CREATE TABLE site_clocks (
+        project TEXT NOT NULL, site TEXT NOT NULL, offset_s REAL NOT NULL,
+        PRIMARY KEY (project, site)
+    ) WITHOUT ROWID;
+"""))
 MIGRATIONS += WORKFLOW_MIGRATIONS  # the incident workflow's own tables (wf_*)
 MIGRATIONS += auth.MIGRATIONS  # console users, sessions and API tokens
 
@@ -138,6 +148,7 @@ class Store:
         migrate(self.db)
         self.conn = self.db.conn
         self._batch = False
+        self._depth = 0  # open ``transaction()`` blocks; only the outermost commits
 
     # --- decisions -------------------------------------------------------------------------
 
@@ -151,13 +162,29 @@ class Store:
         finally:
             self._batch = False
 
+    @contextmanager
+    def transaction(self):
+        """One transaction around everything inside (nested blocks join the outer one), so
+        that, say, an event's delivery mark and what it changed are stored together or not
+        at all."""
+        if self._batch or self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        self._depth = 1
+        try:
+            with self.conn:
+                yield self
+        finally:
+            self._depth = 0
+
     def apply(self, decisions: list[Decision]) -> None:
         if not decisions:
             return
-        if self._batch:
-            self._apply(decisions)
-            return
-        with self.conn:
+        with self.transaction():
             self._apply(decisions)
 
     def _apply(self, decisions: list[Decision]) -> None:
@@ -193,8 +220,8 @@ class Store:
 
     def _ended(self, d: OutageEnded) -> None:
         o = d.outage
-        self.conn.execute("UPDATE outages SET ended_at = ?, end_source = ? WHERE id = ?",
-                          (o.ended_at, o.end_source, o.id))
+        self.conn.execute("UPDATE outages SET ended_at = ?, end_source = ?, end_boot = ? "
+                          "WHERE id = ?", (o.ended_at, o.end_source, o.end_boot, o.id))
         self._close_incident(o)
 
     def _close_incident(self, o: Outage) -> None:
@@ -241,18 +268,26 @@ class Store:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (d.project, d.site, d.kind, d.device, d.at, json.dumps(d.detail)))
 
+    def _site_clock(self, d: SiteClock) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO site_clocks VALUES (?, ?, ?)",
+                          (d.project, d.site, d.offset))
+
+    def site_clocks(self) -> list[tuple[str, str, float]]:
+        return [(r["project"], r["site"], r["offset_s"])
+                for r in self.db.query("SELECT * FROM site_clocks")]
+
     # --- deliveries ------------------------------------------------------------------------
 
     def first_delivery(self, project: str, site: str, boot: int, seq: int, now: float) -> bool:
         """Record an event's identity; False when it was seen before (a duplicate).
 
         At-least-once on the wire becomes exactly-once here, across collector restarts.
+        Inside a ``transaction()`` the mark is stored with what the event changed.
         """
-        cur = self.conn.execute(
-            "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?, ?, ?)",
-            (project, site, boot, seq, now))
-        if not self._batch:
-            self.conn.commit()
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?, ?, ?)",
+                (project, site, boot, seq, now))
         return cur.rowcount == 1
 
     # --- the collector's own life ----------------------------------------------------------
@@ -294,13 +329,8 @@ class Store:
             self.conn.execute("UPDATE collector_runs SET alive_at = ?, stopped_at = ? "
                               "WHERE id = ?", (now, now, run_id))
 
-    @contextmanager
     def _tx(self):
-        if self._batch:
-            yield
-        else:
-            with self.conn:
-                yield
+        return self.transaction()
 
     def ensure_project(self, project: str, timezone: str, budget_minutes: float,
                        threshold_s: float, replace: bool = False) -> None:
@@ -335,6 +365,7 @@ def _outage(r: dict) -> Outage:
                   incident=incident, id=r["id"], last_seen_at=r["last_seen_at"],
                   start_source=r["start_source"] or "last_message",
                   end_source=r["end_source"], detected_by=r["detected_by"],
+                  end_boot=r["end_boot"],
                   declared_at=r["declared_at"], absorbed_by=r["absorbed_by"],
                   platform_id=r["platform_id"], grade=r["grade"],
                   withdrawn=r["incident_state"] == "withdrawn")
@@ -344,7 +375,7 @@ _HANDLERS = {
     OutageStarted: Store._started, IncidentDeclared: Store._declared,
     OutageEnded: Store._ended, OutageRevised: Store._revised,
     IncidentWithdrawn: Store._withdrawn, GradeChanged: Store._graded,
-    Absorbed: Store._absorbed, SiteEvent: Store._site_event,
+    Absorbed: Store._absorbed, SiteEvent: Store._site_event, SiteClock: Store._site_clock,
 }
 
 

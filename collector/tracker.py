@@ -17,6 +17,7 @@ import heapq
 from dataclasses import dataclass, field
 
 from agent import wire
+from collector.clocks import local_time, stale_message, update_offset
 from collector.lifecycle import OutageBook
 from collector.outages import (
     DEVICE_FAULT,
@@ -31,6 +32,7 @@ from collector.outages import (
     OutageEnded,
     OutageKey,
     OutageStarted,
+    SiteClock,
     SiteEvent,
 )
 from collector.platform import PlatformDetector, PlatformRule
@@ -59,6 +61,8 @@ class SiteView:
     interval_s: float = 10.0
     boot: int = 0
     offset: float | None = None  # collector clock minus gateway clock
+    stored_offset: float | None = None  # the offset as last stored (SiteClock)
+    late_sample: tuple[float, float] | None = None  # a late heartbeat: (sample, received)
     devices: dict[str, DeviceView] = field(default_factory=dict)
     recent: list[Outage] = field(default_factory=list)  # closed site outages, newest last
     armed_at: float | None = None  # deadline of this site's entry in the silence heap
@@ -87,14 +91,20 @@ class Tracker(OutageBook):
         if isinstance(msg, wire.Status) and msg.state == "offline":
             return self._site_down(site, now, "will")
         out: list[Decision] = []
-        if not getattr(msg, "historical", False):
+        historical = getattr(msg, "historical", False)
+        if not historical and not isinstance(msg, wire.Status) and stale_message(
+                site, msg.boot, msg.ts, now, self.silence_factor * site.interval_s):
+            historical = True  # made while the site was cut off, let through late
+        if not historical:
             site.last_seen = now
-            if isinstance(msg, wire.Heartbeat):  # a retained status may be old: not it
-                self._update_offset(site, now - msg.ts)
+            # A retained status may be old: only heartbeats tell the gateway's clock.
+            if isinstance(msg, wire.Heartbeat) and update_offset(site, now - msg.ts):
+                site.stored_offset = site.offset
+                out.append(SiteClock(site.project, site.site, site.offset))
         if msg.boot > site.boot:
             site.boot = msg.boot
-        if site.state != "online" and not getattr(msg, "historical", False):
-            out += self._site_up(site, now)
+        if site.state != "online" and not historical:
+            out += self._site_up(site, now, msg.boot)
         if isinstance(msg, wire.Heartbeat):
             if msg.interval_s != site.interval_s:
                 site.interval_s = msg.interval_s
@@ -162,8 +172,15 @@ class Tracker(OutageBook):
             state = "offline" if outage.key.kind == DEVICE_OFFLINE else "fault"
             site.devices[outage.key.device] = DeviceView(state, outage.fault, outage.started_at)
 
+    def resume_clock(self, project: str, site_id: str, offset: float) -> None:
+        """The gateway's clock offset as a previous collector run last stored it, so that
+        events delivered before the first live heartbeat are placed right."""
+        site = self.sites.get((project, site_id)) or self._new_site(project, site_id, "unknown")
+        site.offset = site.stored_offset = offset
+
     def resume_closed(self, outage: Outage) -> None:
         """A recently closed site outage, so that a late uplink record can still revise it."""
+        outage.absorbed = outage.absorbed_by is not None
         site = self.sites.get((outage.key.project, outage.key.site)) or \
             self._new_site(outage.key.project, outage.key.site, "unknown")
         self._remember(site, outage)
@@ -218,13 +235,14 @@ class Tracker(OutageBook):
             out += found
         return out
 
-    def _site_up(self, site: SiteView, now: float) -> list[Decision]:
+    def _site_up(self, site: SiteView, now: float, boot: int | None = None) -> list[Decision]:
         self._set_state(site, "online")
         self._arm_silence(site)
         key = OutageKey(SITE_NETWORK, site.project, site.site)
         out = self._end(key, now, "message", now)
         if out:
             ended = out[-1].outage
+            ended.end_boot = boot  # the connection whose uplink record will describe it
             self._remember(site, ended)
             out += self._release_absorbed(site, ended, now)
             platform = self.platform.site_up(ended) if self.platform else None
@@ -322,22 +340,9 @@ class Tracker(OutageBook):
             return []  # give the platform detector its window first
         return self._declare(outage, now)
 
-    # --- clocks ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _update_offset(site: SiteView, sample: float) -> None:
-        # Network delay only ever adds to (receive - sent); keep close to the smallest
-        # recent sample but let a real clock step through within a few heartbeats.
-        if site.offset is None or sample < site.offset or abs(sample - site.offset) > 5.0:
-            site.offset = sample
-        else:
-            site.offset += (sample - site.offset) * 0.1
-
     @staticmethod
     def _local(site: SiteView, t: float | None, now: float) -> float:
-        if t is None:
-            return now
-        return min(now, t + (site.offset or 0.0))
+        return local_time(site, t, now)
 
 
 def _process_id(name) -> str:

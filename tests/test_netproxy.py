@@ -73,3 +73,75 @@ def test_commands_from_a_script(proxy):
     assert proxy.command("throttle 100") == "ok throttle"
     assert proxy.command("melt").startswith("error: mode must be one of")
     assert proxy.command("pass") == "ok pass"
+
+
+def test_a_blackhole_holds_bytes_and_closes_until_it_ends(proxy):
+    s = socket.create_connection(("127.0.0.1", proxy.port), timeout=2)
+    s.sendall(b"a")
+    assert s.recv(10) == b"a"
+    proxy.set_mode("blackhole")
+    s.sendall(b"held")
+    s.settimeout(0.5)
+    with pytest.raises(TimeoutError):
+        s.recv(10)
+    assert proxy.stats.held == 4
+    proxy.set_mode("pass")  # as TCP would retransmit them: delivered late, not lost
+    s.settimeout(2)
+    assert s.recv(10) == b"held"
+    s.close()
+
+
+def test_a_close_in_a_blackhole_reaches_the_other_side_only_after_it(proxy):
+    s = socket.create_connection(("127.0.0.1", proxy.port), timeout=2)
+    s.sendall(b"a")
+    assert s.recv(10) == b"a"
+    proxy.set_mode("blackhole")
+    s.close()
+    time.sleep(0.3)
+    assert proxy.stats.closed_by_client == 1 and proxy._conns  # still held open upstream
+    proxy.set_mode("pass")
+    deadline = time.monotonic() + 2
+    while proxy._conns and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not proxy._conns
+
+
+def test_sim_proxy_command_reads_modes_from_stdin(proxy, parkwatch_exe):
+    import subprocess
+
+    from simulators.broker import free_port
+
+    port = free_port()
+    upstream = proxy.upstream[1]  # the echo server behind the fixture's proxy
+    p = subprocess.Popen([parkwatch_exe, "sim", "proxy", "--listen-port", str(port),
+                          "--upstream", f"127.0.0.1:{upstream}"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "mode pass" in p.stdout.readline()
+        assert talk(port) == b"ping"
+        p.stdin.write("drop\n")
+        p.stdin.flush()
+        assert p.stdout.readline().strip() == "ok drop"
+        with pytest.raises(ConnectionRefusedError):
+            talk(port)
+        p.stdin.write("melt\n")
+        p.stdin.flush()
+        assert p.stdout.readline().startswith("error: mode must be one of")
+        p.stdin.write("pass\nstats\n")
+        p.stdin.flush()
+        assert p.stdout.readline().strip() == "ok pass"
+        assert p.stdout.readline().startswith("ok accepted=")
+        p.stdin.close()
+        assert p.wait(10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+def test_sim_proxy_refuses_a_bad_upstream_in_one_line(parkwatch_exe):
+    import subprocess
+
+    r = subprocess.run([parkwatch_exe, "sim", "proxy", "--listen-port", "0", "--upstream",
+                        "nowhere"], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "parkwatch: --upstream must be HOST:PORT, got 'nowhere'"
