@@ -28,6 +28,14 @@ def emit(result: dict, path: str | None) -> None:
         Path(path).write_text(json.dumps(result, indent=2) + "\n")
 
 
+def print_figures(figures: dict) -> None:
+    """One ``name  value`` line per figure (the workload is said once, in the JSON)."""
+    width = max(len(k) for k in figures)
+    for k, v in figures.items():
+        if k != "workload":
+            print(f"{k.ljust(width)}  {v}")
+
+
 def _cpu_model() -> str:
     try:
         text = Path("/proc/cpuinfo").read_text()

@@ -32,7 +32,7 @@ import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.benchlib import add_json_arg, emit, machine_line  # noqa: E402
+from bench.benchlib import add_json_arg, emit, machine_line, print_figures  # noqa: E402
 from simulators.broker import Mosquitto, free_port  # noqa: E402
 
 INTERVAL_S = 2.0  # what the heartbeats announce: a silent site is down after 6 s
@@ -284,10 +284,7 @@ def main(argv=None) -> int:
         "live_tries": tried,
         "machine": machine_line(),
     }
-    width = max(len(k) for k in figures)
-    for k, v in figures.items():
-        if k != "workload":
-            print(f"{k.ljust(width)}  {v}")
+    print_figures(figures)
     emit(figures, args.json)
     return 0
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.benchlib import add_json_arg, emit, machine_line  # noqa: E402
+from bench.benchlib import add_json_arg, emit, machine_line, print_figures  # noqa: E402
 from collector import report  # noqa: E402
 from collector.scenario import runner, spec  # noqa: E402
 
@@ -99,10 +99,7 @@ def main(argv=None) -> int:
         "db_mib": round(sum(p.stat().st_size for p in work.glob("fleet.db*")) / 2**20, 1),
         "machine": machine_line(),
     }
-    width = max(len(k) for k in figures)
-    for k, v in figures.items():
-        if k != "workload":
-            print(f"{k.ljust(width)}  {v}")
+    print_figures(figures)
     emit(figures, args.json)
     return 0
 
