@@ -58,16 +58,21 @@ class Core:
             self.store.ensure_project(msg.project, p.timezone, p.budget_minutes,
                                       self.cfg.outage_threshold_s)
             self._projects.add(msg.project)
-        with self.store.transaction():
-            if isinstance(msg, wire.Event) and not self.store.first_delivery(
-                    msg.project, msg.site, msg.boot, msg.seq, now):
-                self.duplicates += 1
-                return []
-            decisions = self.tracker.receive(msg, now)
-            if decisions:
-                self.store.apply(decisions)
-                if self.live:
-                    self._alive(now)  # what it decided, it saw: vouch for it at once
+        if isinstance(msg, wire.Event):
+            with self.store.transaction():
+                if not self.store.first_delivery(msg.project, msg.site, msg.boot, msg.seq,
+                                                 now):
+                    self.duplicates += 1
+                    return []
+                return self._decide(msg, now)
+        return self._decide(msg, now)  # the hot path: heartbeats decide nothing mostly
+
+    def _decide(self, msg: wire.Message, now: float) -> list[Decision]:
+        decisions = self.tracker.receive(msg, now)
+        if decisions:
+            self.store.apply(decisions)
+            if self.live:
+                self._alive(now)  # what it decided, it saw: vouch for it at once
         return decisions
 
     def tick(self, now: float) -> list[Decision]:

@@ -49,6 +49,9 @@ class Ingest:
         self.connected = threading.Event()
         self.ready = threading.Event()  # open outages resumed, run recorded
         self._inbox: deque = deque()
+        # The broker sends a client only so many unacknowledged QoS 1 messages: wake the
+        # worker for those at once rather than at its next poll (heartbeats, QoS 0, wait).
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         # A persistent session: QoS 1 events sent while the collector was down (uplink
@@ -89,6 +92,8 @@ class Ingest:
         except Exception as e:  # a topic that is not UTF-8; never raise into paho's thread
             self.rejections.add(repr(message._topic)[:80], f"topic is not UTF-8: {e}")
             self._inbox.append((None, None, self.clock(), ack))
+        if ack is not None:
+            self._wake.set()
 
     def _put(self, item) -> None:
         self._inbox.append((item, None, self.clock(), None))
@@ -140,7 +145,9 @@ class Ingest:
         last_turn = time.monotonic()
         while not self._stop.is_set():
             if not inbox:
-                time.sleep(IDLE_S)  # polling: no per-message wake-up for paho's thread to pay
+                # Polling: no per-message wake-up for paho's thread to pay, but for QoS 1.
+                self._wake.wait(IDLE_S)
+                self._wake.clear()
             with self.lock:
                 turn = time.monotonic()
                 if turn - last_turn > STALL_S:

@@ -92,8 +92,9 @@ class Tracker(OutageBook):
             return self._site_down(site, now, "will")
         out: list[Decision] = []
         historical = getattr(msg, "historical", False)
-        if not historical and not isinstance(msg, wire.Status) and stale_message(
-                site, msg.boot, msg.ts, now, self.silence_factor * site.interval_s):
+        if not historical and (site.state != "online" or msg.boot < site.boot) and \
+                not isinstance(msg, wire.Status) and stale_message(
+                    site, msg.boot, msg.ts, now, self.silence_factor * site.interval_s):
             historical = True  # made while the site was cut off, let through late
         if not historical:
             site.last_seen = now
