@@ -312,6 +312,10 @@ class Rig:
 
     # --- faults --------------------------------------------------------------------------
 
+    def connections(self) -> int:
+        """Connections the broker accepted from the agent, as its log says."""
+        return self.log("agent").count("accepted us")
+
     def cut(self, mode: str = "drop") -> float:
         self.proxy.set_mode(mode)
         return time.time()
