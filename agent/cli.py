@@ -40,10 +40,12 @@ def _clock_offset() -> float:
 def _agent_run(args) -> int:
     import time
 
-    from agent import config, service
+    from agent import config
 
-    cfg = config.load(args.config)
+    cfg = config.load(args.config)  # a mistake is reported before the heavy imports
     offset = _clock_offset()
+    from agent import service
+
     clock = (lambda: time.time() + offset) if offset else time.time
     try:
         service.run(cfg, clock=clock)
@@ -63,9 +65,11 @@ def _agent_install_service(args) -> int:
 
 
 def _collector_run(args) -> int:
-    from collector import config, service
+    from collector import config
 
-    cfg = config.load(args.config)
+    cfg = config.load(args.config)  # a mistake is reported before FastAPI is imported
+    from collector import service
+
     service.run(cfg)
     return 0
 

@@ -38,11 +38,16 @@ class Case:
         self.faults: list[tuple[float, float]] = []
 
     def cut(self, length_s: float, mode: str = "drop", fault: bool = True) -> None:
-        t0 = self.rig.cut(mode)
+        """Cut the uplink for ``length_s``; return once the agent is connected again (so
+        that the next cut is a cut of its own, however slow the machine)."""
+        rig = self.rig
+        n = rig.connections()
+        t0 = rig.cut(mode)
         if fault:
-            self.faults.append(self.rig.toggle_fault())
+            self.faults.append(rig.toggle_fault())
         time.sleep(max(0.0, t0 + length_s - time.time()))
-        self.cuts.append((t0, self.rig.heal()))
+        self.cuts.append((t0, rig.heal()))
+        _wait(lambda: rig.connections() > n, what="the agent to connect again")
 
     def add_cut(self, t0: float, t1: float) -> None:
         self.cuts.append((t0, t1))

@@ -26,8 +26,8 @@ def exe() -> str:
     return str(path)
 
 
-def make_rig(tmp_path_factory, name: str, **kwargs):
-    rig = Rig(tmp_path_factory.mktemp(name), exe(), **kwargs)
+def make_rig(tmp_path_factory, name: str):
+    rig = Rig(tmp_path_factory.mktemp(name), exe())
     try:
         rig.start()
     except BaseException:

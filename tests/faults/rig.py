@@ -63,11 +63,9 @@ class Camera(HttpSim):
 
 
 class Rig:
-    def __init__(self, root: Path, exe: str, *, outbox_max_mb: float | None = None,
-                 devices: str = "", threshold_s: float = THRESHOLD_S):
+    def __init__(self, root: Path, exe: str):
         self.root = root
         self.exe = exe
-        self.threshold_s = threshold_s
         root.mkdir(parents=True, exist_ok=True)
         self.broker = durable_mosquitto(root / "mosquitto")
         # Connections and disconnections in mosquitto.log: what a failure is read from.
@@ -85,11 +83,10 @@ class Rig:
         self.collector_cfg = root / "collector.toml"
         self.collector_cfg.write_text(
             f'broker = "{self.broker.url}"\ndatabase = "{self.db_path}"\n'
-            f"outage_threshold_s = {threshold_s}\nsite_silence_factor = {SILENCE_FACTOR}\n"
+            f"outage_threshold_s = {THRESHOLD_S}\nsite_silence_factor = {SILENCE_FACTOR}\n"
             f"[api]\nport = {self.api_port}\nanonymous_read = true\n")
         self.agent_cfg = root / "agent.toml"
-        self.devices = devices
-        self.write_agent_config(outbox_max_mb)
+        self.write_agent_config()
         self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}", timeout=5)
         self.collector: subprocess.Popen | None = None
         self.agent: subprocess.Popen | None = None
@@ -111,7 +108,7 @@ class Rig:
             f'[[devices]]\nname = "gate-in"\nport = "{self.sim.path}"\npoll_interval_s = 0.1\n'
             "timeout_s = 0.3\noffline_after = 3\n\n"
             f'[[devices]]\nname = "cam-1"\nprofile = "lpr-isapi-http"\nurl = "{self.camera.url}"\n'
-            "poll_interval_s = 0.3\ntimeout_s = 0.5\noffline_after = 3\n" + self.devices)
+            "poll_interval_s = 0.3\ntimeout_s = 0.5\noffline_after = 3\n")
 
     # --- processes -----------------------------------------------------------------------
 
@@ -299,18 +296,21 @@ class Rig:
     def dropped_pending(self) -> int:
         return self._outbox("SELECT SUM(count) FROM dropped")
 
-    def settle(self, timeout: float = 20, dropped: int = 0) -> None:
-        """Wait until everything the agent emitted (less what its full outbox ``dropped``)
-        has reached the collector."""
+    def settle(self, timeout: float = 20) -> None:
+        """Wait until everything the agent stored for sending has reached the collector."""
         def done():
             h = self.health()
             return (h is not None and h["backlog"] == 0 and self.pending() == 0
-                    and self.received() == self.emitted() - self.unsent - dropped)
+                    and self.received() == self.emitted() - self.unsent)
         wait_for(done, timeout, 0.1, what=f"the agent's events to reach the collector "
                  f"(emitted {self.emitted()}, pending {self.pending()}, received "
                  f"{self.received()})")
 
     # --- faults --------------------------------------------------------------------------
+
+    def connections(self) -> int:
+        """Connections the broker accepted from the agent, as its log says."""
+        return self.log("agent").count("accepted us")
 
     def cut(self, mode: str = "drop") -> float:
         self.proxy.set_mode(mode)

@@ -14,7 +14,7 @@ from tests.helpers import wait_for
 def test_cuts_shorter_than_the_threshold_are_outages_without_incidents(rig):
     case = Case(rig, "uplink cut < threshold")
     case.cut(1.0)
-    time.sleep(1.0)
+    time.sleep(0.5)
     case.cut(THRESHOLD_S - 1.0)
     case.finish(incidents_expected=0)
 
@@ -33,7 +33,7 @@ def test_flapping_uplink_gives_one_short_outage_per_cut(rig):
     case = Case(rig, "uplink flapping")
     for _ in range(5):
         case.cut(0.5, fault=False)
-        time.sleep(0.8)
+        time.sleep(0.5)
     case.faults.append(rig.toggle_fault())  # events after the flapping, not lost either
     case.finish(incidents_expected=0)
 
