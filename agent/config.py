@@ -132,6 +132,11 @@ def parse_broker_url(section: Section, key: str) -> Broker:
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
         raise section.error(
             key, f"must look like mqtt://host:port or mqtts://host:port, got {url!r}")
+    if parts.username is not None or parts.password is not None:
+        # Never dropped in silence (the broker would then see an anonymous client), and
+        # never taken from a URL (it ends up in logs and process listings).
+        raise section.error(key, "must not carry credentials; give [mqtt] username and "
+                                 "password or password_file")
     try:
         port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
     except ValueError:
@@ -227,7 +232,7 @@ def load(path: str | Path) -> AgentConfig:
         state_dir=Path(top.str("state_dir", "/var/lib/parkwatch")),
         heartbeat_interval_s=top.number("heartbeat_interval_s", 10.0, positive=True),
         devices=tuple(devices),
-        mqtt=_mqtt(top, broker.tls),
+        mqtt=mqtt_options(top, broker.tls),
         outbox_max_mb=_outbox(top),
         processes=_processes(top),
         process_check_s=top.number("process_check_s", 2.0, minimum=0.1))
@@ -242,7 +247,9 @@ def _readable(section: Section, key: str) -> str | None:
     return value
 
 
-def _mqtt(top: Section, tls: bool) -> MqttOptions:
+def mqtt_options(top: Section, tls: bool, agent_keys: bool = True) -> MqttOptions:
+    """The ``[mqtt]`` table. The collector's has only the account and TLS keys
+    (``agent_keys=False``): reconnect pacing and the clock topic are the agent's."""
     m = top.table("mqtt", optional=True)
     password = m.str("password", None)
     password_file = _readable(m, "password_file")
@@ -255,15 +262,17 @@ def _mqtt(top: Section, tls: bool) -> MqttOptions:
             raise m.error("password_file", f"cannot be read ({type(e).__name__})") from None
         if not password:
             raise m.error("password_file", f"{password_file} is empty")
+    pacing = {}
+    if agent_keys:
+        pacing = dict(connect_timeout_s=m.number("connect_timeout_s", 10.0, positive=True),
+                      reconnect_min_s=m.number("reconnect_min_s", 1.0, positive=True),
+                      reconnect_max_s=m.number("reconnect_max_s", 60.0, positive=True),
+                      clock_topic=m.str("clock_topic", wire.CLOCK_TOPIC) or None)
     opts = MqttOptions(
         username=m.str("username", None),
         password=None if password is None else Secret(password),
         ca_file=_readable(m, "ca_file"), cert_file=_readable(m, "cert_file"),
-        key_file=_readable(m, "key_file"),
-        connect_timeout_s=m.number("connect_timeout_s", 10.0, positive=True),
-        reconnect_min_s=m.number("reconnect_min_s", 1.0, positive=True),
-        reconnect_max_s=m.number("reconnect_max_s", 60.0, positive=True),
-        clock_topic=m.str("clock_topic", wire.CLOCK_TOPIC) or None)
+        key_file=_readable(m, "key_file"), **pacing)
     if opts.password is not None and opts.username is None:
         raise m.error("username", "is missing (a password needs a username)")
     if opts.reconnect_max_s < opts.reconnect_min_s:
@@ -305,4 +314,4 @@ def _processes(top: Section) -> tuple[ProcessConfig, ...]:
 
 
 __all__ = ["AgentConfig", "Broker", "ConfigError", "DeviceConfig", "MqttOptions", "ProcessConfig",
-           "Secret", "load", "parse_broker_url"]
+           "Secret", "load", "mqtt_options", "parse_broker_url"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.conf import ConfigError, Section, load_toml
-from agent.config import Broker, parse_broker_url
+from agent.config import Broker, MqttOptions, mqtt_options, parse_broker_url
 from agent.wire import WireError, check_id
 from collector.budget import DEFAULT_TIMEZONE
 from collector.platform import PlatformRule
@@ -18,12 +18,14 @@ from collector.workflow.config import WorkflowConfig, from_section
 class ProjectConfig:
     timezone: str = DEFAULT_TIMEZONE
     budget_minutes: float = 60.0
+    sites: tuple[str, ...] = ()  # registered here, besides the registry table
 
 
 @dataclass(frozen=True)
 class CollectorConfig:
     broker: Broker
     database: Path
+    mqtt: MqttOptions = field(default_factory=MqttOptions)  # account and TLS files
     outage_threshold_s: float = 60.0
     site_silence_factor: float = 3.0
     api_host: str = "127.0.0.1"
@@ -70,10 +72,13 @@ def load(path: str | Path) -> CollectorConfig:
             raise proj_tables.error(name, str(e)) from None
         p = proj_tables.table(name)
         projects[name] = ProjectConfig(timezone(p, "timezone", tz),
-                                       p.number("budget_minutes", budget, positive=True))
+                                       p.number("budget_minutes", budget, positive=True),
+                                       _sites(p))
         p.done()
+    broker = parse_broker_url(top, "broker")
     cfg = CollectorConfig(
-        broker=parse_broker_url(top, "broker"),
+        broker=broker,
+        mqtt=mqtt_options(top, broker.tls, agent_keys=False),
         database=Path(top.str("database")),
         outage_threshold_s=top.number("outage_threshold_s", 60.0, positive=True),
         site_silence_factor=top.number("site_silence_factor", 3.0, minimum=1.5),
@@ -93,6 +98,18 @@ def load(path: str | Path) -> CollectorConfig:
     for section in (api, plat, proj_tables, top):
         section.done()
     return cfg
+
+
+def _sites(p: Section) -> tuple[str, ...]:
+    sites = p.strs("sites", [])
+    for site in sites:
+        try:
+            check_id(site, "site")
+        except WireError as e:
+            raise p.error("sites", str(e)) from None
+    if len(set(sites)) != len(sites):
+        raise p.error("sites", "names a site twice")
+    return tuple(sites)
 
 
 def _workflow(top: Section, tz: str, projects: dict[str, ProjectConfig]) -> WorkflowConfig:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 import time
 from collections import Counter, deque
@@ -62,6 +63,14 @@ class Ingest:
                                   protocol=mqtt.MQTTv311, clean_session=False,
                                   manual_ack=True)
         self._session = 0  # counts connections: an ack belongs to the one that delivered
+        m = cfg.mqtt
+        if m.username is not None:
+            self.client.username_pw_set(m.username, m.password.reveal() if m.password else None)
+        if cfg.broker.tls:  # mqtts:// is TLS or nothing, never a plain-text fallback
+            context = ssl.create_default_context(cafile=m.ca_file)
+            if m.cert_file:
+                context.load_cert_chain(m.cert_file, m.key_file)
+            self.client.tls_set_context(context)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
