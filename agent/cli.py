@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 
-from agent.conf import ConfigError, UserError
+from agent.conf import ConfigError, UserError, package_version
 
 
 def _terminate(signum, frame):
@@ -134,9 +134,26 @@ def _year(text: str) -> int:
     return int(text)
 
 
+DESCRIPTION = ("Monitoring for parking-lot front-end hardware: the site agent, the central "
+               "collector, device simulators and reports.")
+
+
+def _verbose_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Accept -v after any subcommand too (``parkwatch agent run --config F -v``); the
+    top-level value stands unless the flag is given there."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                if not any("-v" in a.option_strings for a in child._actions):
+                    child.add_argument("-v", "--verbose", action="store_true",
+                                       default=argparse.SUPPRESS, help="log debug messages")
+                _verbose_everywhere(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="parkwatch", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="parkwatch", description=DESCRIPTION)
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    p.add_argument("--version", action="version", version=f"parkwatch {package_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     agent = sub.add_parser("agent", help="the site agent").add_subparsers(
@@ -243,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None,
                       help="stop after this many seconds (default: run until Ctrl-C)")
     demo.set_defaults(func=_demo)
+    _verbose_everywhere(p)
     return p
 
 
@@ -252,12 +270,21 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader that went away is seen here
+        return code
     except (ConfigError, UserError) as e:
         print(f"parkwatch: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``report budget --json | head``): not an error of ours.
+        # Point stdout at nothing so the interpreter's final flush does not complain.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -133,3 +133,13 @@ class Section:
         unknown = sorted(set(self.data) - self._seen)
         if unknown:
             raise self.error(unknown[0], "is not a known setting")
+
+
+def package_version() -> str:
+    """The installed parkwatch's version (pyproject.toml), for --version and the API."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("parkwatch")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"

@@ -14,6 +14,7 @@ from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.conf import package_version
 from collector import marks, report
 from collector.console.deps import AuthContext
 from collector.console.guard import actor
@@ -55,7 +56,7 @@ def _epoch(t: datetime, timezone: str) -> float:
 
 
 def create_app(ingest: Ingest) -> FastAPI:
-    app = FastAPI(title="parkwatch collector", version="0.2.0")
+    app = FastAPI(title="parkwatch collector", version=package_version())
     app.include_router(router_for(ingest.cfg))
 
     def db():
