@@ -158,21 +158,32 @@ def _pct(down_s: float, of_s: float) -> float | None:
     return round(100.0 * (1.0 - down_s / of_s), 4)
 
 
+FORECAST_BASIS_S = 7 * 14 * 3600.0  # a week of assessed 08:00-22:00 time at least
+
+
 def _forecast(down_s: float, charged: list[Interval], win_s: float, window: list[Interval],
               end: float, y1: float, rules: BudgetRules) -> dict:
-    """Year-end minutes at the year-to-date rate, and the day the budget runs out."""
+    """Year-end minutes at the year-to-date rate, and the day the budget runs out.
+
+    A rate needs time behind it: on less than ``FORECAST_BASIS_S`` of assessed window a
+    few minutes would project to thousands, so there is no projection then (``None``,
+    and ``enough_data`` false). A budget already spent has its day all the same.
+    """
     rest = iv.clip(window, end, y1)
-    rate = down_s / win_s if win_s > 0 else 0.0  # down seconds per assessed window second
-    projected = down_s + rate * iv.total(rest)
+    enough = win_s >= FORECAST_BASIS_S
+    rate = down_s / win_s if enough else 0.0  # down seconds per assessed window second
     budget_s = rules.budget_minutes * 60.0
     when = None
     if down_s >= budget_s:  # already spent: the moment it actually ran out
         when = _moment(charged, budget_s)
     elif rate > 0:
         when = _moment(rest, (budget_s - down_s) / rate)
-    return {"projected_year_end_minutes": _minutes(projected),
+    return {"projected_year_end_minutes":
+            _minutes(down_s + rate * iv.total(rest)) if enough else None,
             "runs_out_on": None if when is None else
-            datetime.fromtimestamp(when, ZoneInfo(rules.timezone)).date().isoformat()}
+            datetime.fromtimestamp(when, ZoneInfo(rules.timezone)).date().isoformat(),
+            "enough_data": enough,
+            "basis_hours": round(win_s / 3600.0, 1)}
 
 
 def _moment(spans: list[Interval], seconds: float) -> float | None:

@@ -192,3 +192,14 @@ def test_each_counted_outage_says_what_it_charged_and_the_charges_add_up():
     charges = {o["id"]: o["charged_minutes"] for o in r["outages"]}
     assert charges == {1: 30.0, 2: 20.0, 3: 10.0, 4: 0.0}
     assert sum(charges.values()) == r["down_minutes"] == 60.0
+
+
+def test_no_forecast_from_a_few_hours_of_data():
+    # A fresh database: 5 minutes down in the first morning would project to thousands.
+    as_of = t("2026-01-01 12:00")
+    f = figures([out("2026-01-01 10:00", "2026-01-01 10:05")], as_of=as_of)
+    assert f["forecast"]["enough_data"] is False
+    assert f["forecast"]["projected_year_end_minutes"] is None
+    assert f["forecast"]["runs_out_on"] is None
+    assert f["forecast"]["basis_hours"] == 4.0
+    assert f["down_minutes"] == 5.0

@@ -29,7 +29,8 @@ PAGES.project = {
   chart(b) {
     const W = 640, H = 180, P = 28;
     const y0 = Date.UTC(this.year, 0, 1) / 1000, y1 = Date.UTC(this.year + 1, 0, 1) / 1000;
-    const top = Math.max(b.budget_minutes, b.forecast.projected_year_end_minutes, b.down_minutes) * 1.1 || 1;
+    const projected = b.forecast.projected_year_end_minutes;  // null: too little of the year behind it
+    const top = Math.max(b.budget_minutes, projected ?? 0, b.down_minutes) * 1.1 || 1;
     const x = t => P + (W - 2 * P) * Math.min(1, Math.max(0, (t - y0) / (y1 - y0)));
     const y = m => H - P - (H - 2 * P) * (m / top);
     let acc = 0;
@@ -48,7 +49,7 @@ PAGES.project = {
       <text x="${W - P}" y="${y(b.budget_minutes) - 4}" text-anchor="end" font-size="11" fill="#c62828">${b.budget_minutes} min</text>
       <line x1="${P}" x2="${W - P}" y1="${H - P}" y2="${H - P}" stroke="#98a2b3"/>
       <path d="${path}" fill="none" stroke="#1f5fbf" stroke-width="2"/>
-      <line id="forecast-line" x1="${x(now)}" y1="${y(acc)}" x2="${x(y1)}" y2="${y(b.forecast.projected_year_end_minutes)}" stroke="#1f5fbf" stroke-dasharray="5 4"/>
+      ${projected == null ? "" : `<line id="forecast-line" x1="${x(now)}" y1="${y(acc)}" x2="${x(y1)}" y2="${y(projected)}" stroke="#1f5fbf" stroke-dasharray="5 4"/>`}
       <text x="${P}" y="${H - 8}" font-size="11" fill="#667085">${this.year}-01</text>
       <text x="${W - P}" y="${H - 8}" font-size="11" fill="#667085" text-anchor="end">${this.year}-12</text></svg>`;
   },
@@ -65,7 +66,7 @@ PAGES.project = {
     document.getElementById("main").innerHTML = `
       <h1>${t("project")} ${esc(b.project)} · ${b.year}</h1>
       <section class="card"><h2>${t("budget")}</h2>${this.bar(b)}
-        <p>${t("forecast")}: <b id="forecast">${b.forecast.projected_year_end_minutes}</b> min${b.forecast.runs_out_on ? ` · ${t("runs_out")} ${esc(b.forecast.runs_out_on)}` : ""}</p>
+        <p>${t("forecast")}: <b id="forecast">${b.forecast.enough_data ? `${b.forecast.projected_year_end_minutes} min` : t("forecast_too_early")}</b>${b.forecast.runs_out_on ? ` · ${t("runs_out")} ${esc(b.forecast.runs_out_on)}` : ""}</p>
         ${this.chart(b)}
         <p><span class="${alertsClass}">${t("alerts_over")}: <b id="alerts">${b.alerts_over_threshold}</b> / 3</span> ·
            <span class="${restoreClass}">${t("restores_over")}: <b>${b.restores_over_target}</b> (${t("longest")} ${b.longest_restore_minutes} min / 20)</span> ·
