@@ -194,7 +194,12 @@ class Agent:
     # --- the link's listener (called on the network thread; errors are caught there) -------
 
     def link_will(self) -> tuple[str, bytes]:
-        return self.topics[wire.STATUS], wire.encode(self._status("offline", "will"))
+        # The Will belongs to the connection it is registered with, whose boot ``link_up``
+        # is about to give (as Sparkplug's NDEATH carries its NBIRTH's bdSeq): a consumer
+        # can then tell the Will of a connection from that of one it superseded.
+        will = self._status("offline", "will")
+        return self.topics[wire.STATUS], wire.encode(
+            dataclasses.replace(will, boot=self.boot.value + 1))
 
     def link_subscriptions(self) -> list[tuple[str, int]]:
         # Our own heartbeats come back through the broker: each echo proves the path works,

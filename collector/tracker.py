@@ -89,6 +89,8 @@ class Tracker(OutageBook):
         if site is None:
             site = self._new_site(msg.project, msg.site, "unknown")
         if isinstance(msg, wire.Status) and msg.state == "offline":
+            if msg.boot < site.boot:
+                return []  # the Will of a connection a newer one already replaced
             return self._site_down(site, now, "will")
         out: list[Decision] = []
         historical = getattr(msg, "historical", False)

@@ -44,3 +44,25 @@ def test_sigterm_without_a_broker_exits_promptly(tmp_path, parkwatch_exe):
     assert agent.wait(10) == 0
     assert time.monotonic() - sent < 5
     assert "Traceback" not in (tmp_path / "log").read_text()
+
+
+def test_the_will_carries_the_boot_of_its_own_connection(tmp_path, mosquitto, parkwatch_exe):
+    # As an independent subscriber sees it: the Will a killed agent leaves must be told apart
+    # from the Will of a connection it replaced, so it carries its own connection's boot.
+    recorder = Recorder(mosquitto.port)
+    config = agent_toml(tmp_path, mosquitto.url)
+    config.write_text(config.read_text().replace("keepalive_s = 30", "keepalive_s = 5"))
+    agent = start_agent(parkwatch_exe, config, tmp_path / "log")
+    try:
+        online = wait_for(lambda: [s for s in recorder.of(wire.Status) if s.state == "online"],
+                          15, what="online")[-1]
+        agent.kill()  # no clean DISCONNECT: the broker sends the Will
+        agent.wait(10)
+        will = wait_for(lambda: [s for s in recorder.of(wire.Status) if s.reason == "will"],
+                        30, what="the Will")[0]
+        assert will.state == "offline"
+        assert will.boot == online.boot
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+        recorder.close()

@@ -83,7 +83,7 @@ def test_a_healed_blackhole_is_one_outage_whatever_comes_through_first():
     assert t.sites[("p", "s")].state == "offline"
     # ... the freshest looks live and ends the outage, then the broker's Will opens another.
     t.receive(hb(11.5, seq=20), 12.0)
-    t.receive(status(12.0, "offline", 0), 12.01)
+    t.receive(status(12.0, "offline", 1), 12.01)  # the dead connection's own boot
     t.receive(status(12.3, "online", 2), 12.3)  # the new connection
     out = t.receive(record(2, 4.2, 12.3), 12.31)  # its record covers both
     outages = site_outages(t)

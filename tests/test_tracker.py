@@ -91,3 +91,13 @@ def test_gateway_clock_an_hour_off_still_gives_collector_times():
     out = t.receive(ev(1003.0 + skew, "offline", since=1001.0 + skew), 1003.2)
     assert out[0].outage.key.kind == DEVICE_OFFLINE
     assert abs(out[0].outage.started_at - 1001.0) < 0.5
+
+
+def test_the_will_of_a_replaced_connection_changes_nothing():
+    # A gateway reconnects (boot 2) before the broker gave up on its old connection; the
+    # old connection's Will (boot 1) arrives after the new online status.
+    t = Tracker()
+    t.receive(hb(0.0), 0.0)
+    t.receive(wire.Status("p", "s", "online", 2, 4.0, "connect"), 4.0)
+    assert t.receive(wire.Status("p", "s", "offline", 1, 0.5, "will"), 4.1) == []
+    assert t.sites[("p", "s")].state == "online"
