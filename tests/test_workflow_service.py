@@ -9,11 +9,12 @@ import json
 import pytest
 
 from agent import wire
+from collector.scenario.workflow import Simulation
 from collector.store import Store
 from collector.tracker import Tracker
 from collector.workflow.config import Route, WorkflowConfig
 from collector.workflow.report import monthly_report
-from collector.workflow.responders import Delays, Override, Responders, Simulation
+from collector.workflow.responders import Delays, Override, Responders
 from collector.workflow.service import WorkflowService
 from collector.workflow.store import WorkflowStore
 from tests.test_workflow_business_time import MIN, ts

@@ -12,6 +12,7 @@ down, and publishes a site's Will 1.5 keepalives after its link was lost.
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import time
 from collections import Counter
@@ -26,10 +27,14 @@ from collector.core import Core
 from collector.platform import PlatformRule
 from collector.scenario.sites import OFFLINE_AFTER, POLL_S, SimSite
 from collector.scenario.spec import GLOBAL_KINDS, Event, Scenario
+from collector.scenario.workflow import Simulation
 from collector.store import Store
+from collector.workflow.responders import Delays, Override, Responders
+from collector.workflow.store import WorkflowStore
 
 TICK_S = 0.25  # the live collector ticks four times a second; so does the virtual one
 BATCH = 20000  # happenings per database transaction
+WORKFLOW_STEP_S = 3600.0  # the workflow looks at least this often (its steps keep their times)
 
 
 class Runner:
@@ -44,6 +49,14 @@ class Runner:
             projects={p.id: ProjectConfig(p.timezone, p.budget_minutes)
                       for p in scenario.projects})
         self.store = Store(db_path)
+        plan = scenario.workflow
+        responders = Responders(plan.groups, [
+            Override(ev.project, ev.site, ev.device, ev.at, ev.end, ev.delays)
+            for ev in scenario.events if ev.delays != Delays()])
+        # The workflow shares the collector's connection and its batches' transactions.
+        self.workflow = Simulation(WorkflowStore.joined(self.store.db, plan.config),
+                                   responders, plan.manual, plan.problems)
+        self._next_workflow = scenario.start
         self.core: Core | None = None
         self.broker_up = True
         self.queued: list[wire.Event] = []  # the collector's session while it is down
@@ -84,6 +97,9 @@ class Runner:
                         break
                     t = heap[0][0]
                     self._tick_until(t)
+                    if t >= self._next_workflow:
+                        self.workflow.advance(t)
+                        self._next_workflow = t + WORKFLOW_STEP_S
                     _, _, fn, args = heapq.heappop(heap)
                     fn(t, *args)
                     self.stats["happenings"] += 1
@@ -91,6 +107,10 @@ class Runner:
             self._tick_until(sc.end)
             if self.core is not None:
                 self.core.stop(sc.end)
+            self.workflow.advance(sc.end, last=True)
+            self.store.db["scenario_settings"].insert(
+                {"key": "workflow", "value": json.dumps(self.sc.workflow.settings, default=str)},
+                pk="key", replace=True)
         self._mark_causes()
         return self._summary(time.perf_counter() - wall)
 
@@ -299,6 +319,9 @@ class Runner:
             "heartbeats": self.stats["heartbeats"],
             "outages": count("SELECT count(*) AS n FROM outages"),
             "incidents": count("SELECT count(*) AS n FROM incidents WHERE state != 'withdrawn'"),
+            "tickets": count("SELECT count(*) AS n FROM wf_tickets"),
+            "tickets_closed": count("SELECT count(*) AS n FROM wf_tickets WHERE state = 'closed'"),
+            "responder_steps": self.workflow.taken,
             "wall_s": round(wall_s, 3),
         }
 

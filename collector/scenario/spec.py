@@ -16,6 +16,9 @@ from agent.conf import ConfigError, Section, load_toml
 from agent.wire import WireError, check_id
 from collector.budget import DEFAULT_TIMEZONE
 from collector.config import timezone as read_timezone
+from collector.scenario import workflow
+from collector.scenario.workflow import WorkflowPlan
+from collector.workflow.responders import Delays, delays_of
 
 SITE_KINDS = ("uplink_down", "device_offline", "device_fault", "software_down",
               "loop_timeout", "intercom_call")
@@ -50,6 +53,7 @@ class Event:
     device: str | None = None
     code: str | None = None
     cause: str | None = None
+    delays: Delays = Delays()  # the responders' keys for the incident this event causes
 
     @property
     def end(self) -> float:
@@ -80,6 +84,7 @@ class Scenario:
     platform_window_s: float = 15.0
     platform_min_sites: int = 3
     extra: dict = field(default_factory=dict)
+    workflow: WorkflowPlan = field(default_factory=WorkflowPlan)
 
     @property
     def site_count(self) -> int:
@@ -176,6 +181,12 @@ def load(path: str | Path) -> Scenario:
     events = [_event(i, e, where, start, end) for i, e in
               enumerate(top.tables("event", optional=True))]
     _no_overlaps(top, events)
+    plan = workflow.read(top, {p.id: p.timezone for p in projects}, where, _time)
+    known = set(plan.config.groups)
+    for ev, e in zip(events, top.tables("event", optional=True), strict=True):
+        if ev.delays.transfer_to not in (None, *known):
+            raise e.error("transfer_to", f"is not a group of the workflow: "
+                                         f"{ev.delays.transfer_to!r}")
     maintenance = []
     for m in top.tables("maintenance", optional=True):
         pid = m.str("project")
@@ -193,7 +204,7 @@ def load(path: str | Path) -> Scenario:
     top.done()
     return Scenario(str(path), start, end, hb, threshold, factor, keepalive, tuple(projects),
                     tuple(sorted(events, key=lambda e: (e.at, e.index))), tuple(maintenance),
-                    share, window, min_sites)
+                    share, window, min_sites, workflow=plan)
 
 
 def _id(section: Section, key: str) -> str:
@@ -243,8 +254,12 @@ def _event(i: int, e: Section, where: dict[str, Project], start: float,
     cause = e.choice("cause", ("customer",), None)
     if cause is not None and kind in GLOBAL_KINDS:
         raise e.error("cause", f"a {kind} event is the platform's; it takes no cause")
+    delays = delays_of(e)
+    if delays != Delays() and kind in GLOBAL_KINDS:
+        raise e.error("kind", f"a {kind} event causes no incident of its own; responder "
+                              "keys go on site events")
     e.done()
-    return Event(i, kind, at, duration, project, site, device, code, cause)
+    return Event(i, kind, at, duration, project, site, device, code, cause, delays)
 
 
 def _default_device(kind: str, devices: tuple[str, ...]) -> str:

@@ -22,6 +22,8 @@ def report_monthly(args) -> int:
         return _fail("give --config FILE (the collector's) or --database PATH")
     if not Path(database).is_file():
         return _fail(f"{database}: no such database")
+    if not args.config:
+        cfg = stored_workflow(database) or cfg
     store = WorkflowStore(database, cfg)
     try:
         rep = report.monthly_report(store, args.month, time.time())
@@ -33,6 +35,27 @@ def report_monthly(args) -> int:
         report.to_csv(rep) if args.csv else report.to_text(rep)
     sys.stdout.write(out)
     return 0
+
+
+def stored_workflow(database: str) -> WorkflowConfig | None:
+    """The ``[workflow]`` table a scenario run left in its database, if any: a scenario's
+    scores are reported by the rules it was played with."""
+    import json
+    import sqlite3
+
+    from agent.conf import Section
+    from collector.workflow.config import from_section
+
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT value FROM scenario_settings WHERE key = 'workflow'").fetchone()
+    except sqlite3.Error:  # not a scenario's database
+        return None
+    finally:
+        conn.close()
+    if row is None:
+        return None
+    return from_section(Section(json.loads(row[0]), Path(database), "workflow"))
 
 
 def _fail(message: str) -> int:

@@ -164,7 +164,8 @@ def step(ticket: Ticket, action: str, now: float, who: str, *, note: str | None 
     if ticket.state not in allowed_from:
         raise Conflict(f"cannot {action} incident {ticket.id}: it is {ticket.state} "
                        f"(allowed from: {', '.join(allowed_from)})")
-    t = copy.deepcopy(ticket)
+    t = copy.copy(ticket)  # every field is a scalar but the assignments, copied below
+    t.assignments = [copy.copy(a) for a in ticket.assignments]
     before = t.state
     t.version += 1
     events: list[Event] = []

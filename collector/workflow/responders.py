@@ -1,30 +1,35 @@
-"""Simulated responders for scenarios: each group acknowledges and resolves after its delay,
-the seat group verifies; per-event overrides. Pure decisions, plus the small driver the
-scenario runner calls on its virtual clock.
+"""Simulated responders for scenarios: each group acknowledges, plans, goes on site, hands on
+and resolves after its delays, the seat group verifies; per-event overrides. Pure decisions,
+plus the small driver the scenario runner calls on its virtual clock.
 
 Scenario keys (docs/scenarios.md, docs/workflow.md)::
 
-    [responders.remote-ops]          # per group
-    ack_after = "5m"                 # business time after the dispatch
-    resolve_after = "40m"            # business time after the acknowledgement (a group
-                                     # whose clock stops on site: arrives, fixes on arrival)
+    [responders.remote-ops]          # per group; delays are business time
+    ack_after = "5m"                 # after the dispatch
+    transfer_to = "branch-after-sales"   # hand it on (at most once per group and incident)
+    transfer_after = "10m"           # after the acknowledgement (or the dispatch, with no ack)
+    plan_after = "20m"               # a solution plan, after the acknowledgement ...
+    plan_changes = 1                 # ... changed this many times, each plan_after later
+    arrive_after = "1h"              # on site (groups whose clock stops there), then
+    resolve_after = "40m"            # fixed this long after the last step (without
+                                     # arrive_after an on-site group fixes on arrival)
+    never_answer = false             # true: this group takes no step at all
     [responders.seat]
     verify_after = "10m"             # business time after the resolution; then it closes
 
-    [[event]]                        # issue 5's events; these keys override for the
+    [[event]]                        # scenario events; these keys override for the
     ack_after = "20m"                # incident the event causes
-    resolve_after = "3h"
     verify = "fail"                  # the first verification fails and reopens it
 
-A group without a delay does not act, so its clocks run out. Every action is taken at the
-moment its delay ends, never at the moment the runner happens to look, so a month's scores
-do not depend on the runner's step.
+A group without a delay for a step does not take it, so its clocks run out. Every action is
+taken at the moment its delay ends, never at the moment the runner happens to look, so a
+month's scores do not depend on the runner's step.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -53,6 +58,12 @@ class Delays:
     resolve_after: float | None = None
     verify_after: float | None = None
     verify: str | None = None  # pass | fail
+    arrive_after: float | None = None
+    transfer_to: str | None = None
+    transfer_after: float | None = None
+    plan_after: float | None = None
+    plan_changes: int | None = None
+    never_answer: bool | None = None
 
     def over(self, base: Delays) -> Delays:
         """These delays where set, ``base`` elsewhere."""
@@ -60,7 +71,7 @@ class Delays:
                         zip(self.astuple(), base.astuple(), strict=True)))
 
     def astuple(self):
-        return (self.ack_after, self.resolve_after, self.verify_after, self.verify)
+        return tuple(getattr(self, f.name) for f in fields(self))
 
 
 @dataclass(frozen=True)
@@ -92,40 +103,67 @@ class Responders:
                 return o.delays.over(base)
         return base
 
-    def due(self, t: Ticket, bc: BusinessClock) -> tuple[float, str] | None:
-        """The next (moment, action) a simulated person takes on ``t``, if any."""
+    def due(self, t: Ticket, bc: BusinessClock) -> tuple[float, str, dict] | None:
+        """The next (moment, action, arguments) a simulated person takes on ``t``, if any."""
         cur = t.current
         if cur is None:
             return None
         d = self.delays(t)
-        if t.state == "dispatched" and d.ack_after is not None:
-            return bc.add(cur.dispatched_at, d.ack_after), "ack"
-        if t.state == "acknowledged" and d.resolve_after is not None:
-            if cur.arrived_at is not None and cur.arrived_at == t.last_progress_at:
-                return cur.arrived_at, "resolve"  # fixed on arrival
-            at = bc.add(t.last_progress_at, d.resolve_after)
-            return at, "arrive" if cur.milestone == "arrive" and cur.arrived_at is None \
-                else "resolve"
+        if t.state in ("dispatched", "acknowledged") and d.never_answer:
+            return None
+        hand_on = self._hand_on(t, d)
+        if t.state == "dispatched":
+            if d.ack_after is not None:
+                return bc.add(cur.dispatched_at, d.ack_after), "ack", {}
+            if hand_on:
+                return bc.add(cur.dispatched_at, d.transfer_after or 0.0), "transfer", hand_on
+            return None
+        if t.state == "acknowledged":
+            if hand_on:
+                return bc.add(cur.acked_at, d.transfer_after or 0.0), "transfer", hand_on
+            plans = (t.plan is not None) + t.plan_changes
+            if d.plan_after is not None and plans < 1 + (d.plan_changes or 0):
+                at = bc.add(t.last_progress_at, d.plan_after)
+                return at, "plan", {"plan": f"plan {plans + 1} of {cur.group}",
+                                    "plan_date": bc.local_date(at + 7 * 86400).isoformat()}
+            if cur.milestone == "arrive" and cur.arrived_at is None:
+                if d.arrive_after is not None:
+                    return bc.add(t.last_progress_at, d.arrive_after), "arrive", {}
+                if d.resolve_after is not None:  # on site and fixed at the same moment
+                    return bc.add(t.last_progress_at, d.resolve_after), "arrive", {}
+                return None
+            if d.resolve_after is None:
+                return None
+            if d.arrive_after is None and cur.arrived_at is not None and \
+                    cur.arrived_at == t.last_progress_at:
+                return cur.arrived_at, "resolve", {}  # fixed on arrival
+            return bc.add(t.last_progress_at, d.resolve_after), "resolve", {}
         if t.state == "resolved" and d.verify_after is not None:
             failing = d.verify == "fail" and cur.reopened == 0
-            return bc.add(t.resolved_at, d.verify_after), "reopen" if failing else "verify"
+            return bc.add(t.resolved_at, d.verify_after), "reopen" if failing else "verify", {}
         if t.state == "verified":
-            return t.verified_at, "close"
+            return t.verified_at, "close", {}
         return None
+
+    @staticmethod
+    def _hand_on(t: Ticket, d: Delays) -> dict:
+        """The transfer the current group makes, if it has one left: a group hands an
+        incident on at most once, so two groups that name each other do not loop."""
+        target = d.transfer_to
+        if not target or target == t.group:
+            return {}
+        if any(a.group == t.group and a.end_reason == "transferred" for a in t.assignments):
+            return {}
+        return {"group": target}
 
 
 def load(path: str | Path) -> Responders:
     """The responder keys of a scenario file (the rest of it is the runner's to check)."""
     top = load_toml(path)
-    table = top.table("responders", optional=True)
-    groups = {}
-    for name in list(table.data):
-        g = table.table(name)
-        groups[name] = _delays(g)
-        g.done()
+    groups = groups_from(top)
     overrides = []
     for e in top.tables("event", optional=True):
-        delays = _delays(e)
+        delays = delays_of(e)
         if delays == Delays() or "site" not in e.data:
             continue
         project, _, site = e.str("site").partition("/")
@@ -136,10 +174,37 @@ def load(path: str | Path) -> Responders:
     return Responders(groups, overrides)
 
 
-def _delays(s: Section) -> Delays:
+def delays_of(s: Section) -> Delays:
+    """The responder keys of one table: a ``[responders.<group>]`` or an ``[[event]]``."""
     verify = s.choice("verify", ("pass", "fail"), None)
+    target = s.str("transfer_to", None)
+    if target is not None and not target.strip():
+        raise s.error("transfer_to", "must name a group")
     return Delays(parse_duration(s, "ack_after"), parse_duration(s, "resolve_after"),
-                  parse_duration(s, "verify_after"), verify)
+                  parse_duration(s, "verify_after"), verify,
+                  arrive_after=parse_duration(s, "arrive_after"), transfer_to=target,
+                  transfer_after=parse_duration(s, "transfer_after"),
+                  plan_after=parse_duration(s, "plan_after"),
+                  plan_changes=s.int("plan_changes", None, minimum=0),
+                  never_answer=s.bool("never_answer", None))
+
+
+def groups_from(top: Section, known: set[str] | None = None) -> dict[str, Delays]:
+    """The ``[responders.<group>]`` tables; ``known`` groups, when given, are checked."""
+    table = top.table("responders", optional=True)
+    groups = {}
+    for name in list(table.data):
+        if known is not None and name not in known:
+            raise table.error(name, f"is not a group of the workflow "
+                                    f"(groups: {', '.join(sorted(known))})")
+        g = table.table(name)
+        groups[name] = delays_of(g)
+        if known is not None and groups[name].transfer_to not in (None, *known):
+            raise g.error("transfer_to", f"is not a group of the workflow: "
+                                         f"{groups[name].transfer_to!r}")
+        g.done()
+    table.done()
+    return groups
 
 
 def _time(s: Section, key: str) -> float:
@@ -155,33 +220,3 @@ def _time(s: Section, key: str) -> float:
         raise s.error(key, f"must be a time with its UTC offset, such as "
                       f"2026-03-03T10:00:00+08:00; got {value!r}")
     return t.timestamp()
-
-
-class Simulation:
-    """The workflow under a virtual clock with simulated responders. The scenario runner
-    calls ``advance(now)`` after it has stored the collector's decisions up to ``now``."""
-
-    def __init__(self, store, responders: Responders):
-        from collector.workflow.service import WorkflowService
-
-        self.store, self.responders = store, responders
-        self.service = WorkflowService(store, store.cfg)
-
-    def advance(self, now: float) -> None:
-        svc = self.service
-        svc.take_new_incidents()
-        svc.sync_outages()
-        self.respond(now)
-        svc.tick(now)
-
-    def respond(self, now: float) -> int:
-        """Take every simulated action due by ``now``, each at its own moment."""
-        taken = 0
-        for t in self.store.tickets("state != 'closed'"):
-            bc = self.store.cfg.clock(t.project)
-            while (nxt := self.responders.due(t, bc)) is not None and nxt[0] <= now:
-                at, action = nxt
-                t = self.store.act(t.id, action, at, f"sim:{t.group or SEAT}",
-                                   note="simulated responder")
-                taken += 1
-        return taken

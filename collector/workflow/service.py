@@ -32,6 +32,7 @@ class WorkflowService:
         self.store, self.cfg = store, cfg
         self._known: set[str] = set()  # event keys already stored by this process
         self._next_problem_scan = float("-inf")
+        self._outage_extra: str | None = None  # optional outage columns, looked up once
 
     def tick(self, now: float) -> None:
         self.take_new_incidents()
@@ -50,8 +51,10 @@ class WorkflowService:
         hwm = next(iter(db.query("SELECT COALESCE(MAX(incident_id), 0) AS m FROM wf_tickets")))
         # Evidence the core may record on an outage (a device's profile or class) is used
         # when the column exists.
-        extra = "".join(f", o.{c}" for c in ("profile", "device_class")
-                        if c in db["outages"].columns_dict)
+        if self._outage_extra is None:
+            self._outage_extra = "".join(f", o.{c}" for c in ("profile", "device_class")
+                                         if c in db["outages"].columns_dict)
+        extra = self._outage_extra
         rows = list(db.query(
             "SELECT i.id, i.project, i.site, i.device, i.kind, i.opened_at, i.declared_at, "
             f"o.fault{extra} "

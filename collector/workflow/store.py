@@ -30,6 +30,7 @@ TICKET_FIELDS = ("id", "project", "site", "device", "opened_at", "assessed", "ki
 ASSIGNMENT_FIELDS = ("group_name", "dispatched_at", "respond_s", "handle_s", "milestone",
                      "acked_at", "arrived_at", "resolved_at", "ended_at", "end_reason",
                      "reopened")
+_SET_ASSIGNMENT = ", ".join(f"{k} = ?" for k in ASSIGNMENT_FIELDS)
 STALE_CLAIM_S = 300.0  # a row claimed this long ago by a worker that died is taken again
 
 
@@ -51,14 +52,28 @@ class WorkflowStore:
     def __init__(self, path: str | Path, cfg: WorkflowConfig):
         self.cfg = cfg
         self.db = open_db(path)
+        self._joined = False
         ensure_schema(self.db)
 
+    @classmethod
+    def joined(cls, db: sqlite_utils.Database, cfg: WorkflowConfig) -> WorkflowStore:
+        """A store on a connection whose owner keeps the transactions: every change joins
+        the one the owner has open (the scenario runner's batches), and commits with it."""
+        store = cls.__new__(cls)
+        store.cfg, store.db, store._joined = cfg, db, True
+        ensure_schema(db)
+        return store
+
     def close(self) -> None:
-        self.db.conn.close()
+        if not self._joined:
+            self.db.conn.close()
 
     @contextmanager
     def transaction(self):
         conn = self.db.conn
+        if self._joined:
+            yield
+            return
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -84,12 +99,12 @@ class WorkflowStore:
     def _create(self, fields, now, who, note, attachments) -> int:
         row = {**fields, "state": "open", "created_at": now, "version": 0,
                "assessed": int(self.cfg.clock(fields["project"]).in_window(fields["opened_at"]))}
-        tid = self.db["wf_tickets"].insert(row).last_pk
+        tid = self._insert("wf_tickets", row)
         for a in attachments:
-            self.db["wf_attachments"].insert({**a, "ticket_id": tid, "added_at": now})
-        self.db["wf_audit"].insert({"ticket_id": tid, "at": now, "who": who,
-                                    "action": "opened", "note": note, "from_state": None,
-                                    "to_state": "open", "group_name": None})
+            self._insert("wf_attachments", {**a, "ticket_id": tid, "added_at": now})
+        self._insert("wf_audit", {"ticket_id": tid, "at": now, "who": who,
+                                  "action": "opened", "note": note, "from_state": None,
+                                  "to_state": "open", "group_name": None})
         self._record([Event("opened", f"t{tid}:opened", now, ("seat",), tid,
                             {"source": fields["source"]})], now)
         return tid
@@ -171,16 +186,24 @@ class WorkflowStore:
         for seq, a in enumerate(t.assignments):
             row = {k: getattr(a, "group" if k == "group_name" else k) for k in ASSIGNMENT_FIELDS}
             if a.id is None:
-                a.id = self.db["wf_assignments"].insert(
-                    {**row, "ticket_id": t.id, "seq": seq}).last_pk
+                a.id = self._insert("wf_assignments", {**row, "ticket_id": t.id, "seq": seq})
             else:
-                self.db["wf_assignments"].update(a.id, row)
+                self.db.execute(f"UPDATE wf_assignments SET {_SET_ASSIGNMENT} WHERE id = ?",
+                                [*row.values(), a.id])
         au = s.audit
-        self.db["wf_audit"].insert({"ticket_id": t.id, "at": au.at, "who": au.who,
-                                    "action": au.action, "note": au.note,
-                                    "from_state": au.from_state, "to_state": au.to_state,
-                                    "group_name": au.group})
+        self._insert("wf_audit", {"ticket_id": t.id, "at": au.at, "who": au.who,
+                                  "action": au.action, "note": au.note,
+                                  "from_state": au.from_state, "to_state": au.to_state,
+                                  "group_name": au.group})
         self._record(list(s.events), now)
+
+    def _insert(self, table: str, row: dict) -> int:
+        """One row by a plain INSERT: sqlite-utils' ``insert`` reads the table's columns on
+        every call, which was most of the cost of a ticket (a scenario makes 100,000)."""
+        cur = self.db.execute(
+            f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+            [json.dumps(v) if isinstance(v, dict | list) else v for v in row.values()])
+        return cur.lastrowid
 
     # --- events and the outbox ----------------------------------------------------------
 
