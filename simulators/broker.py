@@ -219,7 +219,6 @@ class EmbeddedBroker(_Locked):
 
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
-            "sys_interval": 0,
             "plugins": plugins(self.passwd, self.acl),
         }
         self._thread.start()
