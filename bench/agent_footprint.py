@@ -44,7 +44,8 @@ def main(argv=None) -> int:
     sims = [BarrierSim().start() for _ in range(args.devices)]
     cfg = work / "agent.toml"
     text = (f'project = "bench"\nsite = "lot"\nbroker = "{broker.url}"\n'
-            f'state_dir = "{work / "state"}"\nheartbeat_interval_s = 10\n')
+            f'state_dir = "{work / "state"}"\nheartbeat_interval_s = 10\n'
+            f'[mqtt]\n{broker.mqtt_toml("bench", "lot")}')
     for i, sim in enumerate(sims):
         text += (f'\n[[devices]]\nname = "gate-{i}"\nport = "{sim.path}"\n'
                  "poll_interval_s = 1.0\ntimeout_s = 0.5\n")

@@ -30,9 +30,9 @@ import paho.mqtt.client as mqtt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.config import AgentConfig, Broker, MqttOptions  # noqa: E402
+from agent.config import AgentConfig, Broker  # noqa: E402
 from agent.service import Agent  # noqa: E402
-from bench.benchlib import add_json_arg, emit, machine_line  # noqa: E402
+from bench.benchlib import add_json_arg, collector_login, emit, machine_line  # noqa: E402
 from simulators.broker import Mosquitto, free_port  # noqa: E402
 
 
@@ -67,8 +67,7 @@ def main(argv=None) -> int:
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-replay-sub",
                         clean_session=False)
         c.on_message = on_message
-        c.connect("127.0.0.1", port)
-        return c
+        return collector_login(broker).connect(c)  # the account that may read events
 
     # The subscriber's persistent session, saved by the broker on its way down.
     broker.start()
@@ -86,7 +85,7 @@ def main(argv=None) -> int:
     agent = Agent(AgentConfig(
         project="bench", site="lot", broker=Broker("127.0.0.1", port),
         state_dir=work / "state", heartbeat_interval_s=10,
-        mqtt=MqttOptions(reconnect_min_s=0.1, reconnect_max_s=0.2)))
+        mqtt=broker.site_mqtt("bench", "lot", reconnect_min_s=0.1, reconnect_max_s=0.2)))
     agent.start()
     t0 = time.monotonic()
     for i in range(args.events):

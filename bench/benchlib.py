@@ -14,6 +14,7 @@ import platform
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -85,3 +86,27 @@ def machine() -> dict:
 def machine_line() -> str:
     m = machine()
     return f"{m['arch']}, {m['cores']} cores, Python {m['python']}"
+
+
+@dataclass(frozen=True)
+class Login:
+    """A broker account for a bench's own clients (picklable, for its worker processes)."""
+
+    port: int
+    username: str
+    password: str
+
+    def connect(self, client, keepalive: int = 60):
+        client.username_pw_set(self.username, self.password)
+        client.connect("127.0.0.1", self.port, keepalive=keepalive)
+        return client
+
+
+def collector_login(broker) -> Login:
+    """The collector's account of a ``simulators.broker.Mosquitto`` (reads everything)."""
+    return Login(broker.port, broker.collector_username, broker.collector_password)
+
+
+def fleet_toml(project: str, sites) -> str:
+    """The ``[projects.<project>]`` table registering a bench's sites with its collector."""
+    return f"\n[projects.{project}]\nsites = {json.dumps(list(sites))}\n"

@@ -32,22 +32,34 @@ import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.benchlib import add_json_arg, emit, machine_line, print_figures  # noqa: E402
+from bench.benchlib import (  # noqa: E402
+    Login,
+    add_json_arg,
+    collector_login,
+    emit,
+    fleet_toml,
+    machine_line,
+    print_figures,
+)
 from simulators.broker import Mosquitto, free_port  # noqa: E402
 
 INTERVAL_S = 2.0  # what the heartbeats announce: a silent site is down after 6 s
 VICTIM = "s00000"
 
 
-def publisher(port: int, sites: int, seconds: float, counter, rate: float = 0.0) -> None:
+def site_names(sites: int) -> list[str]:
+    return [f"s{i:05d}" for i in range(sites)]
+
+
+def publisher(load: Login, sites: int, seconds: float, counter, rate: float = 0.0) -> None:
     """Heartbeats round-robin over the sites, at ``rate`` per second (0: as fast as one
     process can send them)."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{os.getpid()}",
                          protocol=mqtt.MQTTv311)
     client.max_queued_messages_set(0)
-    client.connect("127.0.0.1", port)
+    load.connect(client)
     client.loop_start()
-    names = [f"s{i:05d}" for i in range(sites)]
+    names = site_names(sites)
     topics = [f"parkwatch/v1/bench/{n}/heartbeat" for n in names]
     body = ('{{"v":1,"project":"bench","site":"{site}","boot":1,"seq":{seq},"ts":{ts},'
             '"interval_s":' + str(INTERVAL_S) + ',"devices":{{"gate-1":{{"state":"ok"}}}}}}')
@@ -75,12 +87,12 @@ def publisher(port: int, sites: int, seconds: float, counter, rate: float = 0.0)
     counter.value = n
 
 
-def publish_batch(port: int, sites: int, count: int) -> None:
+def publish_batch(load: Login, sites: int, count: int) -> None:
     """``count`` heartbeats (QoS 0), sent and flushed; mosquitto queues them for the
     subscriber's persistent session while it is away."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"batch-{os.getpid()}",
                          protocol=mqtt.MQTTv311)
-    client.connect("127.0.0.1", port)
+    load.connect(client)
     client.loop_start()
     body = ('{{"v":1,"project":"bench","site":"s{i:05d}","boot":1,"seq":{seq},"ts":{ts},'
             '"interval_s":3600.0,"devices":{{"gate-1":{{"state":"ok"}}}}}}')
@@ -97,7 +109,7 @@ def publish_batch(port: int, sites: int, count: int) -> None:
     client.disconnect()
 
 
-def drain_bare(port: int, sites: int, count: int) -> int:
+def drain_bare(reader: Login, load: Login, sites: int, count: int) -> int:
     """The ceiling: how fast a bare paho subscriber parsing JSON takes a queue of heartbeats
     off the broker, with nothing else running."""
     got = {"n": 0, "first": None, "last": None}
@@ -113,14 +125,13 @@ def drain_bare(port: int, sites: int, count: int) -> int:
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bare-drain",
                         protocol=mqtt.MQTTv311, clean_session=False)
         c.on_message = on_message
-        c.connect("127.0.0.1", port)
-        return c
+        return reader.connect(c)
 
     c = session()
     c.subscribe("parkwatch/v1/+/+/+", 0)
     c.loop(1.0)
     c.disconnect()
-    publish_batch(port, sites, count)
+    publish_batch(load, sites, count)
     c = session()
     c.loop_start()
     idle = time.monotonic()
@@ -135,12 +146,14 @@ def drain_bare(port: int, sites: int, count: int) -> int:
     return round(got["n"] / span) if span else 0
 
 
-def drain_collector(port: int, sites: int, count: int, work: Path) -> int:
+def drain_collector(broker: Mosquitto, load: Login, sites: int, count: int,
+                    work: Path) -> int:
     """The same queue taken off by one collector process."""
     api_port = free_port()
     cfg = work / "drain.toml"
-    cfg.write_text(f'broker = "mqtt://127.0.0.1:{port}"\ndatabase = "{work / "d.db"}"\n'
-                   f'client_id = "bench-drain"\n[api]\nport = {api_port}\nanonymous_read = true\n')
+    cfg.write_text(f'broker = "{broker.url}"\ndatabase = "{work / "d.db"}"\n'
+                   f'client_id = "bench-drain"\n[api]\nport = {api_port}\nanonymous_read = true\n'
+                   f"[mqtt]\n{broker.mqtt_toml()}{fleet_toml('bench', site_names(sites))}")
     exe = Path(sys.executable).parent / "parkwatch"
     api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10)
 
@@ -159,7 +172,7 @@ def drain_collector(port: int, sites: int, count: int, work: Path) -> int:
     time.sleep(1.0)  # subscribed: the session now exists
     proc.terminate()
     proc.wait(10)
-    publish_batch(port, sites, count)
+    publish_batch(load, sites, count)
     proc, _ = start()
     samples = []
     try:
@@ -181,13 +194,15 @@ def drain_collector(port: int, sites: int, count: int, work: Path) -> int:
     return round((end[1] - first[1]) / (end[0] - first[0])) if end[0] > first[0] else 0
 
 
-def collector_run(port: int, sites: int, seconds: float, work: Path, rate: float) -> dict:
+def collector_run(broker: Mosquitto, load: Login, sites: int, seconds: float, work: Path,
+                  rate: float) -> dict:
     api_port = free_port()
     cfg = work / "collector.toml"
     run = f"live-{round(rate)}"  # a database and MQTT session of its own per run
-    cfg.write_text(f'broker = "mqtt://127.0.0.1:{port}"\ndatabase = "{work / run}.db"\n'
+    cfg.write_text(f'broker = "{broker.url}"\ndatabase = "{work / run}.db"\n'
                    f'client_id = "{run}"\n[api]\nport = {api_port}\n'
-                   "anonymous_read = true\n")  # the bench reads /api/outages unsigned
+                   "anonymous_read = true\n"  # the bench reads /api/outages unsigned
+                   f"[mqtt]\n{broker.mqtt_toml()}{fleet_toml('bench', site_names(sites))}")
     exe = Path(sys.executable).parent / "parkwatch"
     proc = subprocess.Popen([str(exe), "collector", "run", "--config", str(cfg)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -204,7 +219,7 @@ def collector_run(port: int, sites: int, seconds: float, work: Path, rate: float
                 raise RuntimeError("the collector did not start")
             time.sleep(0.1)
         published = mp.Value("q", 0)
-        pub = mp.Process(target=publisher, args=(port, sites, seconds, published, rate))
+        pub = mp.Process(target=publisher, args=(load, sites, seconds, published, rate))
         pub.start()
         time.sleep(3.0)  # warm up
         r0, t0 = api.get("/healthz").json()["received"], time.monotonic()
@@ -243,17 +258,21 @@ def main(argv=None) -> int:
     broker = Mosquitto(workdir=work / "mosquitto")
     with open(broker.conf, "a") as f:  # queue QoS 0 for absent persistent sessions
         f.write("queue_qos0_messages true\nmax_queued_bytes 0\n")
+    # One account publishes for every bench site: the load generator stands in for the
+    # fleet's gateways (each of which has its own account, confined to its own topics).
+    load = Login(broker.port, "bench-load",
+                 broker.add_account("bench-load", write=("parkwatch/v1/bench/#",)))
     broker.start()
     tried: list[dict] = []
     try:
-        drained_bare = drain_bare(broker.port, args.sites, args.drain)
-        drained_col = drain_collector(broker.port, args.sites, args.drain, work)
+        drained_bare = drain_bare(collector_login(broker), load, args.sites, args.drain)
+        drained_col = drain_collector(broker, load, args.sites, args.drain, work)
         # Live: heartbeats for ``--seconds``, one site silent after 2 s. Sustained means:
         # (almost) nothing lost, exactly that site found down. Offer 90%, 75%, 60% of the
         # drained capacity until it holds.
         for share in ([args.rate / drained_col] if args.rate else [0.9, 0.75, 0.6]):
             rate = share * drained_col
-            col = collector_run(broker.port, args.sites, args.seconds, work, rate)
+            col = collector_run(broker, load, args.sites, args.seconds, work, rate)
             tried.append({"offered_per_s": round(rate), "received_per_s": col["rate_per_s"],
                           "lost_pct": col["lost_pct"], "correct": col["detection_correct"]})
             if col["lost_pct"] < 1.0 and col["detection_correct"]:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from collector.brokerconf import acl_file, password_file, site_username, write_private
+from simulators.accounts import Accounts, accepts, toml_login
 
 
 def free_port() -> int:
@@ -30,8 +35,102 @@ def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> 
             time.sleep(0.05)
 
 
-class Mosquitto:
-    """mosquitto as a child process; ``restart()`` keeps the port (for broker-loss tests)."""
+class _Locked:
+    """The accounts side of a locked-down broker: the collector's account, one per site
+    (``add_site``) and extras, written as mosquitto's password file and ACL in
+    ``workdir`` (``collector.brokerconf``)."""
+
+    port: int
+    workdir: Path
+
+    def _init_accounts(self) -> None:
+        self.accounts = Accounts()
+        self.passwd = self.workdir / "passwd"
+        self.acl = self.workdir / "acl"
+        self._write_accounts()
+
+    def add_site(self, project: str, site: str) -> str:
+        """The site's account (made once, then the same), live before this returns."""
+        if (project, site) in self.accounts.sites:
+            return self.accounts.sites[(project, site)]
+        password = self.accounts.add_site(project, site)
+        self._reload(site_username(project, site), password)
+        return password
+
+    def add_account(self, username: str, read=(), write=()) -> str:
+        """An account outside the fleet's naming (a test on its own topics, a load
+        generator): it may read and write only what ``read``/``write`` grant."""
+        password = self.accounts.add_account(username, read, write)
+        self._reload(username, password)
+        return password
+
+    @property
+    def collector_username(self) -> str:
+        return self.accounts.collector_username
+
+    @property
+    def collector_password(self) -> str:
+        return self.accounts.collector_password
+
+    def site_password(self, project: str, site: str) -> str:
+        return self.accounts.sites[(project, site)]
+
+    def collector_mqtt(self):
+        """``MqttOptions`` with the collector's account."""
+        return self.accounts.mqtt(self.collector_username, self.collector_password)
+
+    def site_mqtt(self, project: str, site: str, **options):
+        """``MqttOptions`` with the site's account (made if missing) and ``options``."""
+        return self.accounts.mqtt(site_username(project, site), self.add_site(project, site),
+                                  **options)
+
+    def mqtt_toml(self, project: str | None = None, site: str | None = None) -> str:
+        """``username``/``password`` lines for an ``[mqtt]`` table: the site's account, or
+        the collector's when no site is named."""
+        if site is None:
+            return toml_login(self.collector_username, self.collector_password)
+        return toml_login(site_username(project, site), self.add_site(project, site))
+
+    def login(self, client, project: str | None = None, site: str | None = None):
+        """Give a paho client the site's account, or the collector's; returns the client."""
+        if site is None:
+            client.username_pw_set(self.collector_username, self.collector_password)
+        else:
+            client.username_pw_set(site_username(project, site), self.add_site(project, site))
+        return client
+
+    def _write_accounts(self) -> None:
+        accounts = self.accounts.all()
+        write_private(self.passwd, password_file(accounts))
+        write_private(self.acl, acl_file(accounts))
+
+    def _running(self) -> bool:
+        raise NotImplementedError
+
+    def _signal_reload(self) -> None:
+        """Tell the running broker to read its files again."""
+
+    def _reload(self, username: str, password: str, timeout: float = 10.0) -> None:
+        self._write_accounts()
+        if not self._running():
+            return  # read at the next start
+        self._signal_reload()
+        deadline = time.monotonic() + timeout
+        while not accepts(self.port, username, password):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the broker did not take account {username!r} after "
+                                   f"{timeout}s (see {self.workdir})")
+            time.sleep(0.05)
+
+
+class Mosquitto(_Locked):
+    """mosquitto as a child process, locked down: no anonymous access, one account per site
+    and the collector's, each confined by its ACL. ``restart()`` keeps the port and the
+    accounts (for broker-loss tests).
+
+    Started as root, mosquitto would drop to its own user before reading the password file
+    and ACL, and that user cannot reach a test's private folder: so a root run keeps root.
+    """
 
     name = "mosquitto"
 
@@ -40,14 +139,25 @@ class Mosquitto:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="pw-mosquitto-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen | None = None
+        self._init_accounts()
         self.conf = self.workdir / "mosquitto.conf"
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            ("user root\n" if os.geteuid() == 0 else "")
+            + f"listener {self.port} 127.0.0.1\nallow_anonymous false\n"
+            f"password_file {self.passwd}\nacl_file {self.acl}\npersistence false\n"
             "max_queued_messages 100000\nlog_dest stderr\nlog_type error\n")
 
     @staticmethod
     def available() -> bool:
         return shutil.which("mosquitto") is not None or Path("/usr/sbin/mosquitto").exists()
+
+    def _running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _signal_reload(self) -> None:
+        self.proc.send_signal(signal.SIGHUP)  # mosquitto reads its password file and ACL
+
+    # --- process -------------------------------------------------------------------------
 
     def start(self) -> Mosquitto:
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -83,26 +193,33 @@ class Mosquitto:
         return f"mqtt://127.0.0.1:{self.port}"
 
 
-class EmbeddedBroker:
-    """amqtt in a background thread, for machines without mosquitto (the demo)."""
+class EmbeddedBroker(_Locked):
+    """amqtt in a background thread, for machines without mosquitto (the demo), held to the
+    same accounts and topic rules by ``simulators.amqtt_acl``."""
 
     name = "amqtt (embedded)"
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, workdir: Path | None = None):
         self.port = port or free_port()
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="pw-amqtt-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._init_accounts()
         self._loop = asyncio.new_event_loop()
         self._broker = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="amqtt",
                                         daemon=True)
 
+    def _running(self) -> bool:
+        return self._broker is not None  # it reads the files again when they change
+
     def start(self) -> EmbeddedBroker:
         from amqtt.broker import Broker
 
+        from simulators.amqtt_acl import plugins
+
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
-            "sys_interval": 0,
-            "auth": {"allow-anonymous": True, "plugins": ["auth_anonymous"]},
-            "topic-check": {"enabled": False},
+            "plugins": plugins(self.passwd, self.acl),
         }
         self._thread.start()
 
@@ -128,7 +245,9 @@ class EmbeddedBroker:
         return f"mqtt://127.0.0.1:{self.port}"
 
 
-def start_broker(prefer_embedded: bool = False):
+def start_broker(prefer_embedded: bool = False, workdir: Path | None = None):
+    """A locked-down broker: mosquitto when installed, else the embedded one. Give it its
+    sites (``add_site``) before or after it starts."""
     if not prefer_embedded and Mosquitto.available():
-        return Mosquitto().start()
-    return EmbeddedBroker().start()
+        return Mosquitto(workdir=workdir).start()
+    return EmbeddedBroker(workdir=workdir).start()

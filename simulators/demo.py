@@ -21,7 +21,7 @@ from agent.config import AgentConfig, Broker, DeviceConfig
 from agent.profiles import load_named
 from agent.service import Agent
 from collector.auth import Users
-from collector.config import CollectorConfig
+from collector.config import CollectorConfig, ProjectConfig
 from collector.service import Collector
 from collector.store import open_db
 from simulators.broker import start_broker
@@ -33,6 +33,7 @@ from simulators.serial_sim import SerialSim
 log = logging.getLogger("parkwatch.demo")
 
 DEMO_PASSWORD = "parkwatch-demo"
+PROJECT = "demo"
 DEMO_USERS = [("seat", "seat", None), ("ops", "member", "remote-ops"),
               ("manager", "manager", None), ("admin", "admin", None)]
 
@@ -74,9 +75,14 @@ def _simulate(site: str) -> tuple[dict[str, SimDevice], list, tuple[DeviceConfig
 def run(api_port: int = 8080, embedded_broker: bool = False,
         duration_s: float | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="parkwatch-demo-"))
-    broker = start_broker(prefer_embedded=embedded_broker)
+    # Locked down as shipped: no anonymous access, an account per site, and only the
+    # collector's account may read the sites' topics and publish the clock.
+    broker = start_broker(prefer_embedded=embedded_broker, workdir=workdir / "broker")
     b = Broker("127.0.0.1", broker.port, keepalive_s=10)
     collector = Collector(CollectorConfig(broker=b, database=workdir / "collector.db",
+                                          mqtt=broker.collector_mqtt(),
+                                          projects={PROJECT: ProjectConfig(
+                                              sites=tuple(DEVICES))},
                                           api_port=api_port, site_silence_factor=3,
                                           anonymous_read=True))
     sims: dict[str, dict[str, SimDevice]] = {}
@@ -95,14 +101,17 @@ def run(api_port: int = 8080, embedded_broker: bool = False,
             sims[site], site_engines, devices = _simulate(site)
             engines += site_engines
             agent = Agent(AgentConfig(
-                project="demo", site=site, broker=b, state_dir=workdir / site,
-                heartbeat_interval_s=2.0, devices=devices))
+                project=PROJECT, site=site, broker=b, state_dir=workdir / site,
+                heartbeat_interval_s=2.0, devices=devices,
+                mqtt=broker.site_mqtt(PROJECT, site)))
             agent.start()
             agents.append(agent)
         url = f"http://127.0.0.1:{collector.port}"
         users_list = ", ".join(u[0] for u in DEMO_USERS)
         print(f"""
 parkwatch demo is running ({broker.name} on port {broker.port}, files in {workdir})
+  broker:             locked down: no anonymous clients; each site has its own account
+                      and may use only its own topics (accounts in {broker.workdir})
   sites and devices:  {url}/api/sites
   incidents:          {url}/api/incidents
   outages:            {url}/api/outages

@@ -4,7 +4,6 @@ own restarts, a subscriber that records everything, and agent configs and proces
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import threading
@@ -22,21 +21,27 @@ def durable_mosquitto(workdir: Path) -> Mosquitto:
     """mosquitto that saves sessions on shutdown, so a subscriber registered before a
     broker restart gets every QoS 1 message published after it, whoever reconnects first."""
     broker = Mosquitto(workdir=workdir)
-    # Started as root, mosquitto drops to its own user, which cannot write the test's
-    # private folder; keep the user we are.
-    stay = "user root\n" if os.geteuid() == 0 else ""
+    # Mosquitto keeps the user we are when started as root (it must reach the test's
+    # private folder for its password file, and here to write its sessions too).
     broker.conf.write_text(broker.conf.read_text().replace(
         "persistence false\n",
-        f"persistence true\npersistence_location {broker.workdir}/\nautosave_interval 1\n"
-        + stay))
+        f"persistence true\npersistence_location {broker.workdir}/\nautosave_interval 1\n"))
     return broker
 
 
 class Recorder:
-    """A subscriber to everything under parkwatch/v1 (and extra topics), with arrival times."""
+    """A subscriber to everything under parkwatch/v1 (and extra topics), with arrival times.
 
-    def __init__(self, port: int, *, durable: bool = False, topics=(), username=None,
-                 password=None):
+    Given a ``Mosquitto`` it logs in with the collector's account (the one that may read
+    everything); given a port, with ``username``/``password``."""
+
+    def __init__(self, broker: int | Mosquitto, *, durable: bool = False, topics=(),
+                 username=None, password=None):
+        if isinstance(broker, Mosquitto):
+            port = broker.port
+            username, password = broker.collector_username, broker.collector_password
+        else:
+            port = broker
         self.messages: list[tuple[float, wire.Message]] = []
         self.raw: list[tuple[float, str, bytes, bool]] = []
         self.lock = threading.Lock()
@@ -91,13 +96,20 @@ class Recorder:
         self.client.disconnect()
 
 
-def agent_toml(tmp_path: Path, broker_url: str, *, devices=(), extra: str = "",
-               heartbeat_s: float = 0.5) -> Path:
-    """An agent config with short test intervals; ``devices`` are (name, pty path)."""
-    text = (f'project = "p1"\nsite = "lot-1"\nbroker = "{broker_url}"\n'
+def agent_toml(tmp_path: Path, broker: str | Mosquitto, *, devices=(), extra: str = "",
+                heartbeat_s: float = 0.5) -> Path:
+    """An agent config (site p1/lot-1) with short test intervals; ``devices`` are (name, pty
+    path). Given a ``Mosquitto``, the agent logs in with the site's account; given a URL
+    (a broker that is not there), with none."""
+    login = ""
+    if isinstance(broker, Mosquitto):
+        login = broker.mqtt_toml("p1", "lot-1")
+        broker = broker.url
+    text = (f'project = "p1"\nsite = "lot-1"\nbroker = "{broker}"\n'
             f'heartbeat_interval_s = {heartbeat_s}\nstate_dir = "{tmp_path / "state"}"\n'
             f"keepalive_s = 30\n{extra}\n"
-            "[mqtt]\nreconnect_min_s = 0.1\nreconnect_max_s = 0.4\nconnect_timeout_s = 2\n")
+            "[mqtt]\nreconnect_min_s = 0.1\nreconnect_max_s = 0.4\nconnect_timeout_s = 2\n"
+            + login)
     for name, port in devices:
         text += (f'\n[[devices]]\nname = "{name}"\nport = "{port}"\npoll_interval_s = 0.1\n'
                  "timeout_s = 0.1\noffline_after = 2\n")

@@ -17,6 +17,7 @@ from collector.service import Collector
 from collector.store import Store
 from collector.workflow.config import WorkflowConfig
 from simulators.barrier import BarrierSim
+from tests.helpers import fleet
 from tests.test_collector_api import SCENARIO as BUDGET_SCENARIO
 
 PASSWORD = "correct-horse-1"
@@ -46,12 +47,14 @@ def console(tmp_path, mosquitto):
         users.add(name, PASSWORD, role, group)
     broker = Broker("127.0.0.1", mosquitto.port, keepalive_s=10)
     collector = Collector(CollectorConfig(broker=broker, database=db, outage_threshold_s=2.0,
-                                          api_port=0, workflow=QUICK_WORKFLOW))
+                                          api_port=0, workflow=QUICK_WORKFLOW,
+                                          mqtt=mosquitto.collector_mqtt(), projects=fleet()))
     collector.start()
     sim = BarrierSim().start()
     agent = Agent(AgentConfig("p1", "lot-1", broker, tmp_path / "agent", 0.5,
                               (DeviceConfig("gate-in", sim.path, poll_interval_s=0.1,
-                                            timeout_s=0.1, offline_after=2),)))
+                                            timeout_s=0.1, offline_after=2),),
+                              mosquitto.site_mqtt("p1", "lot-1")))
     agent.start()
     try:
         yield Console(f"http://127.0.0.1:{collector.port}", collector, sim, agent)
@@ -74,7 +77,8 @@ def scenario_console(tmp_path, mosquitto):
     for name, role, group in USERS:
         users.add(name, PASSWORD, role, group)
     collector = Collector(CollectorConfig(broker=Broker("127.0.0.1", mosquitto.port),
-                                          database=db, api_port=0, workflow=QUICK_WORKFLOW))
+                                          mqtt=mosquitto.collector_mqtt(), database=db,
+                                          api_port=0, workflow=QUICK_WORKFLOW))
     collector.start()
     try:
         yield f"http://127.0.0.1:{collector.port}"

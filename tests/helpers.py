@@ -27,3 +27,18 @@ def admin_headers(database, username: str = "admin", role: str = "admin",
     if username not in {u["username"] for u in users.list()}:
         users.add(username, "not-a-real-password", role, group)
     return {"Authorization": f"Bearer {users.new_api_token(username, 'tests', 0.0)}"}
+
+
+def fleet(sites: dict | None = None, **project) -> dict:
+    """``CollectorConfig.projects`` registering the sites a test's collector hears from
+    (``{"p1": ["lot-1"]}`` unless told); ``project`` are other ``ProjectConfig`` fields."""
+    from collector.config import ProjectConfig
+
+    return {p: ProjectConfig(sites=tuple(s), **project)
+            for p, s in (sites or {"p1": ["lot-1"]}).items()}
+
+
+def fleet_toml(sites: dict | None = None) -> str:
+    """The same as ``[projects.<P>]`` tables of a collector's TOML config."""
+    return "".join(f"\n[projects.{p}]\nsites = {list(s)!r}\n".replace("'", '"')
+                   for p, s in (sites or {"p1": ["lot-1"]}).items())

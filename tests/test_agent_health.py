@@ -7,7 +7,7 @@ import time
 import pytest
 
 from agent import wire
-from agent.config import AgentConfig, Broker, MqttOptions
+from agent.config import AgentConfig, Broker
 from agent.service import Agent
 from tests.agent_support import Recorder, durable_mosquitto
 from tests.helpers import wait_for
@@ -25,12 +25,13 @@ def broker(tmp_path):
 class Beacon:
     """Publishes the true time every 0.2 s, as a collector host with a good clock would."""
 
-    def __init__(self, port):
+    def __init__(self, broker):
         import paho.mqtt.client as mqtt
 
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        # Only the collector's account may publish the clock topic.
+        self.client = broker.login(mqtt.Client(mqtt.CallbackAPIVersion.VERSION2))
         self.client.reconnect_delay_set(0.1, 0.3)
-        self.client.connect("127.0.0.1", port)
+        self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -48,13 +49,13 @@ class Beacon:
 
 
 def test_heartbeat_health_and_an_hour_wrong_clock(tmp_path, broker):
-    recorder = Recorder(broker.port, durable=True)
-    beacon = Beacon(broker.port)
+    recorder = Recorder(broker, durable=True)
+    beacon = Beacon(broker)
     agent = Agent(AgentConfig(
         project="p1", site="lot-1", broker=Broker("127.0.0.1", broker.port),
         state_dir=tmp_path / "state", heartbeat_interval_s=0.3,
-        mqtt=MqttOptions(reconnect_min_s=0.1, reconnect_max_s=0.3, connect_timeout_s=2,
-                         clock_topic=CLOCK_TOPIC)),
+        mqtt=broker.site_mqtt("p1", "lot-1", reconnect_min_s=0.1, reconnect_max_s=0.3,
+                              connect_timeout_s=2, clock_topic=CLOCK_TOPIC)),
         clock=lambda: time.time() + 3600)   # this gateway's clock is an hour fast
     agent.start()
     try:

@@ -106,6 +106,13 @@ def link(port, listener=None, resolve=socket.getaddrinfo, **over):
     return MqttLink(LinkSettings(**settings), listener or Listener(), resolve=resolve)
 
 
+def link_account(broker):
+    """An account of the broker for these link tests' own topics (parkwatch/test/...)."""
+    password = broker.add_account("link-test", read=("parkwatch/test/#",),
+                                  write=("parkwatch/test/#",))
+    return {"username": "link-test", "password": agent_config.Secret(password)}
+
+
 def first_failure(lk):
     lk.start()
     try:
@@ -160,9 +167,11 @@ def test_each_kind_of_failure_is_named(pki, secure_broker, case, cause, caplog):
 
 
 def test_a_callback_that_raises_is_counted_and_the_link_lives_on(mosquitto):
-    lk = link(mosquitto.port, Listener(raise_on_message=True))
+    login = link_account(mosquitto)
+    lk = link(mosquitto.port, Listener(raise_on_message=True), **login)
     lk.start()
     pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    pub.username_pw_set(login["username"], login["password"].reveal())
     pub.connect("127.0.0.1", mosquitto.port)
     pub.loop_start()
     try:
@@ -190,7 +199,7 @@ class Fatal(BaseException):
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_dead_network_thread_is_restarted_by_the_supervisor(mosquitto):
-    lk = link(mosquitto.port)
+    lk = link(mosquitto.port, **link_account(mosquitto))
     serve, armed = lk._serve, threading.Event()
 
     def dying_serve():

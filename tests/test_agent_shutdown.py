@@ -14,8 +14,8 @@ def statuses(recorder):
 
 
 def test_sigterm_publishes_offline_at_once(tmp_path, mosquitto, parkwatch_exe):
-    recorder = Recorder(mosquitto.port)
-    agent = start_agent(parkwatch_exe, agent_toml(tmp_path, mosquitto.url), tmp_path / "log")
+    recorder = Recorder(mosquitto)
+    agent = start_agent(parkwatch_exe, agent_toml(tmp_path, mosquitto), tmp_path / "log")
     try:
         wait_for(lambda: ("online", "connect") in statuses(recorder), 15, what="online")
         wait_for(lambda: recorder.of(wire.Heartbeat), 5, what="a heartbeat")

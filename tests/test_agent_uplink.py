@@ -29,9 +29,9 @@ def broker(tmp_path):
 def test_broker_outage_replays_in_order_and_the_uplink_record_matches_the_cut(
         tmp_path, broker, parkwatch_exe):
     sim = BarrierSim().start()
-    recorder = Recorder(broker.port, durable=True)
+    recorder = Recorder(broker, durable=True)
     state = tmp_path / "state"
-    agent = start_agent(parkwatch_exe, agent_toml(tmp_path, broker.url,
+    agent = start_agent(parkwatch_exe, agent_toml(tmp_path, broker,
                                                   devices=[("gate-in", sim.path)]),
                         tmp_path / "agent.log")
     try:
@@ -86,14 +86,15 @@ def test_broker_outage_replays_in_order_and_the_uplink_record_matches_the_cut(
 
 def test_a_blackhole_is_dated_by_the_last_heartbeat_echo_not_by_keepalive(tmp_path, broker):
     """SIGSTOP freezes the broker: TCP stays up, nothing answers; only keepalive notices."""
-    from agent.config import AgentConfig, Broker, MqttOptions
+    from agent.config import AgentConfig, Broker
     from agent.service import Agent
 
-    recorder = Recorder(broker.port, durable=True)
+    recorder = Recorder(broker, durable=True)
     agent = Agent(AgentConfig(
         project="p1", site="lot-1", broker=Broker("127.0.0.1", broker.port, keepalive_s=2),
         state_dir=tmp_path / "state", heartbeat_interval_s=0.3,
-        mqtt=MqttOptions(reconnect_min_s=0.1, reconnect_max_s=0.3, connect_timeout_s=1)))
+        mqtt=broker.site_mqtt("p1", "lot-1", reconnect_min_s=0.1, reconnect_max_s=0.3,
+                              connect_timeout_s=1)))
     agent.start()
     try:
         wait_for(agent.connected.is_set, 10, what="the agent to connect")

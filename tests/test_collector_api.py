@@ -34,13 +34,14 @@ for = "30m"
 
 
 @contextmanager
-def collector_on(tmp_path, broker_port):
+def collector_on(tmp_path, broker):
     path = tmp_path / "s.toml"
     path.write_text(SCENARIO)
     db = tmp_path / "collector.db"
     runner.run(spec.load(path), db)
-    collector = Collector(CollectorConfig(broker=Broker("127.0.0.1", broker_port),
-                                          database=db, api_port=0))
+    collector = Collector(CollectorConfig(broker=Broker("127.0.0.1", broker.port),
+                                          mqtt=broker.collector_mqtt(), database=db,
+                                          api_port=0))
     headers = admin_headers(db)
     collector.start()
     client = httpx.Client(base_url=f"http://127.0.0.1:{collector.port}", timeout=10,
@@ -55,7 +56,7 @@ def collector_on(tmp_path, broker_port):
 
 @pytest.fixture
 def api(tmp_path, mosquitto):
-    with collector_on(tmp_path, mosquitto.port) as client:
+    with collector_on(tmp_path, mosquitto) as client:
         yield client
 
 
@@ -65,7 +66,7 @@ def shared_api(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("api")
     broker = Mosquitto(workdir=tmp / "mosquitto").start()
     try:
-        with collector_on(tmp, broker.port) as client:
+        with collector_on(tmp, broker) as client:
             yield client
     finally:
         broker.stop()

@@ -18,7 +18,7 @@ import pytest
 
 from agent import wire
 from simulators.broker import free_port
-from tests.helpers import wait_for
+from tests.helpers import fleet_toml, wait_for
 
 BEAT_S = 0.3  # silence after 8 x 0.3 s: a loaded CI machine can stall a beat for a second
 THRESHOLD_S = 2.5
@@ -27,10 +27,11 @@ THRESHOLD_S = 2.5
 class Site:
     """A site agent reduced to its heartbeats (and one uplink record)."""
 
-    def __init__(self, port: int):
+    def __init__(self, broker):
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fake-site",
                                   protocol=mqtt.MQTTv311)
-        self.client.connect("127.0.0.1", port)
+        broker.login(self.client, "p1", "lot-1")
+        self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
         self.beating = threading.Event()
         self.seq = 0
@@ -65,7 +66,8 @@ def setup(tmp_path, mosquitto, parkwatch_exe):
     cfg.write_text(f'broker = "{mosquitto.url}"\ndatabase = "{tmp_path / "c.db"}"\n'
                    f"outage_threshold_s = {THRESHOLD_S}\nsite_silence_factor = 8\n"
                    f"[api]\nport = {port}\n"
-                   "anonymous_read = true\n")
+                   "anonymous_read = true\n"
+                   f"[mqtt]\n{mosquitto.mqtt_toml()}{fleet_toml()}")
     procs = []
 
     def start():
@@ -83,7 +85,7 @@ def setup(tmp_path, mosquitto, parkwatch_exe):
         wait_for(connected, 30, 0.1, what="the collector to connect")
         return proc
 
-    site = Site(mosquitto.port)
+    site = Site(mosquitto)
     api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
     try:
         yield start, site, api

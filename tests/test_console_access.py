@@ -34,7 +34,8 @@ def test_rule_table(method, path, permission):
 @pytest.fixture
 def api(tmp_path, mosquitto):
     cfg = CollectorConfig(broker=Broker("127.0.0.1", mosquitto.port),
-                          database=tmp_path / "c.db", api_port=0)
+                          mqtt=mosquitto.collector_mqtt(), database=tmp_path / "c.db",
+                          api_port=0)
     tokens = {name: admin_headers(cfg.database, name, role, group) for name, role, group in [
         ("seat1", "seat", None), ("ops1", "member", "remote-ops"),
         ("ao1", "member", "branch-after-sales"), ("boss", "manager", None)]}

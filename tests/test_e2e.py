@@ -14,7 +14,7 @@ from agent.config import Broker
 from collector.config import CollectorConfig
 from collector.service import Collector
 from simulators.barrier import BarrierSim
-from tests.helpers import wait_for
+from tests.helpers import fleet, wait_for
 
 HEARTBEAT_S = 0.5
 THRESHOLD_S = 2.0
@@ -37,10 +37,13 @@ port = "{sim.path}"
 poll_interval_s = 0.1
 timeout_s = 0.1
 offline_after = 2
-""")
+
+[mqtt]
+{mosquitto.mqtt_toml("p1", "lot-1")}""")
     collector = Collector(CollectorConfig(
         broker=Broker("127.0.0.1", mosquitto.port), database=tmp_path / "collector.db",
-        outage_threshold_s=THRESHOLD_S, api_port=0, anonymous_read=True))
+        mqtt=mosquitto.collector_mqtt(), projects=fleet(), outage_threshold_s=THRESHOLD_S,
+        api_port=0, anonymous_read=True))
     collector.start()
     agent = subprocess.Popen([parkwatch_exe, "agent", "run", "--config", str(cfg)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -100,7 +103,7 @@ def test_sigterm_publishes_a_retained_offline_status_at_once(site, mosquitto):
     agent.terminate()
     assert agent.wait(10) == 0
     got = []
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client = mosquitto.login(mqtt.Client(mqtt.CallbackAPIVersion.VERSION2))
     client.on_message = lambda c, u, m: got.append(wire.decode(m.topic, m.payload))
     client.connect("127.0.0.1", mosquitto.port)
     client.subscribe(wire.topic("p1", "lot-1", wire.STATUS), qos=1)

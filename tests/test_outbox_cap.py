@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from agent.config import AgentConfig, Broker, MqttOptions
+from agent.config import AgentConfig, Broker
 from agent.service import Agent
 from tests.agent_support import Recorder, durable_mosquitto
 from tests.helpers import wait_for
@@ -21,12 +21,14 @@ def broker(tmp_path):
 
 
 def test_a_full_outbox_drops_by_priority_and_reports_the_count(tmp_path, broker):
-    recorder = Recorder(broker.port, durable=True)
+    recorder = Recorder(broker, durable=True)
+    login = broker.site_mqtt("p1", "lot-1", reconnect_min_s=0.1, reconnect_max_s=0.3,
+                             connect_timeout_s=2)
     broker.stop()  # the uplink is down before the agent starts
     agent = Agent(AgentConfig(
         project="p1", site="lot-1", broker=Broker("127.0.0.1", broker.port),
         state_dir=tmp_path / "state", heartbeat_interval_s=0.5, outbox_max_mb=CAP_MB,
-        mqtt=MqttOptions(reconnect_min_s=0.1, reconnect_max_s=0.3, connect_timeout_s=2)))
+        mqtt=login))
     agent.start()
     try:
         cap = agent.outbox.max_bytes

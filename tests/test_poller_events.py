@@ -25,7 +25,8 @@ def site(tmp_path, mosquitto):
     serial_sim, tcp_sim = SerialSim([gate]).start(), TcpSim([loops]).start()
     cfg = AgentConfig(
         project="p1", site="lot-1", broker=Broker("127.0.0.1", mosquitto.port),
-        state_dir=tmp_path, heartbeat_interval_s=0.5, devices=(
+        mqtt=mosquitto.site_mqtt("p1", "lot-1"), state_dir=tmp_path, heartbeat_interval_s=0.5,
+        devices=(
             DeviceConfig("gate-in", serial_sim.path, profile="bg-7e7f-invsum", lane="in-1",
                          poll_interval_s=0.1, timeout_s=0.3, loop_timeout_s=1.0),
             DeviceConfig("loops", profile="loop-modbus-4ch", host=tcp_sim.address,
@@ -33,7 +34,7 @@ def site(tmp_path, mosquitto):
                          loop_timeout_s=1.0)))
     events: list[wire.Event] = []
     heartbeats: list[wire.Heartbeat] = []
-    listener = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    listener = mosquitto.login(mqtt.Client(mqtt.CallbackAPIVersion.VERSION2))  # reads all
 
     def on_message(client, userdata, msg):
         decoded = wire.decode(msg.topic, msg.payload)

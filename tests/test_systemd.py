@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from agent.config import AgentConfig, Broker, MqttOptions
+from agent.config import AgentConfig, Broker
 from agent.service import Agent, supervise
 from agent.systemd import Notifier, stuck_loops
 from tests.helpers import wait_for
@@ -99,7 +99,8 @@ def test_the_agent_process_says_ready_pings_the_watchdog_and_says_stopping(
         tmp_path, mosquitto, parkwatch_exe, notify_socket):
     cfg = tmp_path / "agent.toml"
     cfg.write_text(f'project = "p"\nsite = "s"\nbroker = "{mosquitto.url}"\n'
-                   f'state_dir = "{tmp_path / "state"}"\nheartbeat_interval_s = 1\n')
+                   f'state_dir = "{tmp_path / "state"}"\nheartbeat_interval_s = 1\n'
+                   f'[mqtt]\n{mosquitto.mqtt_toml("p", "s")}')
     env = {**os.environ, "NOTIFY_SOCKET": notify_socket.path, "WATCHDOG_USEC": "1500000"}
     proc = subprocess.Popen([parkwatch_exe, "agent", "run", "--config", str(cfg)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -120,7 +121,7 @@ def test_a_stuck_mqtt_loop_stops_the_watchdog(tmp_path, mosquitto, notify_socket
     """A callback that hangs inside paho's thread freezes the loop: pings must stop."""
     agent = Agent(AgentConfig(project="p", site="s", broker=Broker("127.0.0.1", mosquitto.port),
                               state_dir=tmp_path, heartbeat_interval_s=0.3,
-                              mqtt=MqttOptions(connect_timeout_s=1)))
+                              mqtt=mosquitto.site_mqtt("p", "s", connect_timeout_s=1)))
     release = threading.Event()
     hang = threading.Event()
     original = agent.link_message

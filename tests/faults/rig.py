@@ -23,7 +23,7 @@ from simulators.device import SimDevice
 from simulators.net_sim import HttpSim
 from simulators.netproxy import NetProxy
 from tests.agent_support import durable_mosquitto
-from tests.helpers import wait_for
+from tests.helpers import fleet_toml, wait_for
 
 PROJECT, SITE = "p1", "lot-1"
 HEARTBEAT_S = 0.5
@@ -84,7 +84,8 @@ class Rig:
         self.collector_cfg.write_text(
             f'broker = "{self.broker.url}"\ndatabase = "{self.db_path}"\n'
             f"outage_threshold_s = {THRESHOLD_S}\nsite_silence_factor = {SILENCE_FACTOR}\n"
-            f"[api]\nport = {self.api_port}\nanonymous_read = true\n")
+            f"[api]\nport = {self.api_port}\nanonymous_read = true\n"
+            f"[mqtt]\n{self.broker.mqtt_toml()}{fleet_toml({PROJECT: [SITE]})}")
         self.agent_cfg = root / "agent.toml"
         self.write_agent_config()
         self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}", timeout=5)
@@ -104,7 +105,7 @@ class Rig:
             f"heartbeat_interval_s = {HEARTBEAT_S}\nkeepalive_s = {KEEPALIVE_S}\n"
             f'state_dir = "{self.state_dir}"\n\n'
             "[mqtt]\nreconnect_min_s = 0.1\nreconnect_max_s = 0.4\nconnect_timeout_s = 2\n"
-            f"{outbox}\n"
+            f"{self.broker.mqtt_toml(PROJECT, SITE)}{outbox}\n"
             f'[[devices]]\nname = "gate-in"\nport = "{self.sim.path}"\npoll_interval_s = 0.1\n'
             "timeout_s = 0.3\noffline_after = 3\n\n"
             f'[[devices]]\nname = "cam-1"\nprofile = "lpr-isapi-http"\nurl = "{self.camera.url}"\n'

@@ -62,6 +62,11 @@ def test_bad_mqtt_payloads_are_rejected_counted_and_change_nothing(rig):
     h0 = rig.health()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="intruder",
                          protocol=mqtt.MQTTv311)
+    # The broker's ACL would already stop the wrong-topic cases; an account that may write
+    # anywhere under parkwatch/v1 (a broker with a wrong ACL) shows the collector's own
+    # checks hold without it.
+    client.username_pw_set("intruder", rig.broker.add_account(
+        "intruder", write=(f"{wire.TOPIC_ROOT}/#",)))
     client.connect("127.0.0.1", rig.broker.port)
     client.loop_start()
     try:
@@ -96,6 +101,7 @@ def heartbeat_tap(rig):
     seen: list[dict] = []
     ready = threading.Event()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    rig.broker.login(client, PROJECT, SITE)  # a site may read its own heartbeat echo
     client.on_connect = lambda c, *a: c.subscribe(topic("heartbeat"), 0)
     client.on_subscribe = lambda *a: ready.set()
     client.on_message = lambda c, u, m: seen.append(json.loads(m.payload))
