@@ -49,8 +49,8 @@ def test_sigterm_without_a_broker_exits_promptly(tmp_path, parkwatch_exe):
 def test_the_will_carries_the_boot_of_its_own_connection(tmp_path, mosquitto, parkwatch_exe):
     # As an independent subscriber sees it: the Will a killed agent leaves must be told apart
     # from the Will of a connection it replaced, so it carries its own connection's boot.
-    recorder = Recorder(mosquitto.port)
-    config = agent_toml(tmp_path, mosquitto.url)
+    recorder = Recorder(mosquitto)
+    config = agent_toml(tmp_path, mosquitto)
     config.write_text(config.read_text().replace("keepalive_s = 30", "keepalive_s = 5"))
     agent = start_agent(parkwatch_exe, config, tmp_path / "log")
     try:
