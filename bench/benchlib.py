@@ -85,3 +85,9 @@ def machine() -> dict:
 def machine_line() -> str:
     m = machine()
     return f"{m['arch']}, {m['cores']} cores, Python {m['python']}"
+
+
+def fleet_toml(project: str, sites) -> str:
+    """Collector TOML registering a benchmark's sites in the fleet registry (a collector
+    refuses every site it does not know): put it at the end of the config."""
+    return f"\n[projects.{project}]\nsites = [{', '.join(f'{s!r}' for s in sites)}]\n"

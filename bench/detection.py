@@ -37,7 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.benchlib import add_json_arg, emit, machine_line  # noqa: E402
+from bench.benchlib import add_json_arg, emit, fleet_toml, machine_line  # noqa: E402
 from simulators.broker import Mosquitto, free_port  # noqa: E402
 from simulators.netproxy import NetProxy  # noqa: E402
 
@@ -73,7 +73,8 @@ class Rig:
             f'broker = "{self.broker.url}"\ndatabase = "{work / "collector.db"}"\n'
             f"outage_threshold_s = {threshold}\nsite_silence_factor = 3\n"
             f'client_id = "bench-detection"\n'
-            f"[api]\nport = {api_port}\nanonymous_read = true\n")
+            f"[api]\nport = {api_port}\nanonymous_read = true\n"
+            + fleet_toml(PROJECT, [SITE]))
         (work / "agent.toml").write_text(
             f'project = "{PROJECT}"\nsite = "{SITE}"\n'
             f'broker = "mqtt://127.0.0.1:{self.proxy.port}"\n'

@@ -32,11 +32,21 @@ import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.benchlib import add_json_arg, emit, machine_line, print_figures  # noqa: E402
+from bench.benchlib import (  # noqa: E402
+    add_json_arg,
+    emit,
+    fleet_toml,
+    machine_line,
+    print_figures,
+)
 from simulators.broker import Mosquitto, free_port  # noqa: E402
 
 INTERVAL_S = 2.0  # what the heartbeats announce: a silent site is down after 6 s
 VICTIM = "s00000"
+
+
+def site_names(sites: int) -> list[str]:
+    return [f"s{i:05d}" for i in range(sites)]  # what publish_batch's bodies name, too
 
 
 def publisher(port: int, sites: int, seconds: float, counter, rate: float = 0.0) -> None:
@@ -47,7 +57,7 @@ def publisher(port: int, sites: int, seconds: float, counter, rate: float = 0.0)
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    names = [f"s{i:05d}" for i in range(sites)]
+    names = site_names(sites)
     topics = [f"parkwatch/v1/bench/{n}/heartbeat" for n in names]
     body = ('{{"v":1,"project":"bench","site":"{site}","boot":1,"seq":{seq},"ts":{ts},'
             '"interval_s":' + str(INTERVAL_S) + ',"devices":{{"gate-1":{{"state":"ok"}}}}}}')
@@ -140,7 +150,8 @@ def drain_collector(port: int, sites: int, count: int, work: Path) -> int:
     api_port = free_port()
     cfg = work / "drain.toml"
     cfg.write_text(f'broker = "mqtt://127.0.0.1:{port}"\ndatabase = "{work / "d.db"}"\n'
-                   f'client_id = "bench-drain"\n[api]\nport = {api_port}\nanonymous_read = true\n')
+                   f'client_id = "bench-drain"\n[api]\nport = {api_port}\nanonymous_read = true\n'
+                   + fleet_toml("bench", site_names(sites)))
     exe = Path(sys.executable).parent / "parkwatch"
     api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10)
 
@@ -187,7 +198,8 @@ def collector_run(port: int, sites: int, seconds: float, work: Path, rate: float
     run = f"live-{round(rate)}"  # a database and MQTT session of its own per run
     cfg.write_text(f'broker = "mqtt://127.0.0.1:{port}"\ndatabase = "{work / run}.db"\n'
                    f'client_id = "{run}"\n[api]\nport = {api_port}\n'
-                   "anonymous_read = true\n")  # the bench reads /api/outages unsigned
+                   "anonymous_read = true\n"  # the bench reads /api/outages unsigned
+                   + fleet_toml("bench", site_names(sites)))
     exe = Path(sys.executable).parent / "parkwatch"
     proc = subprocess.Popen([str(exe), "collector", "run", "--config", str(cfg)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -147,7 +147,7 @@ class Ingest:
     def _work(self) -> None:
         store = Store(self.cfg.database)
         with self.lock:
-            self.core = core = Core(self.cfg, store, self.clock())
+            self.core = core = Core(self.cfg, store, self.clock(), reject=self.rejections.add)
         self.ready.set()
         next_tick = next_beacon = 0.0
         inbox = self._inbox

@@ -21,7 +21,7 @@ from agent.config import AgentConfig, Broker, DeviceConfig
 from agent.profiles import load_named
 from agent.service import Agent
 from collector.auth import Users
-from collector.config import CollectorConfig
+from collector.config import CollectorConfig, ProjectConfig
 from collector.service import Collector
 from collector.store import open_db
 from simulators.broker import start_broker
@@ -78,7 +78,9 @@ def run(api_port: int = 8080, embedded_broker: bool = False,
     b = Broker("127.0.0.1", broker.port, keepalive_s=10)
     collector = Collector(CollectorConfig(broker=b, database=workdir / "collector.db",
                                           api_port=api_port, site_silence_factor=3,
-                                          anonymous_read=True))
+                                          anonymous_read=True,
+                                          projects={"demo": ProjectConfig(
+                                              sites=tuple(DEVICES))}))
     sims: dict[str, dict[str, SimDevice]] = {}
     engines, agents = [], []
     stop = threading.Event()

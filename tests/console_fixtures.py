@@ -17,6 +17,7 @@ from collector.service import Collector
 from collector.store import Store
 from collector.workflow.config import WorkflowConfig
 from simulators.barrier import BarrierSim
+from tests.helpers import fleet
 from tests.test_collector_api import SCENARIO as BUDGET_SCENARIO
 
 PASSWORD = "correct-horse-1"
@@ -46,7 +47,8 @@ def console(tmp_path, mosquitto):
         users.add(name, PASSWORD, role, group)
     broker = Broker("127.0.0.1", mosquitto.port, keepalive_s=10)
     collector = Collector(CollectorConfig(broker=broker, database=db, outage_threshold_s=2.0,
-                                          api_port=0, workflow=QUICK_WORKFLOW))
+                                          api_port=0, workflow=QUICK_WORKFLOW,
+                                          projects=fleet("p1/lot-1")))
     collector.start()
     sim = BarrierSim().start()
     agent = Agent(AgentConfig("p1", "lot-1", broker, tmp_path / "agent", 0.5,

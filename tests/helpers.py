@@ -27,3 +27,25 @@ def admin_headers(database, username: str = "admin", role: str = "admin",
     if username not in {u["username"] for u in users.list()}:
         users.add(username, "not-a-real-password", role, group)
     return {"Authorization": f"Bearer {users.new_api_token(username, 'tests', 0.0)}"}
+
+
+def fleet(*sites: str) -> dict:
+    """``CollectorConfig(projects=...)`` registering ``"project/site"`` pairs in the fleet
+    registry: a collector hears only the sites it knows (collector/registry.py)."""
+    from collector.config import ProjectConfig
+
+    by_project: dict[str, list[str]] = {}
+    for key in sites:
+        project, site = key.split("/")
+        by_project.setdefault(project, []).append(site)
+    return {p: ProjectConfig(sites=tuple(s)) for p, s in by_project.items()}
+
+
+def fleet_toml(*sites: str) -> str:
+    """The same as collector TOML: ``[projects.<P>] sites = [...]`` tables (put them last)."""
+    by_project: dict[str, list[str]] = {}
+    for key in sites:
+        project, site = key.split("/")
+        by_project.setdefault(project, []).append(site)
+    return "".join(f"\n[projects.{p}]\nsites = [{', '.join(repr(x) for x in s)}]\n"
+                   for p, s in by_project.items())

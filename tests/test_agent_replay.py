@@ -8,7 +8,7 @@ from collector.config import CollectorConfig
 from collector.service import Collector
 from simulators.barrier import BarrierSim
 from tests.agent_support import Recorder, agent_toml, outbox_events, start_agent
-from tests.helpers import wait_for
+from tests.helpers import fleet, wait_for
 
 
 def collector_seen(db_path):
@@ -25,7 +25,7 @@ def test_kill_9_with_a_full_outbox_then_restart_delivers_each_event_once(
     sim = BarrierSim().start()
     collector = Collector(CollectorConfig(
         broker=Broker("127.0.0.1", mosquitto.port), database=tmp_path / "collector.db",
-        outage_threshold_s=2.0, api_port=0))
+        outage_threshold_s=2.0, api_port=0, projects=fleet("p1/lot-1")))
     collector.start()
     collector.ingest.client.reconnect_delay_set(0.1, 0.5)
     cfg = agent_toml(tmp_path, mosquitto.url, devices=[("gate-in", sim.path)])

@@ -12,7 +12,7 @@ from agent import wire
 from agent.config import Broker
 from collector.config import CollectorConfig
 from collector.service import Collector
-from tests.helpers import wait_for
+from tests.helpers import fleet, wait_for
 
 BEAT_S = 0.5
 
@@ -20,7 +20,8 @@ BEAT_S = 0.5
 def test_no_site_is_charged_for_the_brokers_outage(tmp_path, mosquitto):
     collector = Collector(CollectorConfig(broker=Broker("127.0.0.1", mosquitto.port),
                                           database=tmp_path / "c.db", api_port=0,
-                                          outage_threshold_s=2.0, anonymous_read=True))
+                                          outage_threshold_s=2.0, anonymous_read=True,
+                                          projects=fleet("p1/lot-1")))
     collector.start()
     site = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="site",
                        protocol=mqtt.MQTTv311)

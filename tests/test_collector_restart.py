@@ -18,7 +18,7 @@ import pytest
 
 from agent import wire
 from simulators.broker import free_port
-from tests.helpers import wait_for
+from tests.helpers import fleet_toml, wait_for
 
 BEAT_S = 0.3  # silence after 8 x 0.3 s: a loaded CI machine can stall a beat for a second
 THRESHOLD_S = 2.5
@@ -65,7 +65,7 @@ def setup(tmp_path, mosquitto, parkwatch_exe):
     cfg.write_text(f'broker = "{mosquitto.url}"\ndatabase = "{tmp_path / "c.db"}"\n'
                    f"outage_threshold_s = {THRESHOLD_S}\nsite_silence_factor = 8\n"
                    f"[api]\nport = {port}\n"
-                   "anonymous_read = true\n")
+                   "anonymous_read = true\n" + fleet_toml("p1/lot-1"))
     procs = []
 
     def start():

@@ -14,7 +14,7 @@ from agent.config import Broker
 from collector.config import CollectorConfig
 from collector.service import Collector
 from simulators.barrier import BarrierSim
-from tests.helpers import wait_for
+from tests.helpers import fleet, wait_for
 
 HEARTBEAT_S = 0.5
 THRESHOLD_S = 2.0
@@ -40,7 +40,8 @@ offline_after = 2
 """)
     collector = Collector(CollectorConfig(
         broker=Broker("127.0.0.1", mosquitto.port), database=tmp_path / "collector.db",
-        outage_threshold_s=THRESHOLD_S, api_port=0, anonymous_read=True))
+        outage_threshold_s=THRESHOLD_S, api_port=0, anonymous_read=True,
+        projects=fleet("p1/lot-1")))
     collector.start()
     agent = subprocess.Popen([parkwatch_exe, "agent", "run", "--config", str(cfg)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -84,7 +84,8 @@ class Rig:
         self.collector_cfg.write_text(
             f'broker = "{self.broker.url}"\ndatabase = "{self.db_path}"\n'
             f"outage_threshold_s = {THRESHOLD_S}\nsite_silence_factor = {SILENCE_FACTOR}\n"
-            f"[api]\nport = {self.api_port}\nanonymous_read = true\n")
+            f"[api]\nport = {self.api_port}\nanonymous_read = true\n"
+            f'[projects.{PROJECT}]\nsites = ["{SITE}"]\n')
         self.agent_cfg = root / "agent.toml"
         self.write_agent_config()
         self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}", timeout=5)
