@@ -76,7 +76,8 @@ def create_app(ingest: Ingest) -> FastAPI:
 
     @app.get("/healthz")
     def healthz():
-        return {"ok": True, "mqtt_connected": ingest.connected.is_set(),
+        return {"ok": ingest.broker_problem is None, "broker_problem": ingest.broker_problem,
+                "mqtt_connected": ingest.connected.is_set(),
                 "received": ingest.received, "duplicates": ingest.duplicates,
                 "rejected": ingest.rejections.total,
                 "rejected_by_reason": dict(ingest.rejections.by_reason),

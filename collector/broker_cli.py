@@ -9,6 +9,8 @@ Run it again after ``parkwatch site add/remove/passwd`` and reload mosquitto (SI
 
 from __future__ import annotations
 
+import os
+import pwd
 import sys
 from pathlib import Path
 
@@ -27,6 +29,17 @@ def _collector_password(path: Path) -> str:
     password = brokerconf.new_password()
     brokerconf.write_private(path, password + "\n", owner=None)  # the collector's, not
     return password                                              # mosquitto's
+
+
+def _data_dir(path: Path) -> None:
+    """mosquitto keeps its sessions here; started as root it runs as its own user."""
+    path.mkdir(exist_ok=True)
+    if os.geteuid() == 0:
+        try:
+            pw = pwd.getpwnam("mosquitto")
+        except KeyError:
+            return
+        os.chown(path, pw.pw_uid, pw.pw_gid)
 
 
 def _tls(args, out: Path) -> tuple[str, str, str] | None:
@@ -60,7 +73,7 @@ def conf_text(out: Path, port: int | None, host: str | None,
              f"password_file {out / 'passwd'}",
              f"acl_file {out / 'acl'}",
              "persistence true",  # the collector's session and queued events survive
-             f"persistence_location {out}/",
+             f"persistence_location {out / 'data'}/",
              "max_queued_messages 100000"]
     if port is not None:
         lines.append(f"listener {port}{bind}")
@@ -84,6 +97,7 @@ def run(args) -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     tls = _tls(args, out)
+    _data_dir(out / "data")
     if args.no_plain and tls is None:
         raise UserError("--no-plain leaves no listener: ask for a TLS one "
                         "(--make-certs or --cafile/--certfile/--keyfile)")
