@@ -14,7 +14,7 @@ from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector import marks, report
+from collector import fleet_api, marks, report
 from collector.console.deps import AuthContext
 from collector.console.guard import actor
 from collector.console.routes import mount
@@ -57,6 +57,7 @@ def _epoch(t: datetime, timezone: str) -> float:
 def create_app(ingest: Ingest) -> FastAPI:
     app = FastAPI(title="parkwatch collector", version="0.2.0")
     app.include_router(router_for(ingest.cfg))
+    app.include_router(fleet_api.router(ingest.cfg, lambda: ingest.clock()))
 
     def db():
         return open_db(ingest.cfg.database)
