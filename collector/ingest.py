@@ -85,14 +85,17 @@ class Ingest:
         """Log a connection problem once (not once per retry); a fatal one (the broker
         refused the login, TLS failed) is also what /healthz reports until it is gone."""
         if problem is not None and problem != self._last_problem:
-            log.error("%s; retrying (logged once)", problem)
+            log.log(logging.ERROR if fatal else logging.WARNING, "%s; retrying (logged once)",
+                    problem)
         self._last_problem = problem
         self.broker_problem = problem if fatal else None
 
     def _on_connect_fail(self, client, userdata):
         e = sys.exc_info()[1]  # paho calls this while handling the connect error
-        if isinstance(e, ssl.SSLError):
-            self._problem(f"TLS with the broker failed: {e}")
+        b = self.cfg.broker
+        if isinstance(e, ssl.SSLError) or (b.tls and isinstance(e, ConnectionResetError)):
+            # A reset in the handshake: most likely no TLS listener on that port.
+            self._problem(f"TLS with the broker {b.host}:{b.port} failed: {e}")
         else:
             self._problem(f"cannot reach the broker: {e or 'connect failed'}", fatal=False)
 
