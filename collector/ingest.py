@@ -174,6 +174,9 @@ class Ingest:
         with self.lock:
             self.core = core = Core(self.cfg, store, self.clock(),
                                     reject=self.rejections.add)
+        if not core.fleet.sites:
+            log.warning("the fleet registry is empty: every site's messages are refused "
+                        "(parkwatch site add, or [projects.<P>] sites in the config)")
         self.ready.set()
         next_tick = next_beacon = 0.0
         inbox = self._inbox
