@@ -204,13 +204,14 @@ class Fleet:
         devices the registry does not name for the site are dropped (and counted); the
         rest of the heartbeat still tells that the site is alive."""
         key = (msg.project, msg.site)
-        source = f"{msg.project}/{msg.site}"
         if key not in self.sites:
+            source = f"{msg.project}/{msg.site}"
             reject(source, f"unknown site: {source} is not in the fleet registry")
             return None
         allowed = self.devices.get(key)
-        if allowed is None:
+        if allowed is None:  # the hot path: a known site, any device
             return msg
+        source = f"{msg.project}/{msg.site}"
         if isinstance(msg, wire.Heartbeat):
             extra = [d for d in msg.devices if d not in allowed]
             if extra:

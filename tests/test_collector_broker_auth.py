@@ -8,6 +8,7 @@ import logging
 import httpx
 import pytest
 
+from agent import wire
 from agent.config import Broker, MqttOptions, Secret
 from collector.config import CollectorConfig
 from collector.service import Collector
@@ -18,8 +19,9 @@ from tests.helpers import fleet, wait_for
 @pytest.fixture
 def broker(tmp_path):
     db = tmp_path / "c.db"
-    register(db, "P1/S01")
+    passwords = register(db, "P1/S01")
     b = write_broker(tmp_path / "broker", db, tls=True).start()
+    b.passwords = passwords
     yield b
     b.stop()
 
@@ -71,10 +73,15 @@ def test_collector_logs_in_over_tls_with_the_made_ca(tmp_path, broker):
                  what="the collector on the TLS listener")
         health = api.get("/healthz").json()
         assert health["ok"] is True and health["broker_problem"] is None
-        # Its clock beacons reach a site that reads the clock over TLS.
-        site = Login(broker.tls_port, "P1/S01", None, ca_file=str(broker.out / "ca.crt"))
-        assert not site.accepted()  # no password: refused, over TLS too
+        # Its clock beacons (its account alone may publish them) reach a site over TLS.
+        ca = str(broker.out / "ca.crt")
+        assert not Login(broker.tls_port, "P1/S01", None, ca_file=ca).accepted()
+        site = Login(broker.tls_port, "P1/S01", broker.passwords["P1/S01"], ca_file=ca)
+        assert site.accepted()
+        site.subscribe(wire.CLOCK_TOPIC)
+        wait_for(lambda: site.got, what="a clock beacon over TLS")
         site.close()
+        assert "u'parkwatch-collector'" in (broker.out / "mosquitto.log").read_text()
     finally:
         collector.stop()
 
