@@ -252,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_user_parser(sub)
+        from collector import broker_cli, fleet_cli
+
+        fleet_cli.add_parser(sub)
+        broker_cli.add_parser(sub)
 
     demo = sub.add_parser("demo", help="broker, two simulated sites and a collector, locally")
     demo.add_argument("--port", type=int, default=8080, help="API port (default 8080)")

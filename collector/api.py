@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.conf import package_version
-from collector import marks, report
+from collector import fleet_api, marks, report
 from collector.console.deps import AuthContext
 from collector.console.guard import actor
 from collector.console.routes import mount
@@ -58,6 +58,7 @@ def _epoch(t: datetime, timezone: str) -> float:
 def create_app(ingest: Ingest) -> FastAPI:
     app = FastAPI(title="parkwatch collector", version=package_version())
     app.include_router(router_for(ingest.cfg))
+    app.include_router(fleet_api.router(ingest.cfg, lambda: ingest.clock()))
 
     def db():
         return open_db(ingest.cfg.database)
@@ -77,7 +78,8 @@ def create_app(ingest: Ingest) -> FastAPI:
 
     @app.get("/healthz")
     def healthz():
-        return {"ok": True, "mqtt_connected": ingest.connected.is_set(),
+        return {"ok": ingest.broker_problem is None, "broker_problem": ingest.broker_problem,
+                "mqtt_connected": ingest.connected.is_set(),
                 "received": ingest.received, "duplicates": ingest.duplicates,
                 "rejected": ingest.rejections.total,
                 "rejected_by_reason": dict(ingest.rejections.by_reason),

@@ -7,9 +7,12 @@ collector runs. Every method takes ``now``.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from agent import wire
 from collector.config import CollectorConfig
 from collector.outages import Decision
+from collector.registry import RELOAD_S, Fleet, config_sites
 from collector.store import Store
 from collector.tracker import Tracker
 
@@ -17,10 +20,12 @@ RESUME_CLOSED_S = 2 * 86400  # closed site outages a late uplink record may stil
 
 
 class Core:
-    def __init__(self, cfg: CollectorConfig, store: Store, now: float, live: bool = True):
+    def __init__(self, cfg: CollectorConfig, store: Store, now: float, live: bool = True,
+                 reject=None):
         """``live``: a real process, which may die at any moment, so it vouches for its
         sight every ``alive_interval_s`` and at every decision. A simulated collector stops
-        only when told, and records its sight exactly then."""
+        only when told, and records its sight exactly then. ``reject(source, problem)``
+        counts a refused message (by default into ``self.rejected``)."""
         self.cfg = cfg
         self.live = live
         self.store = store
@@ -28,6 +33,12 @@ class Core:
         self.received = 0
         self.duplicates = 0
         self._next_alive = 0.0
+        # Only sites of the fleet registry are heard (collector/registry.py).
+        self.fleet = Fleet(store.db, config_sites(cfg))
+        self._next_fleet = now + RELOAD_S
+        self.rejected: Counter[str] = Counter()
+        self._reject = reject or (lambda source, problem:
+                                  self.rejected.update([problem.split(":")[0]]))
         for name, p in cfg.projects.items():
             store.ensure_project(name, p.timezone, p.budget_minutes, cfg.outage_threshold_s,
                                  replace=True)
@@ -52,6 +63,9 @@ class Core:
         collector killed in between has stored neither, so the broker's redelivery (the
         shell acknowledges a message only after this returns) is not taken for a copy.
         """
+        msg = self.fleet.admit(msg, self._reject)
+        if msg is None:
+            return []
         self.received += 1
         if msg.project not in self._projects:
             p = self.cfg.project(msg.project)
@@ -76,6 +90,9 @@ class Core:
         return decisions
 
     def tick(self, now: float) -> list[Decision]:
+        if self.live and now >= self._next_fleet:  # sites added or removed meanwhile
+            self._next_fleet = now + RELOAD_S
+            self.fleet.reload()
         decisions = self.tracker.tick(now)
         self.store.apply(decisions)
         if self.live and (decisions or now >= self._next_alive):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -49,6 +50,9 @@ class Ingest:
         self.rejections = Rejections()
         self.connected = threading.Event()
         self.ready = threading.Event()  # open outages resumed, run recorded
+        # Why the broker will not have us (login refused, TLS failed): /healthz is not ok.
+        self.broker_problem: str | None = None
+        self._last_problem: str | None = None
         self._inbox: deque = deque()
         # The broker sends a client only so many unacknowledged QoS 1 messages: wake the
         # worker for those at once rather than at its next poll (heartbeats, QoS 0, wait).
@@ -73,13 +77,34 @@ class Ingest:
             self.client.tls_set_context(context)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
 
+    def _problem(self, problem: str | None, fatal: bool = True) -> None:
+        """Log a connection problem once (not once per retry); a fatal one (the broker
+        refused the login, TLS failed) is also what /healthz reports until it is gone."""
+        if problem is not None and problem != self._last_problem:
+            log.log(logging.ERROR if fatal else logging.WARNING, "%s; retrying (logged once)",
+                    problem)
+        self._last_problem = problem
+        self.broker_problem = problem if fatal else None
+
+    def _on_connect_fail(self, client, userdata):
+        e = sys.exc_info()[1]  # paho calls this while handling the connect error
+        b = self.cfg.broker
+        if isinstance(e, ssl.SSLError) or (b.tls and isinstance(e, ConnectionResetError)):
+            # A reset in the handshake: most likely no TLS listener on that port.
+            self._problem(f"TLS with the broker {b.host}:{b.port} failed: {e}")
+        else:
+            self._problem(f"cannot reach the broker: {e or 'connect failed'}", fatal=False)
+
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
-            log.warning("broker refused the connection: %s", reason_code)
+            who = self.cfg.mqtt.username or "(anonymous)"
+            self._problem(f"the broker refused the login of {who}: {reason_code}")
             return
+        self._problem(None)
         self._session += 1
         client.subscribe(wire.SUBSCRIPTION, qos=1)
         self._put(True)
@@ -89,7 +114,7 @@ class Ingest:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected.clear()
         self._put(False)
-        if not self._stop.is_set():
+        if not self._stop.is_set() and self._last_problem is None:
             log.warning("lost the broker: %s; reconnecting", reason_code)
 
     def _on_message(self, client, userdata, message):
@@ -147,7 +172,11 @@ class Ingest:
     def _work(self) -> None:
         store = Store(self.cfg.database)
         with self.lock:
-            self.core = core = Core(self.cfg, store, self.clock())
+            self.core = core = Core(self.cfg, store, self.clock(),
+                                    reject=self.rejections.add)
+        if not core.fleet.sites:
+            log.warning("the fleet registry is empty: every site's messages are refused "
+                        "(parkwatch site add, or [projects.<P>] sites in the config)")
         self.ready.set()
         next_tick = next_beacon = 0.0
         inbox = self._inbox

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from collector import auth
+from collector import auth, registry
 from collector.outages import (
     PLATFORM,
     Absorbed,
@@ -116,6 +116,7 @@ MIGRATIONS.append(("004_site_clocks_end_boot", """
 """))
 MIGRATIONS += WORKFLOW_MIGRATIONS  # the incident workflow's own tables (wf_*)
 MIGRATIONS += auth.MIGRATIONS  # console users, sessions and API tokens
+MIGRATIONS += registry.MIGRATIONS  # the fleet registry: known sites, broker accounts
 
 
 def open_db(path: str | Path) -> sqlite_utils.Database:

@@ -29,16 +29,30 @@ def admin_headers(database, username: str = "admin", role: str = "admin",
     return {"Authorization": f"Bearer {users.new_api_token(username, 'tests', 0.0)}"}
 
 
-def fleet(sites: dict | None = None, **project) -> dict:
+def _sites(sites) -> dict[str, list[str]]:
+    """``{"p1": ["lot-1"]}`` (the default), or ``"project/site"`` strings, or both."""
+    by_project: dict[str, list[str]] = {}
+    for item in sites or ({"p1": ["lot-1"]},):
+        pairs = [k.split("/") for k in [item]] if isinstance(item, str) else \
+            [(p, s) for p, ss in item.items() for s in ss]
+        for project, site in pairs:
+            by_project.setdefault(project, []).append(site)
+    return by_project
+
+
+def fleet(*sites, **project) -> dict:
     """``CollectorConfig.projects`` registering the sites a test's collector hears from
-    (``{"p1": ["lot-1"]}`` unless told); ``project`` are other ``ProjectConfig`` fields."""
+    (collector/registry.py: a collector hears only the sites it knows); ``project`` are
+    other ``ProjectConfig`` fields."""
     from collector.config import ProjectConfig
 
-    return {p: ProjectConfig(sites=tuple(s), **project)
-            for p, s in (sites or {"p1": ["lot-1"]}).items()}
+    return {p: ProjectConfig(sites=tuple(s), **project) for p, s in _sites(sites).items()}
 
 
-def fleet_toml(sites: dict | None = None) -> str:
-    """The same as ``[projects.<P>]`` tables of a collector's TOML config."""
-    return "".join(f"\n[projects.{p}]\nsites = {list(s)!r}\n".replace("'", '"')
-                   for p, s in (sites or {"p1": ["lot-1"]}).items())
+def fleet_toml(*sites) -> str:
+    """The same as ``[projects.<P>] sites = [...]`` tables of a collector's TOML (put them
+    last)."""
+    import json
+
+    return "".join(f"\n[projects.{p}]\nsites = {json.dumps(s)}\n"
+                   for p, s in _sites(sites).items())

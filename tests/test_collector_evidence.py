@@ -8,6 +8,7 @@ from collector.core import Core
 from collector.outages import Absorbed, IncidentDeclared, OutageStarted, SiteClock
 from collector.store import Store
 from collector.tracker import Tracker
+from tests.helpers import fleet
 
 
 def hb(ts, boot=1, seq=1, interval=1.0):
@@ -108,7 +109,8 @@ def test_a_clock_set_while_the_connection_lived_is_believed_after_two_beats():
 def test_the_clock_offset_is_stored_and_resumed(tmp_path):
     from agent.config import Broker
 
-    cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=tmp_path / "c.db")
+    cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=tmp_path / "c.db",
+                          projects=fleet("p/s"))
     core = Core(cfg, Store(cfg.database), 0.0)
     core.link_up(0.0)
     out = core.handle(hb(0.0 - 3600), 0.2)  # an hour behind

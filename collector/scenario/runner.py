@@ -46,7 +46,8 @@ class Runner:
             site_silence_factor=scenario.site_silence_factor,
             platform=PlatformRule(scenario.platform_share, scenario.platform_window_s,
                                   scenario.platform_min_sites),
-            projects={p.id: ProjectConfig(p.timezone, p.budget_minutes)
+            # the scenario's sites are its fleet: registered, as a live collector's are
+            projects={p.id: ProjectConfig(p.timezone, p.budget_minutes, tuple(p.sites))
                       for p in scenario.projects})
         self.store = Store(db_path)
         plan = scenario.workflow

@@ -1,0 +1,159 @@
+"""A real mosquitto run with what ``parkwatch broker config`` wrote, and MQTT logins."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from agent.cli import main as parkwatch
+from collector.registry import Registry
+from collector.store import Store
+from simulators.broker import free_port
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on 127.0.0.1:{port}") from None
+            time.sleep(0.05)
+
+
+class LockedBroker:
+    """mosquitto started with ``DIR/mosquitto.conf`` (plain port, TLS port when made)."""
+
+    def __init__(self, out: Path, port: int, tls_port: int | None):
+        self.out, self.port, self.tls_port = out, port, tls_port
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> LockedBroker:
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        conf = self.out / "mosquitto.conf"
+        if os.geteuid() == 0:
+            # Started as root, mosquitto drops to its own user, which cannot enter pytest's
+            # private tmp folders: the written config plus this one line, for tests only.
+            run = self.out / "run.conf"
+            run.write_text(conf.read_text() + "user root\n")
+            conf = run
+        self.proc = subprocess.Popen([exe, "-c", str(conf)],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=open(self.out / "mosquitto.log", "ab"))
+        wait_port(self.port)
+        if self.tls_port:
+            wait_port(self.tls_port)
+        return self
+
+    def reload(self) -> None:
+        self.proc.send_signal(signal.SIGHUP)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    @property
+    def tls_url(self) -> str:
+        return f"mqtts://127.0.0.1:{self.tls_port}"
+
+    @property
+    def collector_password(self) -> str:
+        return (self.out / "collector.password").read_text().strip()
+
+
+def register(db: Path, *sites: str, devices=None) -> dict[str, str]:
+    """Register ``"P/S"`` sites; their broker passwords by site."""
+    registry = Registry(Store(db).db)
+    return {key: registry.add(*key.split("/"), devices, "tests", time.time()) for key in sites}
+
+
+def write_broker(out: Path, db: Path, tls: bool = False) -> LockedBroker:
+    port = free_port()
+    args = ["broker", "config", "--out", str(out), "--db", str(db), "--port", str(port),
+            "--host", "127.0.0.1"]
+    tls_port = None
+    if tls:
+        tls_port = free_port()
+        args += ["--tls-port", str(tls_port), "--make-certs", "127.0.0.1,localhost"]
+    assert parkwatch(args) == 0
+    return LockedBroker(out, port, tls_port)
+
+
+class Login:
+    """One MQTT client: the broker's answer to its CONNECT, and what it received."""
+
+    def __init__(self, port: int, username: str | None, password: str | None,
+                 ca_file: str | None = None, client_id: str | None = None):
+        self.answer = threading.Event()
+        self.reason = None
+        self.got: list[tuple[str, bytes]] = []
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                  client_id=client_id or f"t-{os.getpid()}-{id(self)}",
+                                  protocol=mqtt.MQTTv311)
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        if ca_file:
+            self.client.tls_set_context(ssl.create_default_context(cafile=ca_file))
+        self.client.reconnect_delay_set(30, 60)  # one attempt is what a test looks at
+        self.client.on_connect = self._on_connect
+        self.client.on_message = lambda c, u, m: self.got.append((m.topic, m.payload))
+        self.client.connect_async("127.0.0.1", port, keepalive=10)
+        self.client.loop_start()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        self.reason = reason_code
+        self.answer.set()
+
+    def accepted(self, timeout: float = 10.0) -> bool:
+        assert self.answer.wait(timeout), "no CONNACK from the broker"
+        return not self.reason.is_failure
+
+    def subscribe(self, topic: str) -> None:
+        done = threading.Event()
+        self.client.on_subscribe = lambda *a: done.set()
+        self.client.subscribe(topic, qos=1)
+        assert done.wait(10)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False):
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if qos:
+            info.wait_for_publish(10)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def cli(*args: str) -> int:
+    return parkwatch(list(args))
+
+
+def open_broker(out: Path) -> LockedBroker:
+    """A mosquitto that lets anyone in: what the collector's own checks must withstand
+    (a broker left open, or one configured by hand without the registry's ACL)."""
+    out.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    (out / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+                                        "persistence false\n")
+    return LockedBroker(out, port, None)
