@@ -10,6 +10,7 @@ from __future__ import annotations
 from agent import wire
 from collector.config import CollectorConfig
 from collector.outages import Decision
+from collector.plausible import Gate
 from collector.store import Store
 from collector.tracker import Tracker
 
@@ -17,10 +18,14 @@ RESUME_CLOSED_S = 2 * 86400  # closed site outages a late uplink record may stil
 
 
 class Core:
-    def __init__(self, cfg: CollectorConfig, store: Store, now: float, live: bool = True):
+    def __init__(self, cfg: CollectorConfig, store: Store, now: float, live: bool = True,
+                 reject=None):
         """``live``: a real process, which may die at any moment, so it vouches for its
         sight every ``alive_interval_s`` and at every decision. A simulated collector stops
-        only when told, and records its sight exactly then."""
+        only when told, and records its sight exactly then. ``reject(source, problem,
+        reason)`` counts a message the plausibility gate turned away."""
+        self.gate = Gate(cfg.plausibility)
+        self._reject = reject or (lambda source, problem, reason: None)
         self.cfg = cfg
         self.live = live
         self.store = store
@@ -51,7 +56,14 @@ class Core:
         An event's delivery mark and the decisions it caused are one transaction: a
         collector killed in between has stored neither, so the broker's redelivery (the
         shell acknowledges a message only after this returns) is not taken for a copy.
+        An implausible message (collector/plausible.py) changes nothing and is counted.
         """
+        site = self.tracker.sites.get((msg.project, msg.site))
+        verdict = self.gate.check(msg, now, site.offset if site is not None else None)
+        if not verdict.ok:
+            self._reject(f"{msg.project}/{msg.site}", verdict.problem, verdict.reason)
+            return []
+        msg = verdict.msg
         self.received += 1
         if msg.project not in self._projects:
             p = self.cfg.project(msg.project)
