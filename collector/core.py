@@ -13,6 +13,7 @@ from collector.outages import Decision
 from collector.plausible import Gate
 from collector.store import Store
 from collector.tracker import Tracker
+from collector.uplink import record_period
 
 RESUME_CLOSED_S = 2 * 86400  # closed site outages a late uplink record may still revise
 
@@ -64,6 +65,11 @@ class Core:
             self._reject(f"{msg.project}/{msg.site}", verdict.problem, verdict.reason)
             return []
         msg = verdict.msg
+        if isinstance(msg, wire.Event) and msg.kind == "uplink" and site is not None and \
+                record_period(site, msg, now) is None:
+            self._reject(f"{msg.project}/{msg.site}", "uplink record covers only time the "
+                         "collector heard the site's heartbeats", "uplink_heard")
+            return []
         self.received += 1
         if msg.project not in self._projects:
             p = self.cfg.project(msg.project)
