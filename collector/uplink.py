@@ -103,6 +103,8 @@ def apply_uplink_record(tracker: Tracker, site: SiteView, msg: wire.Event,
     exact_end = not msg.detail.get("interrupted")
     if (exact_start and outage.start_source != SOURCE) or start < outage.started_at:
         outage.started_at, outage.start_source = start, SOURCE
+        if tracker.platform is not None:
+            tracker.platform.revised(outage)
     if outage.ended_at is None:  # the link was back at ``end``: the outage is over
         out += tracker._end(outage.key, end, SOURCE, now)
         outage.end_boot = msg.boot
