@@ -52,14 +52,17 @@ def record(start, end, boot=6, seq=900, **detail):
 
 
 def replay(rig, attacks, codes):
-    before = rig.figures()
+    before, counted = rig.figures(), rig.health()["rejected_by_code"]
     a = Attacker(rig.broker.port)
     try:
         for attack in attacks:
             a.send(*attack)
     finally:
         a.close()
-    rig.settle(codes)
+    rig.settle({c: counted.get(c, 0) + n for c, n in codes.items()})
+    now = rig.health()["rejected_by_code"]
+    assert {c: n - counted.get(c, 0) for c, n in now.items() if n != counted.get(c, 0)} == \
+        codes  # each attack rejected once, for its reason, and nothing else
     assert rig.figures() == before
     return before
 
@@ -137,6 +140,7 @@ def test_retained_messages_are_ignored_and_a_burst_of_events_is_not_cut(rig):
     # A collector without a session: the broker hands it every retained message.
     rig.start_collector("fresh-collector")
     rig.settle({"retained": 2})
+    assert rig.health()["rejected_by_code"] == {"retained": 2}
     wait_for(lambda: (lambda s: len(s) == 2 and all(x["devices"] for x in s))(rig.sites()),
              10, what="both real sites' heartbeats again")
     assert rig.figures() == before
