@@ -222,6 +222,9 @@ def load(path: str | Path) -> AgentConfig:
     keepalive = top.int("keepalive_s", 30, minimum=5)
     devices = [_device(d) for d in top.tables("devices", optional=True)]
     names = [d.name for d in devices]
+    if len(devices) > wire.MAX_DEVICES:  # the collector would reject every heartbeat
+        raise top.error("devices", f"{len(devices)} devices; at most {wire.MAX_DEVICES} "
+                                   "per agent (docs/wire.md, Limits)")
     for name in names:
         if names.count(name) > 1:
             raise top.error("devices", f"device name {name!r} is used twice")
@@ -230,7 +233,7 @@ def load(path: str | Path) -> AgentConfig:
         project=_id(top, "project"), site=_id(top, "site"),
         broker=Broker(broker.host, broker.port, broker.tls, keepalive),
         state_dir=Path(top.str("state_dir", "/var/lib/parkwatch")),
-        heartbeat_interval_s=top.number("heartbeat_interval_s", 10.0, positive=True),
+        heartbeat_interval_s=_heartbeat_interval(top),
         devices=tuple(devices),
         mqtt=mqtt_options(top, broker.tls),
         outbox_max_mb=_outbox(top),
@@ -294,6 +297,15 @@ def _outbox(top: Section) -> float:
     max_mb = o.number("max_mb", 64.0, minimum=0.001)
     o.done()
     return max_mb
+
+
+def _heartbeat_interval(top: Section) -> float:
+    """Within what the collector accepts on the wire (docs/wire.md, Limits)."""
+    value = top.number("heartbeat_interval_s", 10.0, positive=True)
+    if not wire.MIN_INTERVAL_S <= value <= wire.MAX_INTERVAL_S:
+        raise top.error("heartbeat_interval_s", f"must be between {wire.MIN_INTERVAL_S:g} and "
+                                                f"{wire.MAX_INTERVAL_S:g} s, got {value!r}")
+    return value
 
 
 def _processes(top: Section) -> tuple[ProcessConfig, ...]:

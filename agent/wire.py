@@ -10,16 +10,34 @@ re-meaning a field is, and bumps ``SCHEMA_VERSION`` together with the topic root
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from agent.wirefields import (  # noqa: F401  (limits and WireError are part of the contract)
+    MAX_DETAIL_BYTES,
+    MAX_DEVICES,
+    MAX_INT,
+    MAX_INTERVAL_S,
+    MAX_OFFSET_S,
+    MAX_TEXT,
+    MAX_TIME,
+    MIN_INTERVAL_S,
+    WireError,
+    _choice,
+    _count,
+    _detail,
+    _get,
+    _text,
+    _time,
+)
 
 SCHEMA_VERSION = 1
 TOPIC_ROOT = "parkwatch/v1"
 SUBSCRIPTION = f"{TOPIC_ROOT}/+/+/+"
 CLOCK_TOPIC = f"{TOPIC_ROOT}/clock"  # time beacons from the collector (docs/wire.md)
 MAX_PAYLOAD_BYTES = 64 * 1024
+
 
 STATUS, HEARTBEAT, EVENT = "status", "heartbeat", "event"
 CHANNELS = (STATUS, HEARTBEAT, EVENT)
@@ -43,10 +61,6 @@ UPLINK_CAUSES = ("dns", "tcp_connect", "tls", "mqtt_refused", "keepalive_loss", 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class WireError(ValueError):
-    """A message that does not follow the contract; the text says what is wrong."""
-
-
 def check_id(value: Any, what: str) -> str:
     """Project, site and device ids: 1-64 of letters, digits, '_', '.', '-'."""
     if not isinstance(value, str) or not _ID.match(value):
@@ -63,54 +77,12 @@ def topic(project: str, site: str, channel: str) -> str:
 def parse_topic(name: str) -> tuple[str, str, str]:
     prefix = TOPIC_ROOT + "/"
     if not name.startswith(prefix):
-        raise WireError(f"topic {name!r} is outside {TOPIC_ROOT}/")
+        raise WireError(f"topic {name!r} is outside {TOPIC_ROOT}/", "topic")
     parts = name[len(prefix):].split("/")
     if len(parts) != 3 or parts[2] not in CHANNELS:
-        raise WireError(f"topic {name!r} is not {TOPIC_ROOT}/<project>/<site>/<channel>")
+        raise WireError(f"topic {name!r} is not {TOPIC_ROOT}/<project>/<site>/<channel>",
+                        "topic")
     return check_id(parts[0], "project"), check_id(parts[1], "site"), parts[2]
-
-
-# --- field checks -------------------------------------------------------------------------
-
-def _get(d: dict, key: str, kinds: type | tuple, *, optional: bool = False) -> Any:
-    if key not in d or d[key] is None:
-        if optional:
-            return None
-        raise WireError(f"missing field {key!r}")
-    value = d[key]
-    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
-        raise WireError(f"field {key!r} must be {_kind_name(kinds)}, got a boolean")
-    if not isinstance(value, kinds):
-        raise WireError(f"field {key!r} must be {_kind_name(kinds)}, got {type(value).__name__}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise WireError(f"field {key!r} must be a finite number")
-    return value
-
-
-def _kind_name(kinds: type | tuple) -> str:
-    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
-    names = {int: "an integer", float: "a number", str: "a string", bool: "a boolean",
-             dict: "an object", list: "a list"}
-    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
-
-
-def _time(d: dict, key: str, *, optional: bool = False) -> float | None:
-    value = _get(d, key, (int, float), optional=optional)
-    return None if value is None else float(value)
-
-
-def _count(d: dict, key: str) -> int:
-    value = _get(d, key, int)
-    if value < 0:
-        raise WireError(f"field {key!r} must not be negative")
-    return value
-
-
-def _choice(d: dict, key: str, allowed: tuple[str, ...], *, optional: bool = False):
-    value = _get(d, key, str, optional=optional)
-    if value is not None and value not in allowed:
-        raise WireError(f"field {key!r} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
 
 
 # --- messages -----------------------------------------------------------------------------
@@ -131,7 +103,7 @@ class Status:
     def from_dict(cls, d: dict) -> Status:
         return cls(project=d["project"], site=d["site"],
                    state=_choice(d, "state", SITE_STATES), boot=_count(d, "boot"),
-                   ts=_time(d, "ts"), reason=_get(d, "reason", str, optional=True) or "")
+                   ts=_time(d, "ts"), reason=_text(d, "reason", optional=True) or "")
 
 
 @dataclass(frozen=True)
@@ -147,11 +119,11 @@ class DeviceReport:
             raise WireError(f"device {name!r} must be an object")
         try:
             return cls(state=_choice(d, "state", DEVICE_STATES),
-                       fault=_get(d, "fault", str, optional=True),
+                       fault=_text(d, "fault", optional=True),
                        since=_time(d, "since", optional=True),
                        severity=_choice(d, "severity", SEVERITIES, optional=True))
         except WireError as e:
-            raise WireError(f"device {name!r}: {e}") from None
+            raise WireError(f"device {name!r}: {e}", e.reason) from None
 
 
 @dataclass(frozen=True)
@@ -168,12 +140,18 @@ class Heartbeat:
 
     @classmethod
     def from_dict(cls, d: dict) -> Heartbeat:
-        interval = _time(d, "interval_s")
+        interval = _get(d, "interval_s", (int, float))
         if interval <= 0:
             raise WireError("field 'interval_s' must be positive")
+        if not MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S:
+            raise WireError(f"field 'interval_s' must be between {MIN_INTERVAL_S:g} and "
+                            f"{MAX_INTERVAL_S:g} s, got {interval!r}", "out_of_range")
         devices = _get(d, "devices", dict)
+        if len(devices) > MAX_DEVICES:
+            raise WireError(f"{len(devices)} devices in one heartbeat; at most {MAX_DEVICES}",
+                            "too_many_devices")
         return cls(project=d["project"], site=d["site"], boot=_count(d, "boot"),
-                   seq=_count(d, "seq"), ts=_time(d, "ts"), interval_s=interval,
+                   seq=_count(d, "seq"), ts=_time(d, "ts"), interval_s=float(interval),
                    devices={check_id(k, "device"): DeviceReport.from_dict(k, v)
                             for k, v in devices.items()},
                    health=_get(d, "health", dict, optional=True))
@@ -214,10 +192,10 @@ class Event:
                  seq=_count(d, "seq"), ts=_time(d, "ts"), kind=kind, device=device,
                  state=_choice(d, "state", DEVICE_STATES, optional=True),
                  prev=_choice(d, "prev", DEVICE_STATES, optional=True),
-                 fault=_get(d, "fault", str, optional=True),
+                 fault=_text(d, "fault", optional=True),
                  since=_time(d, "since", optional=True),
                  historical=bool(_get(d, "historical", bool, optional=True)),
-                 detail=_get(d, "detail", dict, optional=True) or {},
+                 detail=_detail(d),
                  severity=_choice(d, "severity", SEVERITIES, optional=True))
         _check_kind(ev)
         return ev
@@ -230,13 +208,13 @@ def _check_kind(ev: Event) -> None:
     if ev.kind in ("device_state", "software") and ev.state is None:
         raise WireError(f"a {ev.kind} event needs 'state'")
     if ev.kind == "software":
-        _get(ev.detail, "process", str)
+        _text(ev.detail, "process")
     elif ev.kind == "uplink":
         start, end = _time(ev.detail, "start"), _time(ev.detail, "end")
         if end < start:
             raise WireError("uplink record ends before it starts")
         _choice(ev.detail, "cause", UPLINK_CAUSES)
-        _time(ev.detail, "offset_s", optional=True)
+        _time(ev.detail, "offset_s", optional=True, low=-MAX_OFFSET_S, high=MAX_OFFSET_S)
     elif ev.kind == "dropped":
         _count(ev.detail, "count")
 
@@ -258,17 +236,20 @@ def decode(topic_name: str, payload: bytes) -> Message:
     """
     project, site, channel = parse_topic(topic_name)
     if len(payload) > MAX_PAYLOAD_BYTES:
-        raise WireError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+        raise WireError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}",
+                        "too_large")
     try:
         body = json.loads(payload)
     except (UnicodeDecodeError, ValueError) as e:
-        raise WireError(f"payload is not JSON: {e}") from None
+        raise WireError(f"payload is not JSON: {e}", "not_json") from None
     if not isinstance(body, dict):
-        raise WireError("payload is not a JSON object")
+        raise WireError("payload is not a JSON object", "not_json")
     version = body.get("v")
     if version != SCHEMA_VERSION:
-        raise WireError(f"schema version {version!r} is not supported (want {SCHEMA_VERSION})")
+        raise WireError(f"schema version {version!r} is not supported (want {SCHEMA_VERSION})",
+                        "version")
     for key, expected in (("project", project), ("site", site)):
         if body.get(key) != expected:
-            raise WireError(f"payload {key} {body.get(key)!r} does not match topic {expected!r}")
+            raise WireError(f"payload {key} {body.get(key)!r} does not match topic {expected!r}",
+                            "topic_mismatch")
     return _MODELS[channel].from_dict(body)

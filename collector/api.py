@@ -83,6 +83,7 @@ def create_app(ingest: Ingest) -> FastAPI:
                 "received": ingest.received, "duplicates": ingest.duplicates,
                 "rejected": ingest.rejections.total,
                 "rejected_by_reason": dict(ingest.rejections.by_reason),
+                "rejected_by_code": dict(ingest.rejections.by_code),
                 "backlog": ingest.backlog,
                 "run": ingest.core.run_id if ingest.core else None}
 

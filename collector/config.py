@@ -11,6 +11,8 @@ from agent.config import Broker, MqttOptions, mqtt_options, parse_broker_url
 from agent.wire import WireError, check_id
 from collector.budget import DEFAULT_TIMEZONE
 from collector.platform import PlatformRule
+from collector.plausible import Rules as PlausibilityRules
+from collector.plausible import rules_from as plausibility_rules
 from collector.workflow.config import WorkflowConfig, from_section
 
 
@@ -39,6 +41,7 @@ class CollectorConfig:
     alive_interval_s: float = 1.0  # how often the collector records that it is running
     projects: dict[str, ProjectConfig] = field(default_factory=dict)
     workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
+    plausibility: PlausibilityRules = field(default_factory=PlausibilityRules)
 
     def project(self, project: str) -> ProjectConfig:
         return self.projects.get(project) or ProjectConfig(self.timezone, self.budget_minutes)
@@ -92,7 +95,8 @@ def load(path: str | Path) -> CollectorConfig:
         client_id=top.str("client_id", "parkwatch-collector"),
         clock_beacon_s=top.number("clock_beacon_s", 5.0, minimum=0),
         projects=projects,
-        workflow=_workflow(top, tz, projects))
+        workflow=_workflow(top, tz, projects),
+        plausibility=plausibility_rules(top.table("plausibility", optional=True)))
     if cfg.api_port > 65535:
         raise api.error("port", f"must be at most 65535, got {cfg.api_port}")
     for section in (api, plat, proj_tables, top):

@@ -12,9 +12,11 @@ from collections import Counter
 from agent import wire
 from collector.config import CollectorConfig
 from collector.outages import Decision
+from collector.plausible import Gate
 from collector.registry import RELOAD_S, Fleet, config_sites
 from collector.store import Store
 from collector.tracker import Tracker
+from collector.uplink import record_period
 
 RESUME_CLOSED_S = 2 * 86400  # closed site outages a late uplink record may still revise
 
@@ -24,8 +26,11 @@ class Core:
                  reject=None):
         """``live``: a real process, which may die at any moment, so it vouches for its
         sight every ``alive_interval_s`` and at every decision. A simulated collector stops
-        only when told, and records its sight exactly then. ``reject(source, problem)``
-        counts a refused message (by default into ``self.rejected``)."""
+        only when told, and records its sight exactly then. ``reject(source, problem,
+        code)`` counts a refused message: one of a site the fleet registry does not know,
+        or one the plausibility gate turned away (by default into ``self.rejected``, by
+        code)."""
+        self.gate = Gate(cfg.plausibility)
         self.cfg = cfg
         self.live = live
         self.store = store
@@ -37,8 +42,7 @@ class Core:
         self.fleet = Fleet(store.db, config_sites(cfg))
         self._next_fleet = now + RELOAD_S
         self.rejected: Counter[str] = Counter()
-        self._reject = reject or (lambda source, problem:
-                                  self.rejected.update([problem.split(":")[0]]))
+        self._reject = reject or (lambda source, problem, code: self.rejected.update([code]))
         for name, p in cfg.projects.items():
             store.ensure_project(name, p.timezone, p.budget_minutes, cfg.outage_threshold_s,
                                  replace=True)
@@ -62,9 +66,21 @@ class Core:
         An event's delivery mark and the decisions it caused are one transaction: a
         collector killed in between has stored neither, so the broker's redelivery (the
         shell acknowledges a message only after this returns) is not taken for a copy.
+        An implausible message (collector/plausible.py) changes nothing and is counted.
         """
-        msg = self.fleet.admit(msg, self._reject)
+        msg = self.fleet.admit(msg, self._reject)  # first: made-up sites get no state at all
         if msg is None:
+            return []
+        site = self.tracker.sites.get((msg.project, msg.site))
+        verdict = self.gate.check(msg, now, site.offset if site is not None else None)
+        if not verdict.ok:
+            self._reject(f"{msg.project}/{msg.site}", verdict.problem, verdict.reason)
+            return []
+        msg = verdict.msg
+        if isinstance(msg, wire.Event) and msg.kind == "uplink" and site is not None and \
+                record_period(site, msg, now) is None:
+            self._reject(f"{msg.project}/{msg.site}", "uplink record covers only time the "
+                         "collector heard the site's heartbeats", "uplink_heard")
             return []
         self.received += 1
         if msg.project not in self._projects:

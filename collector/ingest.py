@@ -21,6 +21,7 @@ log = logging.getLogger("parkwatch.collector")
 BATCH = 2000  # messages handled per hold of the lock (the API waits at most that long)
 IDLE_S = 0.005  # the worker's nap when there is nothing to do
 TURN_S = 0.25  # a batch ends after this long: the worker turns (and ticks) at least this often
+RETAINED_OK = "/" + wire.STATUS  # the one channel whose retained messages are believed
 STALL_S = 1.0  # a turn this late means the process was frozen (paused VM, SIGSTOP, swap storm)
 
 
@@ -29,13 +30,15 @@ class Rejections:
 
     def __init__(self):
         self.by_reason: Counter[str] = Counter()
+        self.by_code: Counter[str] = Counter()  # short codes, ready to be metric labels
         self._logged: set[str] = set()
         self.total = 0
 
-    def add(self, source: str, problem: str) -> None:
+    def add(self, source: str, problem: str, code: str = "wire_malformed") -> None:
         self.total += 1
         self.by_reason[problem.split(":")[0][:80]] += 1
-        if source not in self._logged:
+        self.by_code[code] += 1
+        if source not in self._logged and len(self._logged) < 1000:  # made-up ids are endless
             self._logged.add(source)
             log.warning("rejected message on %s: %s (further ones from it are counted only)",
                         source, problem)
@@ -122,9 +125,16 @@ class Ingest:
         # its socket at once (the hot path: every heartbeat of every site).
         ack = (self._session, message.mid) if message.qos else None
         try:
+            if message.retain and not message.topic.endswith(RETAINED_OK):
+                # Only a status is meant to be retained: a retained heartbeat or event
+                # would be believed again at every reconnect (docs/wire.md, Limits).
+                self.rejections.add(message.topic, "retained message ignored", "retained")
+                self._inbox.append((None, None, self.clock(), ack))
+                return
             self._inbox.append((message.topic, message.payload, self.clock(), ack))
         except Exception as e:  # a topic that is not UTF-8; never raise into paho's thread
-            self.rejections.add(repr(message._topic)[:80], f"topic is not UTF-8: {e}")
+            self.rejections.add(repr(message._topic)[:80], f"topic is not UTF-8: {e}",
+                                "wire_topic")
             self._inbox.append((None, None, self.clock(), ack))
         if ack is not None:
             self._wake.set()
@@ -146,10 +156,10 @@ class Ingest:
         try:
             return wire.decode(topic, payload)
         except wire.WireError as e:
-            self.rejections.add(topic, str(e))
+            self.rejections.add(topic, str(e), "wire_" + e.reason)
         except Exception as e:  # a bug in decoding must not stop the worker
             log.exception("unexpected error decoding %s", topic)
-            self.rejections.add(topic, f"internal: {e}")
+            self.rejections.add(topic, f"internal: {e}", "internal")
         return None
 
     @property

@@ -199,14 +199,15 @@ class Fleet:
         self.sites, self.devices, self.generation = sites, devices, gen
         return True
 
-    def admit(self, msg: wire.Message, reject: Callable[[str, str], None]):
+    def admit(self, msg: wire.Message, reject: Callable[[str, str, str], None]):
         """The message as the core may take it, or None when it is refused. Reports of
         devices the registry does not name for the site are dropped (and counted); the
         rest of the heartbeat still tells that the site is alive."""
         key = (msg.project, msg.site)
         if key not in self.sites:
             source = f"{msg.project}/{msg.site}"
-            reject(source, f"unknown site: {source} is not in the fleet registry")
+            reject(source, f"unknown site: {source} is not in the fleet registry",
+                   "unknown_site")
             return None
         allowed = self.devices.get(key)
         if allowed is None:  # the hot path: a known site, any device
@@ -216,11 +217,13 @@ class Fleet:
             extra = [d for d in msg.devices if d not in allowed]
             if extra:
                 reject(source, f"unknown device: {source} has no device {extra[0]!r}"
-                               f"{f' (and {len(extra) - 1} more)' if len(extra) > 1 else ''}")
+                               f"{f' (and {len(extra) - 1} more)' if len(extra) > 1 else ''}",
+                       "unknown_device")
                 msg = replace(msg, devices={k: v for k, v in msg.devices.items()
                                             if k in allowed})
         elif isinstance(msg, wire.Event) and msg.device is not None and \
                 msg.device not in allowed:
-            reject(source, f"unknown device: {source} has no device {msg.device!r}")
+            reject(source, f"unknown device: {source} has no device {msg.device!r}",
+                   "unknown_device")
             return None
         return msg

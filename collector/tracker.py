@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from agent import wire
 from collector.clocks import local_time, stale_message, update_offset
+from collector.heard import HeardSpans
 from collector.lifecycle import OutageBook
 from collector.outages import (
     DEVICE_FAULT,
@@ -65,6 +66,7 @@ class SiteView:
     late_sample: tuple[float, float] | None = None  # a late heartbeat: (sample, received)
     devices: dict[str, DeviceView] = field(default_factory=dict)
     recent: list[Outage] = field(default_factory=list)  # closed site outages, newest last
+    heard: HeardSpans = field(default_factory=HeardSpans)  # live heartbeats (heard.py)
     armed_at: float | None = None  # deadline of this site's entry in the silence heap
 
 
@@ -100,6 +102,8 @@ class Tracker(OutageBook):
             historical = True  # made while the site was cut off, let through late
         if not historical:
             site.last_seen = now
+            if isinstance(msg, wire.Heartbeat):
+                site.heard.add(msg.boot, now, 2 * msg.interval_s)
             # A retained status may be old: only heartbeats tell the gateway's clock.
             if isinstance(msg, wire.Heartbeat) and update_offset(site, now - msg.ts):
                 site.stored_offset = site.offset

@@ -48,14 +48,16 @@ if TYPE_CHECKING:
 SOURCE = "uplink_record"
 
 
-def record_period(site: SiteView, msg: wire.Event, now: float) -> tuple[float, float]:
-    """The record's period on the collector's clock (never in the future)."""
+def record_period(site: SiteView, msg: wire.Event, now: float) -> tuple[float, float] | None:
+    """The record's period on the collector's clock (never in the future), without the time
+    the collector heard the site's live heartbeats (collector/heard.py); None when that
+    leaves nothing of it."""
     offset = msg.detail.get("offset_s")
     if offset is None:
         offset = site.offset or 0.0
     start = min(float(msg.detail["start"]) + offset, now)
     end = min(float(msg.detail["end"]) + offset, now)
-    return start, max(start, end)
+    return site.heard.clip(start, max(start, end))
 
 
 def _match(tracker: Tracker, site: SiteView, boot: int, start: float,
@@ -88,9 +90,10 @@ def _match(tracker: Tracker, site: SiteView, boot: int, start: float,
 
 def apply_uplink_record(tracker: Tracker, site: SiteView, msg: wire.Event,
                         now: float) -> list[Decision]:
-    start, end = record_period(site, msg, now)
-    if end <= start:
+    period = record_period(site, msg, now)
+    if period is None or period[1] <= period[0]:
         return []
+    start, end = period
     outage = _match(tracker, site, msg.boot, start, end)
     if outage is None:
         return _new_outage(tracker, site, msg.boot, start, end, now)
@@ -100,6 +103,8 @@ def apply_uplink_record(tracker: Tracker, site: SiteView, msg: wire.Event,
     exact_end = not msg.detail.get("interrupted")
     if (exact_start and outage.start_source != SOURCE) or start < outage.started_at:
         outage.started_at, outage.start_source = start, SOURCE
+        if tracker.platform is not None:
+            tracker.platform.revised(outage)
     if outage.ended_at is None:  # the link was back at ``end``: the outage is over
         out += tracker._end(outage.key, end, SOURCE, now)
         outage.end_boot = msg.boot

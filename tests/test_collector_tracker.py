@@ -92,7 +92,7 @@ def test_uplink_record_can_withdraw_an_incident():
 def test_uplink_record_nobody_noticed_becomes_an_outage_of_its_own():
     t = Tracker(threshold_s=60)
     t.receive(hb(0.0), 0.0)
-    t.receive(hb(10.0), 10.0)
+    t.receive(wire.Heartbeat("p", "s", 2, 1, 10.0, 10.0, {}), 10.0)  # reconnected: boot 2
     out = t.receive(uplink(11.0, 1000.0 - 995.0, 9.0, offset_s=0.0), 11.0)
     assert [type(d).__name__ for d in out] == ["SiteEvent", "OutageStarted", "OutageEnded"]
     o = out[1].outage

@@ -45,7 +45,7 @@ def test_unknown_sites_are_refused_before_anything_is_stored(tmp_path):
         assert core.handle(wire.Status(project, site, "offline", 1, 0.2, "will"), 0.3) == []
     for t in (5.0, 20.0, 60.0):
         core.tick(t)
-    assert core.rejected["unknown site"] == 6
+    assert core.rejected["unknown_site"] == 6
     assert core.received == 1
     assert {r["project"] for r in rows(core, "SELECT project FROM projects")} == {"P1"}
     assert {(r["project"], r["site"]) for r in rows(core, "SELECT * FROM outages")} == \
@@ -65,7 +65,7 @@ def test_devices_the_registry_does_not_name_are_refused(tmp_path):
                     since=0.2)
     assert core.handle(ev, 0.2) == []
     core.tick(10.0)
-    assert core.rejected["unknown device"] == 2
+    assert core.rejected["unknown_device"] == 2
     assert not rows(core, "SELECT * FROM outages WHERE device = 'ghost'")
     assert set(core.tracker.sites[("P1", "S01")].devices) == {"gate-in"}
 

@@ -86,3 +86,53 @@ def test_each_event_kind_with_its_fields_is_accepted(payload):
 def test_event_kinds_are_checked(payload, problem):
     with pytest.raises(wire.WireError, match=problem):
         wire.decode(T + "event", payload)
+
+
+# --- limits (docs/wire.md, "Limits") --------------------------------------------------------
+
+@pytest.mark.parametrize("topic,payload,problem,reason", [
+    (T + "heartbeat", hb(boot=2**63), "'boot' must be below 2\\^63", "out_of_range"),
+    (T + "heartbeat", hb(seq=2**63), "'seq' must be below 2\\^63", "out_of_range"),
+    (T + "event", event("dropped", detail={"count": 2**63}), "'count'", "out_of_range"),
+    (T + "heartbeat", hb(interval_s=1e308), "'interval_s' must be between", "out_of_range"),
+    (T + "heartbeat", hb(interval_s=0.01), "'interval_s' must be between", "out_of_range"),
+    (T + "heartbeat", hb(interval_s=86400), "'interval_s' must be between", "out_of_range"),
+    (T + "heartbeat", hb(ts=1e308), "'ts' must be between", "out_of_range"),
+    (T + "heartbeat", hb(devices={"g": {"state": "ok", "since": -1e13}}),
+     "device 'g': field 'since' must be between", "out_of_range"),
+    (T + "event", event("device_state", device="g", state="ok", since=-1e13),
+     "'since' must be between", "out_of_range"),
+    (T + "event", event("uplink", detail={"start": -1e308, "end": 5.0, "cause": "dns"}),
+     "'start' must be between", "out_of_range"),
+    (T + "event", event("uplink", detail={"start": 1.0, "end": 5.0, "cause": "dns",
+                                          "offset_s": -1e15}), "'offset_s'", "out_of_range"),
+    (T + "heartbeat", hb(devices={f"d{i}": {"state": "ok"} for i in range(1500)}),
+     "1500 devices in one heartbeat; at most 256", "too_many_devices"),
+    (T + "heartbeat", hb(devices={"g": {"state": "fault", "fault": "x" * 201}}),
+     "'fault' is longer than 200", "too_long"),
+    (T + "status", json.dumps({"v": 1, "project": "p1", "site": "s1", "state": "online",
+                               "boot": 1, "ts": 1.0, "reason": "r" * 500}).encode(),
+     "'reason' is longer", "too_long"),
+    (T + "event", event("software", state="fault", detail={"process": "p" * 300}),
+     "'process' is longer", "too_long"),
+    (T + "event", event("intercom", device="g", detail={"pad": "x" * 9000}),
+     "'detail' is 90\\d\\d bytes; at most 8192", "too_long"),
+    (T + "heartbeat", b"\xff", "not JSON", "not_json"),
+    (T + "heartbeat", hb(site="s2"), "does not match topic", "topic_mismatch"),
+    (T + "heartbeat", hb(v=9), "schema version", "version"),
+    (T + "heartbeat", hb(seq="7"), "must be an integer", "malformed"),
+])
+def test_implausible_values_are_wire_errors_with_a_reason_code(topic, payload, problem, reason):
+    with pytest.raises(wire.WireError, match=problem) as e:
+        wire.decode(topic, payload)
+    assert e.value.reason == reason
+
+
+def test_values_at_the_limits_are_accepted():
+    msg = wire.decode(T + "heartbeat", hb(boot=2**63 - 1, seq=2**63 - 1, interval_s=3600,
+                                          devices={f"d{i}": {"state": "ok"} for i in range(256)}))
+    assert msg.boot == 2**63 - 1 and len(msg.devices) == 256 and msg.interval_s == 3600.0
+    assert wire.decode(T + "heartbeat", hb(interval_s=0.1)).interval_s == 0.1
+    ev = wire.decode(T + "event", event("uplink", detail={"start": 0, "end": 1e10,
+                                                          "cause": "dns", "offset_s": -3600}))
+    assert ev.detail["end"] == 1e10
