@@ -18,6 +18,10 @@ else:  # pragma: no cover
 
 _MISSING = object()
 
+# Config files are a few kilobytes; anything near this is a mistake (a log or a disk image
+# given as the config) or an attempt to exhaust the gateway's memory while parsing.
+MAX_CONFIG_BYTES = 1_000_000
+
 
 class UserError(Exception):
     """A mistake of the user's on the command line: printed as one line, exit 2."""
@@ -30,13 +34,30 @@ class ConfigError(Exception):
         super().__init__(f"{file}: {where}: {problem}")
 
 
-def load_toml(path: str | Path) -> Section:
+def read_capped(path: str | Path, max_bytes: int) -> bytes:
+    """A file's bytes, refusing one longer than ``max_bytes`` before reading it all.
+
+    Reads at most ``max_bytes + 1`` bytes, so a file that grows, a FIFO or /dev/zero is
+    refused as well as a large regular file. Raises ``ConfigError`` naming the file.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
     except FileNotFoundError:
         raise ConfigError(path, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
+        raise ConfigError(path, "", f"cannot be read ({e})") from None
+    if len(data) > max_bytes:
+        raise ConfigError(path, "", f"is larger than the limit of {max_bytes} bytes")
+    return data
+
+
+def load_toml(path: str | Path, max_bytes: int = MAX_CONFIG_BYTES) -> Section:
+    path = Path(path)
+    try:
+        text = read_capped(path, max_bytes).decode("utf-8")
+    except UnicodeDecodeError as e:
         raise ConfigError(path, "", f"cannot be read ({e})") from None
     try:
         data = tomllib.loads(text)

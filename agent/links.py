@@ -7,6 +7,11 @@ profile cannot decode (``agent.profiles.DecodeError``).
 
 from __future__ import annotations
 
+# The most one poll reads from a LAN device (an HTTP body; the bytes a TCP device sends
+# while we wait for its answer). A status reply is a few kilobytes: this is a wide margin
+# that still keeps a misbehaving device from filling the gateway's memory or a poll thread.
+MAX_REPLY_BYTES = 1_000_000
+
 
 class LinkDown(Exception):
     """The port or connection is not there; the link retries it with backoff."""

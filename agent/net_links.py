@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from agent.links import LinkDown, LinkTimeout
+from agent.links import MAX_REPLY_BYTES, LinkDown, LinkTimeout
 from agent.profiles import DecodeError
 from agent.profiles.framing import FrameReader
 from agent.profiles.schema import Framing
@@ -50,6 +50,7 @@ class TcpLink:
                 self._drain(sock)
                 sock.sendall(request)
                 deadline = self.clock() + timeout_s
+                received = 0
                 while True:
                     remaining = deadline - self.clock()
                     if remaining <= 0:
@@ -58,6 +59,11 @@ class TcpLink:
                     data = sock.recv(65536)
                     if not data:
                         raise ConnectionResetError("the device closed the connection")
+                    received += len(data)
+                    if received > MAX_REPLY_BYTES:  # a flood, never the answer: start afresh
+                        self.close()
+                        raise DecodeError("framing", f"{self.host}:{self.port} sent more than "
+                                                     f"{MAX_REPLY_BYTES} bytes without an answer")
                     for frame in reader.feed(data):
                         result = accept(frame)
                         if result is not None:
@@ -77,11 +83,14 @@ class TcpLink:
 
     @staticmethod
     def _drain(sock: socket.socket) -> None:
-        """Drop what the device pushed since the last poll (heartbeats, events)."""
+        """Drop what the device pushed since the last poll (heartbeats, events).
+
+        At most ``MAX_REPLY_BYTES``: a device that floods the line cannot keep us here."""
         sock.setblocking(False)
+        dropped = 0
         try:
-            while sock.recv(65536):
-                pass
+            while dropped <= MAX_REPLY_BYTES and (data := sock.recv(65536)):
+                dropped += len(data)
         except (BlockingIOError, InterruptedError):
             pass
         finally:
@@ -115,27 +124,60 @@ class TcpLink:
 
 
 class HttpLink:
-    """GETs (or POSTs) the profile's paths under the device's base URL."""
+    """GETs (or POSTs) the profile's paths under the device's base URL.
 
-    def __init__(self, base_url: str, timeout_s: float, auth: tuple[str, str] | None = None):
+    One fetch is bounded in time (``timeout_s`` in all, however the device trickles its
+    bytes) and in size (``max_bytes`` of body; a compressed reply is refused, so the cap
+    counts what is kept in memory). See ``agent.http_limits``.
+    """
+
+    def __init__(self, base_url: str, timeout_s: float, auth: tuple[str, str] | None = None,
+                 max_bytes: int = MAX_REPLY_BYTES):
         import httpx
 
+        from agent.http_limits import Deadline, DeadlineTransport
+
         self._httpx = httpx
+        self.timeout_s, self.max_bytes = timeout_s, max_bytes
+        self.deadline = Deadline()
         self.client = httpx.Client(base_url=base_url, timeout=timeout_s, follow_redirects=False,
-                                   auth=httpx.DigestAuth(*auth) if auth else None)
+                                   auth=httpx.DigestAuth(*auth) if auth else None,
+                                   headers={"Accept-Encoding": "identity"},
+                                   transport=DeadlineTransport(self.deadline))
 
     def fetch(self, method: str, path: str) -> bytes:
         httpx = self._httpx
+        self.deadline.start(self.timeout_s)
         try:
-            response = self.client.request(method, path)
+            with self.client.stream(method, path) as response:
+                if response.status_code != 200:
+                    raise DecodeError("transport", f"{method} {path} answered HTTP "
+                                                   f"{response.status_code}")
+                return self._body(method, path, response)
         except httpx.TimeoutException as e:
-            raise LinkTimeout(f"{path}: {e or 'timed out'}") from None
+            raise LinkTimeout(f"{path}: {e or 'timed out'} (the poll may take "
+                              f"{self.timeout_s}s in all)") from None
         except httpx.HTTPError as e:
             raise LinkDown(f"{path}: {e}") from None
-        if response.status_code != 200:
-            raise DecodeError("transport", f"{method} {path} answered HTTP "
-                                           f"{response.status_code}")
-        return response.content
+        finally:
+            self.deadline.clear()
+
+    def _body(self, method: str, path: str, response) -> bytes:
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise DecodeError("transport", f"{method} {path} answered a {encoding!r}-encoded "
+                                           "body; only uncompressed replies are read")
+        too_big = DecodeError("transport", f"{method} {path} answered more than "
+                                           f"{self.max_bytes} bytes; the reply was cut off")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise too_big
+        body = bytearray()
+        for chunk in response.iter_raw():
+            body += chunk
+            if len(body) > self.max_bytes:
+                raise too_big
+        return bytes(body)
 
     def close(self) -> None:
         self.client.close()

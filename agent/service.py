@@ -61,6 +61,7 @@ class Agent:
         self.topics = {ch: wire.topic(cfg.project, cfg.site, ch) for ch in wire.CHANNELS}
         self.uplink = UplinkTracker()
         self.offset = ClockOffset()
+        self.beacons_refused = 0  # beacons kept out of the clock estimate (docs/agent.md)
         self._seq = 0
         self._lock = threading.Lock()     # boot, seq and the connection's boot; before outbox's
         self._live_boot: int | None = None  # the boot of the current connection
@@ -249,8 +250,22 @@ class Agent:
     def link_message(self, topic: str, payload: bytes, retain: bool) -> None:
         if topic == self.cfg.mqtt.clock_topic and not retain:  # a retained beacon is stale
             reference = parse_beacon(payload)
-            if reference is not None:
-                self.offset.sample(reference, self.clock())
+            if reference is None:
+                self._beacon_refused("not a time between 2020 and 2100")
+                return
+            held = self.offset.held
+            self.offset.sample(reference, self.clock(), self.mono())
+            if self.offset.held > held:
+                self._beacon_refused(f"it says the clock is off by {reference - self.clock():+.1f}"
+                                     f" s, the estimate is {self.offset.value:+.1f} s; held "
+                                     "until confirmed")
+
+    def _beacon_refused(self, why: str) -> None:
+        """Log the first beacon kept out of the clock estimate, then each tenfold."""
+        self.beacons_refused += 1
+        n = self.beacons_refused
+        if n == 1 or len(str(n)) != len(str(n - 1)):
+            log.warning("clock beacon not used (%s); %d so far", why, n)
 
     # --- loops -------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ succeeded. ``causes`` counts every failure seen during the period.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
@@ -131,36 +132,97 @@ class UplinkTracker:
         return self.current
 
 
+# A beacon's time must be a plausible "now": after 2020-01-01 and before 2100-01-01 (UTC).
+BEACON_MIN_TS = 1_577_836_800.0
+BEACON_MAX_TS = 4_102_444_800.0
+BEACON_MAX_BYTES = 200
+
+
 class ClockOffset:
     """True time minus the gateway clock, from time beacons seen through the broker.
 
     A beacon carries the sender's (true) time when it was sent; it reaches us a network
     delay later, so each sample ``reference - local`` is the offset minus that delay, and
     the largest recent sample is the best. The estimate is the largest of the last
-    ``window`` samples (so a slowly drifting clock is followed); a sample more than
-    ``step_s`` away from it means the clock was set, and starts the window afresh.
+    ``window`` samples (so a slowly drifting clock is followed).
+
+    Only the collector may publish beacons (the broker's ACL); in case a stranger gets one
+    through anyway, one beacon can do little:
+
+    - the estimate stays within ``step_s`` of an *anchor*, which follows the estimate no
+      faster than ``max_drift`` (1 ms a second, 3.6 s an hour: ten times a cheap crystal's
+      drift). A burst of beacons moves the estimate at most ``step_s``; a steady stream of
+      them moves it at most 3.6 s an hour;
+    - a sample farther than ``step_s`` from the anchor (someone set the clock, or a forged
+      time) is only a *candidate*: it is adopted, and the window starts afresh from it,
+      once ``confirm_n`` samples agreeing with it (within ``step_s``) came over at least
+      ``confirm_s`` seconds with no sample agreeing with the anchor in between. The
+      collector's own beacons (every 5 s) keep cancelling a forged one.
+
+    ``mono`` times the samples (the monotonic clock; without it the gateway's clock is used).
     """
 
-    def __init__(self, window: int = 30, step_s: float = 5.0):
-        self.step_s = step_s
+    def __init__(self, window: int = 30, step_s: float = 5.0, confirm_n: int = 3,
+                 confirm_s: float = 30.0, max_drift: float = 1e-3):
+        self.step_s, self.confirm_n, self.confirm_s = step_s, confirm_n, confirm_s
+        self.max_drift = max_drift
         self._recent: deque[float] = deque(maxlen=window)
+        self._anchor: float | None = None
+        self._anchor_t = 0.0
+        self._candidate: deque[float] = deque(maxlen=window)
+        self._candidate_since = 0.0
         self.samples = 0
+        self.held = 0  # samples kept out of the estimate (a step not yet confirmed)
 
     @property
     def value(self) -> float | None:
         return max(self._recent) if self._recent else None
 
-    def sample(self, reference: float, local: float) -> float:
+    def sample(self, reference: float, local: float, mono: float | None = None) -> float | None:
         s = reference - local
+        t = local if mono is None else mono
         self.samples += 1
-        if self._recent and abs(s - self.value) > self.step_s:
-            self._recent.clear()
-        self._recent.append(s)
+        if not math.isfinite(s):
+            self.held += 1
+            return self.value
+        if self._anchor is None:
+            self._adopt([s], t)
+        elif abs(s - self._anchor) <= self.step_s:
+            self._candidate.clear()  # what we know is confirmed: a claimed step is not
+            self._recent.append(s)
+            self._follow(t)
+        else:
+            if self._candidate and abs(s - self._candidate[0]) > self.step_s:
+                self._candidate.clear()  # a different step: start counting again
+            if not self._candidate:
+                self._candidate_since = t
+            self._candidate.append(s)
+            if (len(self._candidate) >= self.confirm_n
+                    and t - self._candidate_since >= self.confirm_s):
+                self._adopt(list(self._candidate), t)
+            else:
+                self.held += 1
         return self.value
+
+    def _adopt(self, samples: list[float], t: float) -> None:
+        self._recent.clear()
+        self._recent.extend(samples)
+        self._candidate.clear()
+        self._anchor, self._anchor_t = self.value, t
+
+    def _follow(self, t: float) -> None:
+        room = self.max_drift * max(0.0, t - self._anchor_t)
+        self._anchor += max(-room, min(room, self.value - self._anchor))
+        self._anchor_t = max(self._anchor_t, t)
 
 
 def parse_beacon(payload: bytes) -> float | None:
-    """A time beacon is seconds since the epoch, as a bare number or ``{"ts": n}``."""
+    """A time beacon is seconds since the epoch, as a bare number or ``{"ts": n}``.
+
+    Anything else is None: a payload over ``BEACON_MAX_BYTES``, not JSON, not a finite
+    number, or a time outside 2020-2100 (``BEACON_MIN_TS``, ``BEACON_MAX_TS``)."""
+    if len(payload) > BEACON_MAX_BYTES:
+        return None
     try:
         body = json.loads(payload)
     except (UnicodeDecodeError, ValueError):
@@ -169,4 +231,7 @@ def parse_beacon(payload: bytes) -> float | None:
         body = body.get("ts")
     if isinstance(body, bool) or not isinstance(body, (int, float)):
         return None
-    return float(body) if body > 0 else None
+    body = float(body)
+    if not math.isfinite(body) or not BEACON_MIN_TS <= body < BEACON_MAX_TS:
+        return None
+    return body

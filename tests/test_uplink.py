@@ -93,7 +93,7 @@ def test_lost_needs_a_known_kind():
 
 
 def test_clock_offset_keeps_the_least_delayed_sample_and_follows_a_step():
-    off = ClockOffset()
+    off = ClockOffset(confirm_n=1, confirm_s=0)  # a step believed at once (test_clock_beacons.py)
     # The gateway is an hour slow; beacons arrive 0.05-0.5 s after they were sent.
     for i, delay in enumerate([0.3, 0.05, 0.5, 0.2, 0.4]):
         true_send = 1000.0 + i

@@ -14,6 +14,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 
+import defusedxml.ElementTree as SafeET
+
 from agent.profiles import fields as F
 from agent.profiles import framing
 from agent.profiles.errors import DecodeError
@@ -255,7 +257,7 @@ class Codec:
             for spec, value in specs:
                 F.write_json(spec, doc, value)
             return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-        root = ET.fromstring(body)
+        root = SafeET.fromstring(body, forbid_dtd=True)  # the profile's sample: no DTDs
         if root.tag.startswith("{"):
             ET.register_namespace("", root.tag[1:].split("}", 1)[0])
         for spec, value in specs:

@@ -14,6 +14,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
 
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
 from agent.profiles.errors import DecodeError
 from agent.profiles.schema import BINARY_TYPES, FieldSpec
 
@@ -287,7 +290,12 @@ def parse_body(body_format: str, body: bytes, delimiter: str = ",") -> Any:
         if body_format == "json":
             return json.loads(body)
         if body_format == "xml":
-            return ET.fromstring(body)
+            # A device's reply is untrusted: no DTD, no entity (a billion laughs), no external
+            # reference (a file or URL read on the gateway). No device profile needs one.
+            return SafeET.fromstring(body, forbid_dtd=True)
+    except DefusedXmlException as e:
+        raise DecodeError("payload", f"the xml body has a DTD or entity, refused "
+                                     f"({type(e).__name__})") from None
     except (ValueError, LookupError, ET.ParseError, RecursionError) as e:
         raise DecodeError("payload", f"the {body_format} body does not parse: "
                                      f"{str(e)[:80]}") from None

@@ -32,6 +32,9 @@ from agent.profiles.schema import (
 )
 
 FORMAT_VERSION = 1
+# The shipped profiles are under 6 kB; a profile is parsed once per file but by every
+# agent that names it, so a runaway one is refused before it is parsed.
+MAX_PROFILE_BYTES = 256_000
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PARITIES = {"none": "N", "even": "E", "odd": "O"}
 DEFAULT_PORTS = {"tcp": None, "http": 80, "modbus_tcp": 502}
@@ -63,7 +66,7 @@ def resolve(ref: str, base: Path | None = None) -> Path:
 
 @lru_cache(maxsize=64)
 def _load_cached(path: Path, mtime: float) -> Profile:
-    return _build(load_toml(path), path)
+    return _build(load_toml(path, MAX_PROFILE_BYTES), path)
 
 
 def load(path: str | Path) -> Profile:
