@@ -31,6 +31,9 @@ DEFAULT_DEVICES = ("gate-1", "loop-1", "camera-1")
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*([dhms])\s*)+$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# A year of 100,000 sites with ten events each is about 100 MB of TOML; the 1 MB cap of a
+# config file would refuse it.
+MAX_SCENARIO_BYTES = 512 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ def _duration(section: Section, key: str, required: bool) -> float:
 
 
 def load(path: str | Path) -> Scenario:
-    top = load_toml(path)
+    top = load_toml(path, max_bytes=MAX_SCENARIO_BYTES)
     start = _time(top, "start", DEFAULT_TIMEZONE)
     end = _time(top, "end", DEFAULT_TIMEZONE)
     if end <= start:
