@@ -26,4 +26,4 @@ def admin_headers(database, username: str = "admin", role: str = "admin",
     users = Users(Store(database).db)
     if username not in {u["username"] for u in users.list()}:
         users.add(username, "not-a-real-password", role, group)
-    return {"Authorization": f"Bearer {users.new_api_token(username, 'tests', 0.0)}"}
+    return {"Authorization": f"Bearer {users.new_api_token(username, 'tests', time.time())}"}
