@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from collector.auth import AuthError, User
+from collector.auth import AuthError, User, dummy_hash
 from collector.console.bodylimit import BodyLimit
 from collector.console.deps import SESSION_COOKIE, AuthContext, current_user, optional_user
 from collector.console.guard import AuthGuard
@@ -86,6 +86,7 @@ def mount(app: FastAPI, ctx: AuthContext, anonymous_read: bool = False) -> None:
     """Sign-in, pages and static files, the guard in front of the whole API, and the body
     cap in front of everything (added last, so it runs first)."""
     app.state.auth = ctx
+    dummy_hash()  # made now, so that not even the first unknown username costs less
     app.include_router(router())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(AuthGuard, ctx=ctx, anonymous_read=anonymous_read)
