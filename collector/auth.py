@@ -10,12 +10,17 @@ CLI always names one) writes an ``audit_log`` row in the same transaction.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from collector.api_tokens import (  # noqa: F401 (the limits: re-exported)
+    TOKEN_DAYS_DEFAULT,
+    TOKEN_DAYS_MAX,
+    ApiTokens,
+    _token_hash,
+)
 from collector.passwords import (  # noqa: F401 (hash_password, AuthError: re-exported)
     AuthError,
     check_password,
@@ -50,9 +55,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 SESSION_TTL_S = 12 * 3600
-TOKEN_DAYS_DEFAULT = 90  # an API token lives this long unless told otherwise
-TOKEN_DAYS_MAX = 365  # and never longer
-TOKEN_PREFIX_LEN = 12  # "pwt_" and 8 characters: enough to name it, useless to guess it
 
 MIGRATIONS = [
     ("100_users_sessions_tokens", """
@@ -119,11 +121,7 @@ class User:
                 "permissions": sorted(p for p in PERMISSIONS if self.can(p))}
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-class Users:
+class Users(ApiTokens):
     def __init__(self, db: sqlite_utils.Database):
         self.db = db
 
@@ -152,15 +150,6 @@ class Users:
             "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id "
             "WHERE s.token_hash = ? AND s.expires_at > ? AND NOT u.disabled",
             [_token_hash(token), now]))
-        return self._user(rows[0]) if rows else None
-
-    def by_api_token(self, token: str, now: float) -> User | None:
-        """The token's user, if the token exists, is not revoked or expired, and its user
-        is not disabled."""
-        rows = list(self.db.query(
-            "SELECT u.* FROM api_tokens t JOIN users u ON u.id = t.user_id "
-            "WHERE t.token_hash = ? AND t.revoked_at IS NULL AND t.expires_at > ? "
-            "AND NOT u.disabled", [_token_hash(token), now]))
         return self._user(rows[0]) if rows else None
 
     # --- changes, each audited -------------------------------------------------------------
@@ -209,53 +198,6 @@ class Users:
             self.db.execute("DELETE FROM sessions WHERE user_id = ?", [row["id"]])
             self._audit(now, by, "user_passwd", username, {})
 
-    def new_api_token(self, username: str, name: str, now: float,
-                      days: int = TOKEN_DAYS_DEFAULT, *, by: str | None = None) -> str:
-        """Issue a bearer token that expires ``days`` days after ``now``; audited when
-        ``by`` is given."""
-        row = self._existing(username)
-        if not isinstance(days, int) or not 1 <= days <= TOKEN_DAYS_MAX:
-            raise AuthError(f"a token lives 1-{TOKEN_DAYS_MAX} days; got {days!r}")
-        if not name or len(name) > 100:
-            raise AuthError("a token's name must be 1-100 characters")
-        token = "pwt_" + secrets.token_urlsafe(32)
-        prefix = token[:TOKEN_PREFIX_LEN]
-        with self.db.conn:
-            tid = self.db["api_tokens"].insert({
-                "token_hash": _token_hash(token), "user_id": row["id"], "name": name,
-                "prefix": prefix, "created_at": now, "expires_at": now + days * 86400}).last_pk
-            self._audit(now, by, "token_issue", username,
-                        {"token": tid, "prefix": prefix, "name": name, "days": days})
-        return token
-
-    def revoke_api_token(self, username: str, which: str, now: float, by: str) -> dict:
-        """Revoke one of the user's tokens, named by its id or by its prefix."""
-        row = self._existing(username)
-        if which.isdigit():
-            found = self._tokens("t.user_id = ? AND t.id = ?", [row["id"], int(which)])
-        elif len(which) > TOKEN_PREFIX_LEN:  # the whole token
-            found = self._tokens("t.user_id = ? AND t.token_hash = ?",
-                                 [row["id"], _token_hash(which)])
-        elif len(which) >= 8:
-            found = self._tokens("t.user_id = ? AND t.prefix != '' AND "
-                                 "substr(t.prefix, 1, ?) = ?", [row["id"], len(which), which])
-        else:
-            raise AuthError("name a token by its id, its prefix (8 characters or more) or "
-                            "the whole token")
-        if not found:
-            raise AuthError(f"user {username!r} has no token {which!r}")
-        if len(found) > 1:
-            raise AuthError(f"{which!r} matches {len(found)} tokens; give its id")
-        (tok,) = found
-        if tok["revoked_at"] is not None:
-            raise AuthError(f"token {tok['id']} is already revoked")
-        with self.db.conn:
-            self.db.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?",
-                            [now, tok["id"]])
-            self._audit(now, by, "token_revoke", username,
-                        {"token": tok["id"], "prefix": tok["prefix"], "name": tok["name"]})
-        return {**tok, "revoked_at": now}
-
     # --- reading ---------------------------------------------------------------------------
 
     def list(self) -> list[dict]:
@@ -271,11 +213,6 @@ class Users:
         return [{"username": r["username"], "role": r["role"], "group": r["group_name"],
                  "disabled": bool(r["disabled"]), "tokens": tokens.get(r["id"], [])}
                 for r in self.db.query("SELECT * FROM users ORDER BY username")]
-
-    def _tokens(self, where: str, params: list) -> list[dict]:
-        return list(self.db.query(
-            "SELECT t.id, t.user_id, t.name, t.prefix, t.created_at, t.expires_at, "
-            f"t.revoked_at FROM api_tokens t WHERE {where} ORDER BY t.id", params))
 
     def _row(self, username: str) -> dict | None:
         rows = list(self.db.query("SELECT * FROM users WHERE username = ?", [username]))

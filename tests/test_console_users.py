@@ -100,7 +100,10 @@ def test_tokens_expire_and_revoke_by_id_prefix_or_whole_token(tmp_path):
     assert [users.by_api_token(t, T0 + 2) for t in (a, b, c)] == [None, None, None]
     with pytest.raises(AuthError, match="already revoked"):
         users.revoke_api_token("amy", b[:10], T0 + 3, "test")
-    for which, problem in (("pwt_", "at least 8|8 characters"), ("pwt_nothing", "no token"),
+    users.set_disabled("amy", True, T0 + 3, "test")
+    with pytest.raises(AuthError, match="disabled"):
+        users.new_api_token("amy", "x", T0 + 3)
+    for which, problem in (("pwt_", "8 characters"), ("pwt_nothing", "no token"),
                            ("999", "no token")):
         with pytest.raises(AuthError, match=problem):
             users.revoke_api_token("amy", which, T0 + 3, "test")
