@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import time
@@ -232,3 +233,17 @@ def test_a_liaison_member_confirms_and_admins_may_too(auth_api):
     r = auth_api.client.post(f"/api/workflow/problems/{pid}/reject", json={},
                              headers=auth_api.token("li1"))
     assert (r.status_code, r.json()["state"]) == (200, "rejected")
+
+
+def test_the_sign_in_page_says_how_long_to_wait(console, page):
+    from playwright.sync_api import expect
+
+    page.goto(console.url + "/login")
+    error = page.locator("#login-error")
+    for i in range(6):
+        page.fill("input[name=username]", "seat1")
+        page.fill("input[name=password]", f"guess-{i}")
+        page.evaluate("document.getElementById('login-error').textContent = ''")
+        page.click("button[type=submit]")
+        expect(error).not_to_have_text("")
+    expect(error).to_have_text(re.compile(r"Too many failed sign-ins\. Try again in \d+ s\."))
