@@ -1,16 +1,33 @@
 """Users, roles, sessions and API tokens. Every action is checked here, server-side.
 
 Passwords are hashed with scrypt (stdlib) and a per-user salt. A browser signs in and gets
-a session cookie; a script uses a bearer token. Both resolve to the same ``User``.
+a session cookie; a script uses a bearer token. Both resolve to the same ``User``. Sessions
+and tokens are stored only as SHA-256 hashes; a token also keeps its first characters (its
+prefix) so that it can be named in a listing and revoked. Every change to a user (added,
+disabled, enabled, password set, token issued or revoked) made with an actor (``by``; the
+CLI always names one) writes an ``audit_log`` row in the same transaction.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from collector.api_tokens import (  # noqa: F401 (the limits: re-exported)
+    TOKEN_DAYS_DEFAULT,
+    TOKEN_DAYS_MAX,
+    ApiTokens,
+    _token_hash,
+)
+from collector.passwords import (  # noqa: F401 (hash_password, AuthError: re-exported)
+    AuthError,
+    check_password,
+    dummy_hash,
+    hash_password,
+    verify_password,
+)
 
 if TYPE_CHECKING:  # the CLI imports ROLES on gateways too: keep this module light
     import sqlite_utils
@@ -20,7 +37,8 @@ ROLE_NAMES = {"seat": "seat agent", "member": "group member", "manager": "manage
               "admin": "admin"}
 
 # What each role may do. A member acts only on incidents of its own group (checked by the
-# caller with ``User.may_act_on``).
+# caller with ``User.may_act_on``); common problems only as a member of the workflow's
+# ``common_problem_group`` (``User.may_decide_problems``).
 PERMISSIONS: dict[str, frozenset[str]] = {
     "view": frozenset(ROLES),
     "incident.create": frozenset({"seat", "admin"}),
@@ -28,6 +46,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "incident.act": frozenset({"seat", "member", "admin"}),
     "incident.verify": frozenset({"seat", "admin"}),
     "incident.close": frozenset({"seat", "admin"}),
+    "problem.decide": frozenset({"member", "admin"}),
     "outage.mark": frozenset({"seat", "manager", "admin"}),
     "maintenance.manage": frozenset({"admin"}),
     "reports.view": frozenset({"manager", "admin", "seat"}),
@@ -52,11 +71,24 @@ MIGRATIONS = [
             name TEXT NOT NULL, created_at REAL NOT NULL
         );
     """),
+    # Tokens get an id (to revoke by), a prefix (to recognise), an expiry and a revocation
+    # time. Tokens issued before this had no expiry: they expire TOKEN_DAYS_DEFAULT days
+    # after the upgrade.
+    ("101_api_token_expiry_revocation", f"""
+        CREATE TABLE api_tokens_v2 (
+            id INTEGER PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,
+            user_id INTEGER NOT NULL REFERENCES users(id), name TEXT NOT NULL,
+            prefix TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL,
+            revoked_at REAL
+        );
+        INSERT INTO api_tokens_v2 (token_hash, user_id, name, prefix, created_at, expires_at)
+            SELECT token_hash, user_id, name, '', created_at,
+                   CAST(strftime('%s', 'now') AS REAL) + {TOKEN_DAYS_DEFAULT * 86400}
+            FROM api_tokens;
+        DROP TABLE api_tokens;
+        ALTER TABLE api_tokens_v2 RENAME TO api_tokens;
+    """),
 ]
-
-
-class AuthError(Exception):
-    """Bad credentials or input; the text is safe to show."""
 
 
 @dataclass(frozen=True)
@@ -76,69 +108,29 @@ class User:
             return group is not None and group == self.group
         return self.can("incident.act")
 
+    def may_decide_problems(self, problem_group: str) -> bool:
+        """Common problems are confirmed, solved or rejected by the group that owns them
+        (the technical liaison) and by admins; not by seat agents or other groups."""
+        if self.role == "member":
+            return self.group == problem_group
+        return self.can("problem.decide")
+
     def public(self) -> dict:
         return {"username": self.username, "role": self.role, "group": self.group,
                 "display_name": self.display_name or self.username,
                 "permissions": sorted(p for p in PERMISSIONS if self.can(p))}
 
 
-def hash_password(password: str, salt: bytes | None = None) -> str:
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
-    return f"scrypt$16384$8$1${salt.hex()}${digest.hex()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
-                             p=int(p), dklen=len(digest) // 2)
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got.hex(), digest)
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-class Users:
+class Users(ApiTokens):
     def __init__(self, db: sqlite_utils.Database):
         self.db = db
 
-    def add(self, username: str, password: str, role: str, group: str | None = None,
-            display_name: str | None = None) -> User:
-        if role not in ROLES:
-            raise AuthError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
-        if role == "member" and not group:
-            raise AuthError("a group member needs a group")
-        if not username or len(username) > 64:
-            raise AuthError("username must be 1-64 characters")
-        if len(password) < 8:
-            raise AuthError("password must be at least 8 characters")
-        if self._row(username) is not None:
-            raise AuthError(f"user {username!r} exists")
-        with self.db.conn:
-            uid = self.db["users"].insert({
-                "username": username, "password_hash": hash_password(password), "role": role,
-                "group_name": group, "display_name": display_name}).last_pk
-        return User(uid, username, role, group, display_name)
-
-    def _row(self, username: str) -> dict | None:
-        rows = list(self.db.query("SELECT * FROM users WHERE username = ?", [username]))
-        return rows[0] if rows else None
-
-    @staticmethod
-    def _user(row: dict) -> User:
-        return User(row["id"], row["username"], row["role"], row["group_name"],
-                    row["display_name"])
+    # --- who is calling --------------------------------------------------------------------
 
     def authenticate(self, username: str, password: str) -> User:
         row = self._row(username)
-        if row is None or row["disabled"] or not verify_password(password,
-                                                                 row["password_hash"]):
+        ok = verify_password(password, row["password_hash"] if row else dummy_hash())
+        if row is None or not ok or row["disabled"]:
             raise AuthError("wrong username or password")
         return self._user(row)
 
@@ -153,17 +145,6 @@ class Users:
         with self.db.conn:
             self.db.execute("DELETE FROM sessions WHERE token_hash = ?", [_token_hash(token)])
 
-    def new_api_token(self, username: str, name: str, now: float) -> str:
-        row = self._row(username)
-        if row is None:
-            raise AuthError(f"no user {username!r}")
-        token = "pwt_" + secrets.token_urlsafe(32)
-        with self.db.conn:
-            self.db["api_tokens"].insert({"token_hash": _token_hash(token),
-                                          "user_id": row["id"], "name": name,
-                                          "created_at": now})
-        return token
-
     def by_session(self, token: str, now: float) -> User | None:
         rows = list(self.db.query(
             "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id "
@@ -171,12 +152,88 @@ class Users:
             [_token_hash(token), now]))
         return self._user(rows[0]) if rows else None
 
-    def by_api_token(self, token: str) -> User | None:
-        rows = list(self.db.query(
-            "SELECT u.* FROM api_tokens t JOIN users u ON u.id = t.user_id "
-            "WHERE t.token_hash = ? AND NOT u.disabled", [_token_hash(token)]))
-        return self._user(rows[0]) if rows else None
+    # --- changes, each audited -------------------------------------------------------------
+
+    def add(self, username: str, password: str, role: str, group: str | None = None,
+            display_name: str | None = None, *, by: str | None = None,
+            now: float = 0.0) -> User:
+        """Add a user; audited as ``by`` at ``now`` when ``by`` is given (the CLI always
+        gives it; test fixtures do not)."""
+        if role not in ROLES:
+            raise AuthError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+        if role == "member" and not group:
+            raise AuthError("a group member needs a group")
+        if not username or len(username) > 64:
+            raise AuthError("username must be 1-64 characters")
+        check_password(password)
+        if self._row(username) is not None:
+            raise AuthError(f"user {username!r} exists")
+        with self.db.conn:
+            uid = self.db["users"].insert({
+                "username": username, "password_hash": hash_password(password), "role": role,
+                "group_name": group, "display_name": display_name}).last_pk
+            self._audit(now, by, "user_add", username, {"role": role, "group": group})
+        return User(uid, username, role, group, display_name)
+
+    def set_disabled(self, username: str, disabled: bool, now: float, by: str) -> None:
+        """Disable (or enable) a user. Disabling ends its sessions at once; its tokens stop
+        working at once too (every token lookup checks the user)."""
+        row = self._existing(username)
+        if bool(row["disabled"]) == disabled:
+            raise AuthError(f"user {username!r} is already {'dis' if disabled else 'en'}abled")
+        with self.db.conn:
+            self.db.execute("UPDATE users SET disabled = ? WHERE id = ?",
+                            [int(disabled), row["id"]])
+            if disabled:
+                self.db.execute("DELETE FROM sessions WHERE user_id = ?", [row["id"]])
+            self._audit(now, by, "user_disable" if disabled else "user_enable", username, {})
+
+    def set_password(self, username: str, password: str, now: float, by: str) -> None:
+        """A new password; the user's sessions end (its API tokens are kept)."""
+        row = self._existing(username)
+        check_password(password)
+        with self.db.conn:
+            self.db.execute("UPDATE users SET password_hash = ? WHERE id = ?",
+                            [hash_password(password), row["id"]])
+            self.db.execute("DELETE FROM sessions WHERE user_id = ?", [row["id"]])
+            self._audit(now, by, "user_passwd", username, {})
+
+    # --- reading ---------------------------------------------------------------------------
 
     def list(self) -> list[dict]:
         return [self._user(r).public() for r in self.db.query(
             "SELECT * FROM users ORDER BY username")]
+
+    def overview(self) -> list[dict]:
+        """Every user with role, group, disabled, and its tokens (id, name, prefix,
+        created, expires, revoked)."""
+        tokens: dict[int, list[dict]] = {}
+        for t in self._tokens("1", []):
+            tokens.setdefault(t.pop("user_id"), []).append(t)
+        return [{"username": r["username"], "role": r["role"], "group": r["group_name"],
+                 "disabled": bool(r["disabled"]), "tokens": tokens.get(r["id"], [])}
+                for r in self.db.query("SELECT * FROM users ORDER BY username")]
+
+    def _row(self, username: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM users WHERE username = ?", [username]))
+        return rows[0] if rows else None
+
+    def _existing(self, username: str) -> dict:
+        row = self._row(username)
+        if row is None:
+            raise AuthError(f"no user {username!r}")
+        return row
+
+    def _audit(self, now: float, by: str | None, action: str, username: str,
+               detail: dict) -> None:
+        if by is None:
+            return
+        self.db.conn.execute(
+            "INSERT INTO audit_log (at, actor, action, target, reason, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (now, by, action, f"user:{username}", action, json.dumps(detail)))
+
+    @staticmethod
+    def _user(row: dict) -> User:
+        return User(row["id"], row["username"], row["role"], row["group_name"],
+                    row["display_name"])

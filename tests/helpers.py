@@ -26,7 +26,7 @@ def admin_headers(database, username: str = "admin", role: str = "admin",
     users = Users(Store(database).db)
     if username not in {u["username"] for u in users.list()}:
         users.add(username, "not-a-real-password", role, group)
-    return {"Authorization": f"Bearer {users.new_api_token(username, 'tests', 0.0)}"}
+    return {"Authorization": f"Bearer {users.new_api_token(username, 'tests', time.time())}"}
 
 
 def _sites(sites) -> dict[str, list[str]]:

@@ -43,12 +43,15 @@ def test_language_switch_is_remembered(console, page):
 
 
 def test_api_takes_a_bearer_token_and_refuses_strangers(console):
+    import time
+
     import httpx
 
     from collector.auth import Users
     from collector.store import open_db
 
-    token = Users(open_db(console.collector.cfg.database)).new_api_token("boss", "ci", 0.0)
+    token = Users(open_db(console.collector.cfg.database)).new_api_token("boss", "ci",
+                                                                         time.time())
     assert httpx.get(console.url + "/api/sites").status_code == 401
     assert httpx.get(console.url + "/api/sites",
                      headers={"Authorization": "Bearer nope"}).status_code == 401
@@ -60,7 +63,10 @@ def test_user_cli_adds_users_and_tokens_without_tracebacks(tmp_path, parkwatch_e
     import os
     import subprocess
 
+    from collector.store import Store
+
     db = str(tmp_path / "c.db")
+    Store(db)  # the collector's database (`user ...` never creates one by accident)
     env = {**os.environ, "PARKWATCH_PASSWORD": "long-enough-pw"}
 
     def run(*args):

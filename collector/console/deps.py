@@ -8,16 +8,20 @@ from collections.abc import Callable
 from fastapi import Depends, HTTPException, Request
 
 from collector.auth import User, Users
+from collector.console.ratelimit import LoginLimiter
 
 SESSION_COOKIE = "pw_session"
 
 
 class AuthContext:
-    """What the guard needs: a way to open the users table, and the clock."""
+    """What the guard and sign-in need: a way to open the users table, the clock, and the
+    login failure counts (this process's memory)."""
 
-    def __init__(self, open_db: Callable, clock: Callable[[], float] = time.time):
+    def __init__(self, open_db: Callable, clock: Callable[[], float] = time.time,
+                 limiter: LoginLimiter | None = None):
         self.open_db = open_db
         self.clock = clock
+        self.limiter = limiter or LoginLimiter()
 
     def users(self) -> Users:
         return Users(self.open_db())

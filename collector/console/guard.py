@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from collector.auth import User
+from collector.auth import ROLE_NAMES, User
 from collector.console.deps import SESSION_COOKIE, AuthContext
 
 OPEN = None  # no sign-in needed
@@ -27,7 +27,7 @@ RULES: list[tuple[str, str, str | None]] = [
     ("POST", r"/api/workflow/incidents/\d+/(dispatch)", "incident.dispatch"),
     ("POST", r"/api/workflow/incidents/\d+/(verify|reopen|close)", "incident.verify"),
     ("POST", r"/api/workflow/incidents/\d+/\w+", "incident.act"),
-    ("POST", r"/api/workflow/problems/\d+/\w+", "incident.act"),
+    ("POST", r"/api/workflow/problems/\d+/\w+", "problem.decide"),
     ("POST", r"/api/outages/\d+/exclusion", "outage.mark"),
     ("POST", r"/api/exclusions/\d+/revoke", "outage.mark"),
     ("POST", r"/api/projects/[^/]+/maintenance", "maintenance.manage"),
@@ -35,6 +35,7 @@ RULES: list[tuple[str, str, str | None]] = [
     ("GET", r"/api/.*", "view"),
     ("*", r"/api/.*", "users.manage"),  # anything else that writes: admins only
 ]
+DOES = {"problem.decide": "confirm, solve or reject common problems"}
 _COMPILED = [(m, re.compile(p + r"/?"), perm) for m, p, perm in RULES]
 
 
@@ -65,11 +66,13 @@ class AuthGuard:
         if needed is not OPEN and not (needed == "view" and self.anonymous_read):
             problem = None
             if user == "bad-token":
-                problem = (401, "invalid bearer token")
+                problem = (401, "invalid bearer token (unknown, expired or revoked, or its "
+                                "user is disabled)")
             elif user is None:
                 problem = (401, "sign in first (session cookie or bearer token)")
             elif not user.can(needed):
-                problem = (403, f"a {user.role} may not {needed.replace('.', ' ')}")
+                what = DOES.get(needed, needed.replace(".", " "))
+                problem = (403, f"a {ROLE_NAMES[user.role]} may not {what}")
             if problem:
                 return await JSONResponse({"detail": problem[1]}, problem[0])(scope, receive,
                                                                                send)
@@ -79,7 +82,7 @@ class AuthGuard:
         users = self.ctx.users()
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
-            return users.by_api_token(header[7:].strip()) or "bad-token"
+            return users.by_api_token(header[7:].strip(), self.ctx.clock()) or "bad-token"
         token = request.cookies.get(SESSION_COOKIE)
         return users.by_session(token, self.ctx.clock()) if token else None
 
@@ -95,3 +98,17 @@ def actor(request: Request, named: str | None) -> str:
 
         raise HTTPException(422, "say who acts: sign in, or give 'who'/'by'")
     return named
+
+
+def require_problem_group(request: Request, problem_group: str) -> None:
+    """Common problems are decided by the group that owns them (``common_problem_group``,
+    the technical liaison) and by admins: a seat agent or another group's member gets 403.
+    A request without a user (a bare router in tests) is not checked here."""
+    user = getattr(request.state, "user", None)
+    if user is not None and not user.may_decide_problems(problem_group):
+        from fastapi import HTTPException
+
+        who = f"a member of {user.group}" if user.role == "member" else \
+            f"a {ROLE_NAMES[user.role]}"
+        raise HTTPException(403, f"common problems are decided by {problem_group}; "
+                                 f"{who} may not")

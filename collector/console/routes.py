@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from collector.auth import AuthError, User
+from collector.auth import AuthError, User, dummy_hash
+from collector.console.bodylimit import BodyLimit
 from collector.console.deps import SESSION_COOKIE, AuthContext, current_user, optional_user
 from collector.console.guard import AuthGuard
 
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("parkwatch.console")
 
 
 class Login(BaseModel):
-    username: str
-    password: str
+    username: str = Field(max_length=200)
+    password: str = Field(max_length=1024)
 
 
 def router() -> APIRouter:
@@ -27,12 +30,21 @@ def router() -> APIRouter:
     @r.post("/api/auth/login")
     def login(body: Login, request: Request, response: Response):
         ctx: AuthContext = request.app.state.auth
+        now, address = ctx.clock(), request.client.host if request.client else "unknown"
+        wait = ctx.limiter.retry_after(body.username, address, now)
+        if wait is not None:  # refused before the password is even checked
+            log.warning("sign-in for %r from %s refused: too many failures", body.username,
+                        address)
+            raise HTTPException(429, f"too many failed sign-ins; try again in {wait} s",
+                                headers={"Retry-After": str(wait)})
         users = ctx.users()
         try:
             user = users.authenticate(body.username, body.password)
         except AuthError as e:
+            ctx.limiter.failed(body.username, address, now)
             raise HTTPException(401, str(e)) from None
-        token = users.new_session(user, ctx.clock())
+        ctx.limiter.succeeded(body.username, address, now)
+        token = users.new_session(user, now)
         response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
                             max_age=12 * 3600)
         return user.public()
@@ -71,9 +83,12 @@ def router() -> APIRouter:
 
 
 def mount(app: FastAPI, ctx: AuthContext, anonymous_read: bool = False) -> None:
-    """Sign-in, pages and static files, and the guard in front of the whole API."""
+    """Sign-in, pages and static files, the guard in front of the whole API, and the body
+    cap in front of everything (added last, so it runs first)."""
     app.state.auth = ctx
+    dummy_hash()  # made now, so that not even the first unknown username costs less
     app.include_router(router())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(AuthGuard, ctx=ctx, anonymous_read=anonymous_read)
+    app.add_middleware(BodyLimit)
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from collector.console.guard import actor
+from collector.console.guard import actor, require_problem_group
 from collector.workflow import clocks, lifecycle, report
 from collector.workflow.config import WorkflowConfig
 from collector.workflow.routing import KINDS, device_class, route, severity_of
@@ -230,6 +230,7 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
 
     @r.post("/api/workflow/problems/{pid}/{action}")
     def problem_action(pid: int, action: str, body: ProblemActionIn, request: Request):
+        require_problem_group(request, cfg.problem_group)
         who = actor(request, body.who)
         with session() as s:
             return act(lambda: s.problem_action(

@@ -19,7 +19,8 @@ PAGES.login = {
           {username: f.get("username"), password: f.get("password")})});
         location.href = "/board";
       } catch (e) {
-        document.getElementById("login-error").textContent = t("wrong_login");
+        document.getElementById("login-error").textContent = e.status === 429
+          ? t("login_locked").replace("{s}", e.retryAfter || "?") : t("wrong_login");
       }
     };
   },
