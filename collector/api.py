@@ -117,6 +117,13 @@ def create_app(ingest: Ingest) -> FastAPI:
     def projects():
         return report.projects(db())
 
+    @app.get("/api/zones")
+    def zones():
+        """Each project's time zone, and the collector's own (for the platform's incidents
+        and projects it has not heard of): the console shows every time in them."""
+        return {"default": ingest.cfg.timezone,
+                "projects": {r["project"]: r["timezone"] for r in report.projects(db())}}
+
     @app.get("/api/projects/{project}/budget")
     def budget(project: str = Path(pattern=ID),
                year: int = Query(..., ge=2000, le=2200, description="calendar year")):

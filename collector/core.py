@@ -56,8 +56,10 @@ class Core:
             self.tracker.resume_clock(project, site, offset)
         for outage in store.recent_site_outages(now - RESUME_CLOSED_S):
             self.tracker.resume_closed(outage)
+        resumed = []  # what taking them back decides (a release), stored at once
         for outage in store.open_outages():
-            self.tracker.resume(outage)
+            resumed += self.tracker.resume(outage)
+        store.apply(resumed)
         self.run_id = store.begin_run(now)
 
     def handle(self, msg: wire.Message, now: float) -> list[Decision]:

@@ -65,13 +65,15 @@ class OutageBook:
         return out
 
     def visible(self, outage: Outage, now: float) -> float:
-        """How much of the outage the collector saw; unknown time makes no incident."""
+        """How much of the outage's own time the collector saw; unknown time makes no
+        incident (nor does the part of it its site outage absorbed)."""
         end = outage.ended_at if outage.ended_at is not None else now
+        start = outage.own_start()
         if self.seen is None:
-            return max(0.0, end - outage.started_at)
+            return max(0.0, end - start)
         total = 0.0
         for a, b in self.seen:
-            lo, hi = max(a, outage.started_at), min(end if b is None else b, end)
+            lo, hi = max(a, start), min(end if b is None else b, end)
             if hi > lo:
                 total += hi - lo
         return total
@@ -99,7 +101,7 @@ class OutageBook:
         if outage.incident:
             self._schedule_grade(outage, outage.declared_at or outage.started_at)
         elif not outage.absorbed:
-            self._push(outage.started_at + self.threshold_s, "declare", outage)
+            self._push(outage.own_start() + self.threshold_s, "declare", outage)
 
     def _schedule_grade(self, outage: Outage, now: float) -> None:
         for edge in GRADE_EDGES_S:

@@ -77,6 +77,16 @@ class Outage:
     absorbed: bool = False  # in memory: absorbed by an outage not yet stored
     withdrawn: bool = False  # its incident was withdrawn (better evidence made it short)
     end_boot: int | None = None  # the agent boot of the message that ended it
+    # An absorbed device or software outage that outlasted its site outage: the site came
+    # back at this time, and only what follows is its own (docs/architecture.md, Absorption)
+    released_at: float | None = None
+
+    def own_start(self) -> float:
+        """Where the time that is the outage's own begins (an incident counts from there;
+        the incident is still dated from ``started_at``)."""
+        if self.released_at is None:
+            return self.started_at
+        return max(self.started_at, self.released_at)
 
     def duration(self, now: float) -> float:
         end = self.ended_at if self.ended_at is not None else now

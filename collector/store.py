@@ -114,6 +114,11 @@ MIGRATIONS.append(("004_site_clocks_end_boot", """
         PRIMARY KEY (project, site)
     ) WITHOUT ROWID;
 """))
+MIGRATIONS.append(("005_outages_released_at", """
+    -- a device or software outage absorbed by its site outage, still down when the site
+    -- came back: its own time (what may make it an incident) counts from here
+    ALTER TABLE outages ADD COLUMN released_at REAL;
+"""))
 MIGRATIONS += WORKFLOW_MIGRATIONS  # the incident workflow's own tables (wf_*)
 MIGRATIONS += auth.MIGRATIONS  # console users, sessions and API tokens
 MIGRATIONS += registry.MIGRATIONS  # the fleet registry: known sites, broker accounts
@@ -139,7 +144,7 @@ def migrate(db: sqlite_utils.Database) -> None:
 
 
 _OUTAGE_COLUMNS = ("kind, project, site, device, fault, started_at, detected_at, ended_at, "
-                   "last_seen_at, detected_by, start_source, end_source")
+                   "last_seen_at, detected_by, start_source, end_source, released_at")
 
 
 class Store:
@@ -196,10 +201,10 @@ class Store:
     def _started(self, d: OutageStarted) -> None:
         o, k = d.outage, d.outage.key
         o.id = self.conn.execute(
-            f"INSERT INTO outages ({_OUTAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO outages ({_OUTAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (k.kind, k.project, k.site, k.device, o.fault, o.started_at, o.detected_at,
              o.ended_at, o.last_seen_at, o.detected_by, o.start_source,
-             o.end_source)).lastrowid
+             o.end_source, o.released_at)).lastrowid
 
     def _declared(self, d: IncidentDeclared) -> None:
         o, k = d.outage, d.outage.key
@@ -253,15 +258,17 @@ class Store:
     def _absorbed(self, d: Absorbed) -> None:
         into = d.into
         o = d.outage
-        if into is None:
+        if into is None:  # released: its own problem from ``released_at``
             o.absorbed_by = None
-            self.conn.execute("UPDATE outages SET absorbed_by = NULL WHERE id = ?", (o.id,))
+            self.conn.execute("UPDATE outages SET absorbed_by = NULL, released_at = ? "
+                              "WHERE id = ?", (o.released_at, o.id))
             return
         o.absorbed_by = into.id
         if into.key.kind == PLATFORM:
             o.platform_id = into.id
-        self.conn.execute("UPDATE outages SET absorbed_by = ?, platform_id = ? WHERE id = ?",
-                          (into.id, o.platform_id, o.id))
+        self.conn.execute("UPDATE outages SET absorbed_by = ?, platform_id = ?, "
+                          "released_at = ? WHERE id = ?",
+                          (into.id, o.platform_id, o.released_at, o.id))
 
     def _site_event(self, d: SiteEvent) -> None:
         self.conn.execute(
@@ -366,7 +373,7 @@ def _outage(r: dict) -> Outage:
                   incident=incident, id=r["id"], last_seen_at=r["last_seen_at"],
                   start_source=r["start_source"] or "last_message",
                   end_source=r["end_source"], detected_by=r["detected_by"],
-                  end_boot=r["end_boot"],
+                  end_boot=r["end_boot"], released_at=r["released_at"],
                   declared_at=r["declared_at"], absorbed_by=r["absorbed_by"],
                   platform_id=r["platform_id"], grade=r["grade"],
                   withdrawn=r["incident_state"] == "withdrawn")

@@ -17,6 +17,7 @@ import heapq
 from dataclasses import dataclass, field
 
 from agent import wire
+from collector import absorption
 from collector.clocks import local_time, stale_message, update_offset
 from collector.heard import HeardSpans
 from collector.lifecycle import OutageBook
@@ -26,7 +27,6 @@ from collector.outages import (
     PLATFORM,
     SITE_NETWORK,
     SOFTWARE_DOWN,
-    Absorbed,
     Decision,
     IncidentDeclared,
     Outage,
@@ -161,23 +161,27 @@ class Tracker(OutageBook):
                 site.last_seen = max(site.last_seen, now)
                 self._arm_silence(site)
 
-    def resume(self, outage: Outage) -> None:
-        """Take back an outage that was open when the collector stopped."""
+    def resume(self, outage: Outage) -> list[Decision]:
+        """Take back an outage that was open when the collector stopped; returns what that
+        decides (an absorbed outage whose site outage is over is released)."""
         outage.absorbed = outage.absorbed_by is not None
         self.open[outage.key] = outage
         if self.platform is not None:
             self.platform.resume(outage)
-        self._schedule(outage)
         if outage.key.kind == PLATFORM:
-            return
+            self._schedule(outage)
+            return []
         site = self.sites.get((outage.key.project, outage.key.site)) or \
             self._new_site(outage.key.project, outage.key.site, "unknown")
+        out = absorption.on_resume(self, site, outage)
+        self._schedule(outage)
         if outage.key.kind == SITE_NETWORK:
             self._set_state(site, "offline")
             site.last_seen = outage.last_seen_at or outage.started_at
         elif outage.key.kind in (DEVICE_OFFLINE, DEVICE_FAULT):
             state = "offline" if outage.key.kind == DEVICE_OFFLINE else "fault"
             site.devices[outage.key.device] = DeviceView(state, outage.fault, outage.started_at)
+        return out
 
     def resume_clock(self, project: str, site_id: str, offset: float) -> None:
         """The gateway's clock offset as a previous collector run last stored it, so that
@@ -251,7 +255,7 @@ class Tracker(OutageBook):
             ended = out[-1].outage
             ended.end_boot = boot  # the connection whose uplink record will describe it
             self._remember(site, ended)
-            out += self._release_absorbed(site, ended, now)
+            out += absorption.release(self, site, ended)
             platform = self.platform.site_up(ended) if self.platform else None
             if platform is not None:
                 out += self._end(platform.key, ended.ended_at, "message", now)
@@ -261,18 +265,6 @@ class Tracker(OutageBook):
         site.recent.append(outage)
         if len(site.recent) > RECENT_CLOSED:
             del site.recent[0]
-
-    def _release_absorbed(self, site: SiteView, ended: Outage, now: float) -> list[Decision]:
-        """Device outages that outlast their site outage become problems of their own."""
-        out: list[Decision] = []
-        for outage in list(self.open.values()):
-            k = outage.key
-            if k.project == site.project and k.site == site.site and outage.absorbed and \
-                    k.kind != SITE_NETWORK:
-                outage.absorbed = False
-                out.append(Absorbed(outage, None))
-                self._push(max(now, outage.started_at) + self.threshold_s, "declare", outage)
-        return out
 
     # --- events and devices ----------------------------------------------------------------
 
@@ -285,7 +277,7 @@ class Tracker(OutageBook):
                             _process_id(msg.detail.get("process")))
             at = self._local(site, msg.since if msg.since is not None else msg.ts, now)
             if msg.state == "ok":
-                return self._end(key, at, "device_event", now)
+                return absorption.end(self, site, key, at, "device_event", now)
             return self._start(Outage(key, at, now, fault=msg.fault, last_seen_at=at,
                                       start_source="device_event"), site)
         at = self._local(site, msg.since if msg.since is not None else msg.ts, now)
@@ -302,8 +294,8 @@ class Tracker(OutageBook):
             return []
         out: list[Decision] = []
         for kind in (DEVICE_OFFLINE, DEVICE_FAULT):
-            out += self._end(OutageKey(kind, site.project, site.site, name), since,
-                             "device_event", now)
+            out += absorption.end(self, site, OutageKey(kind, site.project, site.site, name),
+                                  since, "device_event", now)
         view.state, view.fault, view.since = state, fault, since
         if state in ("offline", "fault"):
             kind = DEVICE_OFFLINE if state == "offline" else DEVICE_FAULT
@@ -319,23 +311,10 @@ class Tracker(OutageBook):
             return []
         self.open[outage.key] = outage
         out: list[Decision] = [OutageStarted(outage)]
-        if site is not None:
-            host = self._site_outage_at(site, outage.started_at)
-            if host is not None:
-                outage.absorbed = True
-                out.append(Absorbed(outage, host))
+        if site is not None:  # a device or software outage: its site may be down
+            out += absorption.on_start(self, site, outage)
         self._schedule(outage)
         return out
-
-    def _site_outage_at(self, site: SiteView, t: float) -> Outage | None:
-        """The site's network outage that covers time ``t``, if any."""
-        o = self.open.get(OutageKey(SITE_NETWORK, site.project, site.site))
-        if o is not None and t >= o.started_at:
-            return o
-        for o in reversed(site.recent):
-            if o.started_at <= t <= o.ended_at:
-                return o
-        return None
 
     def _maybe_declare(self, outage: Outage, now: float) -> list[Decision]:
         if not self._qualifies(outage, now):

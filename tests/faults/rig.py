@@ -326,6 +326,10 @@ class Rig:
         at = self._set_fault(code)
         return at, self._set_fault(None)
 
+    def set_gate_fault(self, code: str | None) -> float:
+        """Fault the gate (``None``: clear it); returns once the agent has seen it."""
+        return self._set_fault(code)
+
     def _set_fault(self, code: str | None) -> float:
         # Answers are made under the device's lock: the first request after set_fault gets
         # the new state, and the agent asks again only once it has handled that answer.

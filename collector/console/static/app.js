@@ -4,7 +4,8 @@
 
 const PW = {
   lang: null,
-  tz: "Asia/Shanghai",
+  tz: null,  // the collector's zone: for the platform's incidents and times of no project
+  zones: {},  // each project's time zone, from /api/zones
   user: null,
 };
 
@@ -23,12 +24,56 @@ function esc(s) {
     '"': "&quot;", "'": "&#39;"})[c]);
 }
 
-function fmtTime(epoch, tz) {
-  if (epoch == null) return "—";
-  return new Intl.DateTimeFormat(PW.lang === "zh-CN" ? "zh-CN" : "en-GB", {
-    timeZone: tz || PW.tz, year: "numeric", month: "2-digit", day: "2-digit",
+// Every time is shown in its project's time zone, the zone named: as text with its UTC
+// offset ("UTC-5", "UTC+5:30"), and as a <time> whose title is the zone's name
+// ("America/New_York").
+function zoneOf(project) {
+  return PW.zones[project] || PW.tz || "UTC";
+}
+
+function offsetLabel(seconds) {
+  const m = Math.round(Math.abs(seconds) / 60);
+  const text = `${Math.floor(m / 60)}${m % 60 ? ":" + String(m % 60).padStart(2, "0") : ""}`;
+  return `UTC${seconds < 0 ? "-" : "+"}${text}`;
+}
+
+// [date and time, UTC offset] of ``epoch`` in the project's zone.
+function timeParts(epoch, project) {
+  const zone = zoneOf(project);
+  const text = new Intl.DateTimeFormat(PW.lang === "zh-CN" ? "zh-CN" : "en-GB", {
+    timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
     hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
   }).format(new Date(epoch * 1000));
+  return [text, offsetLabel(zoneOffsetS(epoch, zone))];
+}
+
+function fmtTime(epoch, project) {
+  return epoch == null ? "—" : timeParts(epoch, project).join(" ");
+}
+
+function timeTag(epoch, project) {
+  if (epoch == null) return "—";
+  const zone = zoneOf(project);
+  const [text, offset] = timeParts(epoch, project);
+  return `<time datetime="${new Date(epoch * 1000).toISOString()}" title="${esc(zone)}">${esc(text)} <span class="zone">${esc(offset)}</span></time>`;
+}
+
+// Seconds east of UTC of ``zone`` at ``epoch`` (what a wall clock there adds to UTC).
+function zoneOffsetS(epoch, zone) {
+  const p = Object.fromEntries(new Intl.DateTimeFormat("en-US", {timeZone: zone, hourCycle: "h23",
+    year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric",
+    second: "numeric"}).formatToParts(new Date(epoch * 1000)).map(x => [x.type, x.value]));
+  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) / 1000 - Math.floor(epoch);
+}
+
+// 00:00 on 1 January of ``year`` in ``zone``, as epoch seconds.
+function yearStart(year, zone) {
+  const guess = Date.UTC(year, 0, 1) / 1000;
+  return guess - zoneOffsetS(guess - zoneOffsetS(guess, zone), zone);
+}
+
+function yearIn(zone) {
+  return parseInt(new Intl.DateTimeFormat("en-US", {timeZone: zone, year: "numeric"}).format(new Date()), 10);
 }
 
 function fmtDuration(seconds) {
@@ -90,6 +135,10 @@ async function boot() {
   const page = document.body.dataset.page;
   if (page !== "login") {
     try { PW.user = await api("/api/auth/me"); } catch (e) { return; }
+    try {
+      const z = await api("/api/zones");
+      PW.tz = z.default; PW.zones = z.projects;
+    } catch (e) { /* times then show in UTC, named so */ }
   }
   renderHeader();
   applyI18n();

@@ -23,6 +23,12 @@ PAGES.board = {
     }
     return rows.sort((a, b) => (a.since ?? 0) - (b.since ?? 0));
   },
+  // The board's own time (when it was updated) is in its projects' zone when they share
+  // one, else in the collector's.
+  zoneProject() {
+    const zones = new Set(this.sites.map(s => zoneOf(s.project)));
+    return zones.size === 1 ? this.sites[0].project : null;
+  },
   // The clock that runs out first: {left (business seconds), due, state}.
   nextClock(i) {
     const open = (i.clocks || []).filter(c => c.done_at == null);
@@ -41,7 +47,7 @@ PAGES.board = {
         ${down.map(r => `<tr data-site="${esc(r.site)}" data-device="${esc(r.device ?? "")}">
           <td><a href="/projects/${encodeURIComponent(r.project)}">${esc(r.project)}</a></td><td>${esc(r.site)}</td><td>${esc(r.device ?? "—")}</td>
           <td><span class="pill ${esc(r.state)}">${esc(t("state." + r.state))}</span> ${esc(r.fault ?? "")}</td>
-          <td>${fmtTime(r.since)}</td></tr>`).join("")}</tbody></table></div>`
+          <td>${timeTag(r.since, r.project)}</td></tr>`).join("")}</tbody></table></div>`
       : `<p class="muted" id="down">${t("nothing_down")}</p>`;
     const inc = [...this.incidents].sort((a, b) => this.left(a) - this.left(b));
     const incHtml = inc.length ? `<div class="table-wrap"><table id="incidents"><thead><tr>
@@ -52,13 +58,13 @@ PAGES.board = {
           <td>${esc(i.project)}${i.site ? " / " + esc(i.site) : ""}${i.device ? " / " + esc(i.device) : ""}</td>
           <td><span class="pill ${esc(i.state)}">${esc(t("wf." + i.state))}</span></td>
           <td>${esc(i.grade ?? "")}</td><td>${esc(i.group_name ?? "")}</td>
-          <td class="count countdown" data-left="${c.remaining_s ?? ""}" data-clock="${esc(c.state)}" title="${c.due ? fmtTime(c.due) : ""}"></td>
-          <td>${fmtTime(i.opened_at)}</td></tr>`; }).join("")}</tbody></table></div>`
+          <td class="count countdown" data-left="${c.remaining_s ?? ""}" data-clock="${esc(c.state)}" title="${c.due ? esc(fmtTime(c.due, i.project)) : ""}"></td>
+          <td>${timeTag(i.opened_at, i.project)}</td></tr>`; }).join("")}</tbody></table></div>`
       : `<p class="muted" id="incidents">${t("no_open")}</p>`;
     document.getElementById("main").innerHTML = `<div class="grid">
       <section class="card"><h2>${t("down_now")} <span class="muted count" id="down-count">(${down.length})</span></h2>${downHtml}</section>
       <section class="card"><h2>${t("open_incidents")} <span class="muted count">(${inc.length})</span></h2>${incHtml}</section></div>
-      <p class="muted">${t("updated")} <span id="updated">${fmtTime(this.fetchedAt)}</span></p>`;
+      <p class="muted">${t("updated")} <span id="updated">${timeTag(this.fetchedAt, this.zoneProject())}</span></p>`;
     this.tick();
   },
   tick() {

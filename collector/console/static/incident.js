@@ -48,7 +48,7 @@ PAGES.incident = {
     const groupOptions = this.groups.map(g => `<option value="${esc(g.name)}">${esc(g.name)}</option>`).join("");
     const canMark = this.outage && this.outage.kind === "site_network" && this.may("outage.mark");
     const clocks = (i.clocks || []).map(c => `<tr><td>${esc(c.group)}</td><td>${esc(t("clock." + c.clock))}</td>
-        <td>${fmtTime(c.due)}</td><td class="${c.state === "breached" || c.state === "late" ? "breach" : ""}">${esc(t("cs." + c.state))}</td>
+        <td>${timeTag(c.due, i.project)}</td><td class="${c.state === "breached" || c.state === "late" ? "breach" : ""}">${esc(t("cs." + c.state))}</td>
         <td class="count">${c.remaining_s != null ? fmtDuration(c.remaining_s) : "—"}</td></tr>`).join("");
     document.getElementById("main").innerHTML = `
       <h1>${t("incident")} #${i.id} · ${esc(i.title || t("kind." + i.kind))} <span class="pill ${esc(i.state)}" id="inc-state">${esc(t("wf." + i.state))}</span></h1>
@@ -56,11 +56,12 @@ PAGES.incident = {
         <section class="card">
           <table><tbody>
             <tr><th>${t("project")}</th><td><a href="/projects/${encodeURIComponent(i.project)}">${esc(i.project)}</a></td></tr>
+            <tr><th>${t("time_zone")}</th><td id="zone">${esc(zoneOf(i.project))}</td></tr>
             <tr><th>${t("site")}</th><td>${esc(i.site ?? "—")}${i.device ? " / " + esc(i.device) : ""}</td></tr>
             <tr><th>${t("kind")}</th><td>${esc(t("kind." + i.kind))}</td></tr>
             <tr><th>${t("grade")}</th><td>${esc(i.grade ?? "—")} · ${t("severity")} ${esc(i.severity ?? "—")}</td></tr>
             <tr><th>${t("group")}</th><td id="inc-group">${esc(i.group_name ?? "—")}</td></tr>
-            <tr><th>${t("opened")}</th><td>${fmtTime(i.opened_at)}${i.assessed ? "" : " · " + t("not_assessed")}</td></tr>
+            <tr><th>${t("opened")}</th><td>${timeTag(i.opened_at, i.project)}${i.assessed ? "" : " · " + t("not_assessed")}</td></tr>
             ${i.reporter_name ? `<tr><th>${t("reporter")}</th><td>${esc(i.reporter_name)} ${esc(i.reporter_contact ?? "")}</td></tr>` : ""}
             ${i.description ? `<tr><th>${t("description")}</th><td>${esc(i.description)}</td></tr>` : ""}
           </tbody></table>
@@ -81,7 +82,7 @@ PAGES.incident = {
             <p class="error" id="act-error" role="alert">${esc(this.error)}</p>
           </form>
           <h2>${t("timeline")}</h2>
-          <ul class="timeline" id="timeline">${this.timeline().map(e => `<li><span class="muted">${fmtTime(e.at)}</span> · <b>${esc(e.who)}</b> · ${esc(e.what)}${e.note ? `<br><span>${esc(e.note)}</span>` : ""}</li>`).join("")}</ul>
+          <ul class="timeline" id="timeline">${this.timeline().map(e => `<li><span class="muted">${timeTag(e.at, i.project)}</span> · <b>${esc(e.who)}</b> · ${esc(e.what)}${e.note ? `<br><span>${esc(e.note)}</span>` : ""}</li>`).join("")}</ul>
         </section>
       </div>`;
     const form = document.getElementById("act");

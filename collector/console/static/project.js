@@ -6,7 +6,7 @@ PAGES.project = {
   name: null, year: null, b: null, error: "",
   async start() {
     this.name = decodeURIComponent(location.pathname.split("/").pop());
-    this.year = parseInt(new URLSearchParams(location.search).get("year"), 10) || new Date().getFullYear();
+    this.year = parseInt(new URLSearchParams(location.search).get("year"), 10) || yearIn(zoneOf(this.name));
     await this.refresh();
     setInterval(() => this.refresh().catch(() => {}), 10000);
   },
@@ -28,7 +28,8 @@ PAGES.project = {
   // Cumulative charged minutes through the year, the budget line, and the forecast to year end.
   chart(b) {
     const W = 640, H = 180, P = 28;
-    const y0 = Date.UTC(this.year, 0, 1) / 1000, y1 = Date.UTC(this.year + 1, 0, 1) / 1000;
+    const zone = zoneOf(this.name);
+    const y0 = yearStart(this.year, zone), y1 = yearStart(this.year + 1, zone);
     const projected = b.forecast.projected_year_end_minutes;  // null: too little of the year behind it
     const top = Math.max(b.budget_minutes, projected ?? 0, b.down_minutes) * 1.1 || 1;
     const x = t => P + (W - 2 * P) * Math.min(1, Math.max(0, (t - y0) / (y1 - y0)));
@@ -56,7 +57,7 @@ PAGES.project = {
   render() {
     const b = this.b;
     const canMark = (PW.user.permissions || []).includes("outage.mark");
-    const rows = b.outages.map(o => `<tr data-outage="${o.id}"><td>${esc(o.site)}</td><td>${fmtTime(o.started_at)}</td>
+    const rows = b.outages.map(o => `<tr data-outage="${o.id}"><td>${esc(o.site)}</td><td>${timeTag(o.started_at, b.project)}</td>
         <td>${o.ended_at ? fmtDuration(o.ended_at - o.started_at) : t("ongoing")}</td>
         <td class="count">${o.charged_minutes}</td>
         <td>${o.customer ? `<span class="pill closed">${t("customer_caused")}</span>` : canMark ?
@@ -65,6 +66,7 @@ PAGES.project = {
     const restoreClass = b.restores_over_target > 0 ? "breach" : "";
     document.getElementById("main").innerHTML = `
       <h1>${t("project")} ${esc(b.project)} · ${b.year}</h1>
+      <p class="muted">${t("time_zone")}: <span id="zone">${esc(zoneOf(b.project))}</span></p>
       <section class="card"><h2>${t("budget")}</h2>${this.bar(b)}
         <p>${t("forecast")}: <b id="forecast">${b.forecast.enough_data ? `${b.forecast.projected_year_end_minutes} min` : t("forecast_too_early")}</b>${b.forecast.runs_out_on ? ` · ${t("runs_out")} ${esc(b.forecast.runs_out_on)}` : ""}</p>
         ${this.chart(b)}

@@ -4,8 +4,9 @@
 PAGES.reports = {
   month: null, rep: null,
   async start() {
-    const d = new Date();
-    this.month = `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}`;
+    // This month where the collector is (its zone), not where the browser is.
+    this.month = new Intl.DateTimeFormat("en-CA", {timeZone: zoneOf(null), year: "numeric",
+      month: "2-digit"}).format(new Date()).slice(0, 7);
     await this.refresh();
   },
   async refresh() {
