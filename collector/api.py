@@ -6,6 +6,7 @@ A request that is wrong gets a 4xx whose ``detail`` says what, and changes nothi
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -76,7 +77,9 @@ def create_app(ingest: Ingest) -> FastAPI:
 
     @app.get("/healthz")
     def healthz():
-        return {"ok": True, "mqtt_connected": ingest.connected.is_set(),
+        storage = ingest.storage.report(time.monotonic())  # fails closed: storage_guard.py
+        return {"ok": storage["ok"], "storage": storage,
+                "mqtt_connected": ingest.connected.is_set(),
                 "received": ingest.received, "duplicates": ingest.duplicates,
                 "rejected": ingest.rejections.total,
                 "rejected_by_reason": dict(ingest.rejections.by_reason),

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from collector.storage_guard import is_storage_error
 from collector.workflow import clocks, problems
 from collector.workflow.business_time import BusinessClock
 from collector.workflow.config import WorkflowConfig
@@ -139,8 +140,15 @@ class WorkflowWorker:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Bring the database schema up to date here, then start the threads."""
-        WorkflowStore(self.database, self.cfg).close()
+        """Bring the database schema up to date here, then start the threads. A store
+        that fails now is tried again by the threads (and by the ingest worker, which
+        reports it in ``/healthz`` and ends the process after ``storage_grace_s``)."""
+        try:
+            WorkflowStore(self.database, self.cfg).close()
+        except Exception as e:
+            if not is_storage_error(e):
+                raise
+            log.error("cannot bring the workflow's tables up to date: %s", e)
         for name, target in (("workflow", self._run_service), ("notify", self._run_notifier)):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
@@ -160,8 +168,11 @@ class WorkflowWorker:
                     store = WorkflowStore(self.database, self.cfg)
                     work = make(store)
                 work()
-            except Exception:
+            except Exception as e:
                 log.exception("workflow %s failed; carrying on", threading.current_thread().name)
+                if store is not None and is_storage_error(e):
+                    store.close()  # a fresh connection next time (a read-only one may stick)
+                    store = None
             self._stop.wait(self.cfg.tick_s)
         if store is not None:
             store.close()

@@ -51,7 +51,11 @@ class WorkflowStore:
     def __init__(self, path: str | Path, cfg: WorkflowConfig):
         self.cfg = cfg
         self.db = open_db(path)
-        ensure_schema(self.db)
+        try:
+            ensure_schema(self.db)
+        except BaseException:  # no connection left open behind a failure
+            self.db.close()
+            raise
 
     def close(self) -> None:
         self.db.conn.close()

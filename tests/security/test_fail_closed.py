@@ -1,0 +1,141 @@
+"""Storage fails closed (issue 11, part 5), replayed with real faults against a real
+``parkwatch collector run`` and a real mosquitto.
+
+Before: with the disk full, 200 of 200 QoS 1 events were acknowledged to the broker and
+never stored while ``/healthz`` said ok; a read-only database killed the ingest thread
+while the process carried on. Now the collector holds what it could not store
+unacknowledged, says why in ``/healthz``, exits non-zero after ``storage_grace_s``, and
+the restarted collector gets everything from the broker's persistent session: each
+event stored exactly once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from tests.helpers import wait_for
+from tests.security.fail_closed_rig import CollectorProc, Site, Tmpfs, stored
+
+EXIT_STORAGE = 75  # collector.service.EXIT_STORAGE
+
+
+@pytest.fixture
+def rig(tmp_path, mosquitto, parkwatch_exe):
+    fs = Tmpfs(tmp_path / "small-fs", "16m")
+    database = fs.path / "collector.db"
+    made = []
+
+    def collector(grace_s: float) -> CollectorProc:
+        made.append(CollectorProc(parkwatch_exe, tmp_path, mosquitto.url, database, grace_s))
+        return made[-1]
+
+    site = Site(mosquitto.port)
+    try:
+        yield fs, database, collector, site
+    finally:
+        site.close()
+        for c in made:
+            c.stop()
+        fs.free()
+        fs.remount("rw")
+        fs.unmount()
+
+
+def failing(collector: CollectorProc, words: str):
+    def check():
+        h = collector.health()
+        return not h["ok"] and not h["storage"]["ok"] and words in h["storage"]["error"] and h
+    return check
+
+
+def test_disk_full_acknowledges_nothing_unstored_and_exits(rig):
+    fs, database, collector, site = rig
+    c = collector(grace_s=6)
+    c.start()
+    site.events(5)  # stored and acknowledged while there is room
+    wait_for(lambda: stored(database)[0] == [1, 2, 3, 4, 5], 20, what="the first events")
+
+    fs.fill()
+    site.events(200)
+    h = wait_for(failing(c, "full"), 20, 0.1, what="/healthz to report the full disk")
+    assert h["storage"]["exit_in_s"] <= 6
+    assert c.exited(60) == EXIT_STORAGE
+    assert "storage has failed" in c.log_text()
+
+    fs.free()  # space back: a restarted collector (systemd's job) gets what was held
+    c.start()
+    wait_for(lambda: len(stored(database)[0]) == 205, 60, 0.2,
+             what="all 205 events after the restart")
+    seen, events = stored(database)
+    assert seen == list(range(1, 206))
+    assert events == list(range(1, 206))  # each one's decisions stored exactly once
+    assert c.health()["ok"] is True
+
+
+def _down(fs: Tmpfs, c: CollectorProc) -> None:
+    """The filesystem turns read-only. The kernel refuses that while a file on it is open
+    for writing (EBUSY), so the collector is killed first, as a crash would, and the next
+    one starts on the read-only filesystem."""
+    c.proc.kill()
+    c.proc.wait(10)
+    fs.remount("ro")
+
+
+def test_read_only_database_holds_messages_then_exits(rig):
+    fs, database, collector, site = rig
+    c = collector(grace_s=6)
+    c.start()
+    site.events(3)
+    wait_for(lambda: len(stored(database)[0]) == 3, 20, what="the first events")
+    _down(fs, c)
+
+    c.start()
+    site.events(50)
+    wait_for(failing(c, "readonly"), 20, 0.1, what="/healthz to report the read-only store")
+    assert c.exited(60) == EXIT_STORAGE
+
+    fs.remount("rw")
+    c.start()
+    wait_for(lambda: len(stored(database)[0]) == 53, 60, 0.2, what="all 53 events")
+    assert stored(database) == (list(range(1, 54)), list(range(1, 54)))
+
+
+def test_space_back_within_the_grace_resumes_without_a_restart(rig):
+    fs, database, collector, site = rig
+    c = collector(grace_s=120)
+    proc = c.start()
+    site.events(3)
+    wait_for(lambda: len(stored(database)[0]) == 3, 20, what="the first events")
+
+    fs.fill()
+    site.events(40)
+    wait_for(failing(c, "full"), 20, 0.1, what="/healthz to report the full disk")
+    assert stored(database)[0] == [1, 2, 3]
+
+    fs.free()  # the store comes back: the worker's retry opens it afresh
+    wait_for(lambda: c.health()["ok"], 30, 0.1, what="/healthz to be ok again")
+    wait_for(lambda: len(stored(database)[0]) == 43, 30, 0.2, what="the held events")
+    assert stored(database) == (list(range(1, 44)), list(range(1, 44)))
+    assert proc.poll() is None  # no restart was needed
+
+
+def test_locked_database_beyond_its_timeout_holds_messages(rig):
+    fs, database, collector, site = rig
+    c = collector(grace_s=120)
+    c.start()
+    site.events(2)
+    wait_for(lambda: len(stored(database)[0]) == 2, 20, what="the first events")
+
+    other = sqlite3.connect(database, timeout=30, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+    try:
+        site.events(20)
+        wait_for(failing(c, "locked"), 30, 0.2, what="/healthz to report the lock")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    wait_for(lambda: c.health()["ok"], 30, 0.2, what="/healthz to be ok again")
+    wait_for(lambda: len(stored(database)[0]) == 22, 30, 0.2, what="the held events")
+    assert stored(database) == (list(range(1, 23)), list(range(1, 23)))
