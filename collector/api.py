@@ -20,6 +20,7 @@ from collector.console.deps import AuthContext
 from collector.console.guard import actor
 from collector.console.routes import mount
 from collector.ingest import Ingest
+from collector.safejson import SafeJSONResponse
 from collector.store import list_incidents, list_outages, open_db
 from collector.workflow.api import router_for
 
@@ -56,7 +57,8 @@ def _epoch(t: datetime, timezone: str) -> float:
 
 
 def create_app(ingest: Ingest) -> FastAPI:
-    app = FastAPI(title="parkwatch collector", version="0.2.0")
+    app = FastAPI(title="parkwatch collector", version="0.2.0",
+                  default_response_class=SafeJSONResponse)  # poison values: safejson.py
     app.include_router(router_for(ingest.cfg))
 
     def db():

@@ -161,3 +161,32 @@ def stored(database: Path) -> tuple[list[int], list[int]]:
         return seen, events
     finally:
         db.close()
+
+
+POISON = (-1e13, "NaN", float("inf"))  # times no clock gives; the first came from a heartbeat
+
+
+def seed_poison(database: Path, start: float) -> list[int]:
+    """Four real incidents (device outages played through the core's tracker and store);
+    the first three then get a poison time each, as a forged message or a damaged row
+    would leave them. Returns the incident ids, the good one last."""
+    from tests.test_workflow_service import Feed
+
+    feed = Feed(database)
+    feed.store.ensure_project("P1", "Asia/Shanghai", 60.0, 60.0)
+    run = feed.store.begin_run(start - 100)  # the collector saw all of it
+    feed.store.link_up(run, start - 100)
+    for n in range(4):
+        feed.outage("P1", f"S{n}", "gate-in", start + n * 1000, 300)
+    feed.run_until(start + 5000)
+    feed.store.end_run(run, start + 5000)
+    ids = [r[0] for r in feed.store.conn.execute("SELECT id FROM incidents ORDER BY id")]
+    with feed.store.conn:
+        for incident, bad in zip(ids[:3], POISON, strict=True):
+            feed.store.conn.execute("UPDATE incidents SET opened_at = ?, closed_at = ? "
+                                    "WHERE id = ?", (bad, bad, incident))
+            feed.store.conn.execute("UPDATE outages SET started_at = ?, ended_at = ? WHERE "
+                                    "incident_id = ? OR id = (SELECT outage_id FROM "
+                                    "incidents WHERE id = ?)", (bad, bad, incident, incident))
+    feed.store.db.close()
+    return ids

@@ -14,9 +14,11 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from playwright.sync_api import expect
 
+from tests.console_fixtures import sign_in
 from tests.helpers import wait_for
-from tests.security.fail_closed_rig import CollectorProc, Site, Tmpfs, stored
+from tests.security.fail_closed_rig import CollectorProc, Site, Tmpfs, seed_poison, stored
 
 EXIT_STORAGE = 75  # collector.service.EXIT_STORAGE
 
@@ -139,3 +141,49 @@ def test_locked_database_beyond_its_timeout_holds_messages(rig):
     wait_for(lambda: c.health()["ok"], 30, 0.2, what="/healthz to be ok again")
     wait_for(lambda: len(stored(database)[0]) == 22, 30, 0.2, what="the held events")
     assert stored(database) == (list(range(1, 23)), list(range(1, 23)))
+
+
+def test_poison_records_are_skipped_by_the_workflow_and_shown_as_placeholders(
+        tmp_path, mosquitto, parkwatch_exe, page):
+    """Before: one outage whose start was -1e13 made the workflow worker fail every tick
+    for good (no later incident got a ticket), the board showed "Invalid time value", and
+    an infinite time made every listing of incidents and outages answer 500."""
+    from collector.auth import Users
+    from collector.store import Store
+    from tests.console_fixtures import PASSWORD
+    from tests.helpers import admin_headers
+    from tests.test_workflow_business_time import ts
+
+    database = tmp_path / "collector.db"
+    ids = seed_poison(database, ts("2026-03-02 10:00"))
+    Users(Store(database).db).add("seat1", PASSWORD, "seat", None)
+    headers = admin_headers(database)
+    c = CollectorProc(parkwatch_exe, tmp_path, mosquitto.url, database, 30)
+    c.start()
+    try:
+        tickets = wait_for(lambda: c.api.get("/api/workflow/incidents", headers=headers).json(),
+                           30, 0.2, what="a ticket for the good incident")
+        assert [t["incident_id"] for t in tickets] == [ids[-1]]  # the poison ones skipped
+        assert "skipped incident" in c.log_text()
+        for path in ("/api/incidents", "/api/outages", *(f"/api/incidents/{i}" for i in ids),
+                     "/api/projects/P1/budget?year=2026", "/api/workflow/incidents"):
+            r = c.api.get(path, headers=headers)
+            assert r.status_code == 200, (path, r.text)
+        by_id = {i["id"]: i for i in c.api.get("/api/incidents", headers=headers).json()}
+        assert by_id[ids[2]]["opened_at"] is None  # infinity has no JSON: null
+
+        # A ticket whose own time is poison (as a damaged row would have it) on the board.
+        with sqlite3.connect(database) as db:
+            db.execute("UPDATE wf_tickets SET opened_at = -1e13")
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        sign_in(page, str(c.api.base_url).rstrip("/"))
+        row = page.locator("#incidents tr[data-incident]")
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text("—")
+        page.goto(f"{str(c.api.base_url).rstrip('/')}/incidents/{tickets[0]['id']}")
+        expect(page.locator("#timeline")).to_be_visible()
+        assert "Invalid time value" not in page.content()
+        assert errors == []
+    finally:
+        c.stop()

@@ -23,15 +23,26 @@ function esc(s) {
     '"': "&quot;", "'": "&#39;"})[c]);
 }
 
+// A time the API cannot vouch for (null, a string, NaN, or beyond what a Date holds, such
+// as -1e13 s) shows as a placeholder: one bad record must not stop the page rendering.
+function validEpoch(epoch) {
+  return typeof epoch === "number" && Number.isFinite(epoch) && Math.abs(epoch) < 8.64e12;
+}
+
 function fmtTime(epoch, tz) {
-  if (epoch == null) return "—";
-  return new Intl.DateTimeFormat(PW.lang === "zh-CN" ? "zh-CN" : "en-GB", {
-    timeZone: tz || PW.tz, year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
-  }).format(new Date(epoch * 1000));
+  if (!validEpoch(epoch)) return "—";
+  try {
+    return new Intl.DateTimeFormat(PW.lang === "zh-CN" ? "zh-CN" : "en-GB", {
+      timeZone: tz || PW.tz, year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+    }).format(new Date(epoch * 1000));
+  } catch (e) {
+    return "—";
+  }
 }
 
 function fmtDuration(seconds) {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return "—";
   const neg = seconds < 0;
   let s = Math.abs(Math.round(seconds));
   const h = Math.floor(s / 3600); s -= h * 3600;
