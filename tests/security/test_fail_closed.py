@@ -187,3 +187,17 @@ def test_poison_records_are_skipped_by_the_workflow_and_shown_as_placeholders(
         assert errors == []
     finally:
         c.stop()
+
+
+@pytest.mark.parametrize("value, problem", [("-1", "at least 0"), ('"soon"', "a number"),
+                                            ("inf", "finite")])
+def test_storage_grace_s_is_checked(tmp_path, value, problem):
+    from collector import config
+
+    path = tmp_path / "collector.toml"
+    path.write_text(f'broker = "mqtt://127.0.0.1:1883"\ndatabase = "{tmp_path / "c.db"}"\n'
+                    f"storage_grace_s = {value}\n")
+    with pytest.raises(config.ConfigError, match=f"storage_grace_s.*{problem}"):
+        config.load(path)
+    path.write_text(f'broker = "mqtt://127.0.0.1:1883"\ndatabase = "{tmp_path / "c.db"}"\n')
+    assert config.load(path).storage_grace_s == 30.0
