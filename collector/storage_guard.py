@@ -78,3 +78,20 @@ class StorageGuard:
         return {"ok": False, "error": self.error, "since": self.since,
                 "exit_in_s": round(max(0.0, self.grace_s - (mono - self.failed_at)), 1),
                 "failures": self.failures}
+
+
+TIME_LIMIT_S = 1e11  # |t| beyond this (about year 5100) is no time any clock gave
+
+
+def sound_time(t) -> bool:
+    """A stored time the collector's arithmetic and calendars can take."""
+    return isinstance(t, (int, float)) and not isinstance(t, bool) and \
+        -TIME_LIMIT_S < t < TIME_LIMIT_S  # NaN and infinities fail this too
+
+
+def sound_outage(outage) -> bool:
+    """An outage read back from the database whose times are all sound (None allowed
+    where the column is optional): a poison one is left out of the tracker, not resumed."""
+    optional = (outage.ended_at, outage.last_seen_at, outage.declared_at)
+    return sound_time(outage.started_at) and sound_time(outage.detected_at) and \
+        all(t is None or sound_time(t) for t in optional)

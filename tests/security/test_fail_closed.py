@@ -12,6 +12,7 @@ event stored exactly once.
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -156,11 +157,14 @@ def test_poison_records_are_skipped_by_the_workflow_and_shown_as_placeholders(
 
     database = tmp_path / "collector.db"
     ids = seed_poison(database, ts("2026-03-02 10:00"))
+    with sqlite3.connect(database) as db:  # still open: the ingest worker resumes it
+        db.execute("UPDATE outages SET ended_at = NULL WHERE started_at = 'NaN'")
     Users(Store(database).db).add("seat1", PASSWORD, "seat", None)
     headers = admin_headers(database)
     c = CollectorProc(parkwatch_exe, tmp_path, mosquitto.url, database, 30)
     c.start()
     try:
+        assert c.health()["ok"] and "not resuming outage" in c.log_text()
         tickets = wait_for(lambda: c.api.get("/api/workflow/incidents", headers=headers).json(),
                            30, 0.2, what="a ticket for the good incident")
         assert [t["incident_id"] for t in tickets] == [ids[-1]]  # the poison ones skipped
@@ -201,3 +205,21 @@ def test_storage_grace_s_is_checked(tmp_path, value, problem):
         config.load(path)
     path.write_text(f'broker = "mqtt://127.0.0.1:1883"\ndatabase = "{tmp_path / "c.db"}"\n')
     assert config.load(path).storage_grace_s == 30.0
+
+
+def test_a_dead_worker_thread_is_a_reason_to_exit(tmp_path, mosquitto):
+    from agent.config import Broker
+    from collector.config import CollectorConfig
+    from collector.service import EXIT_THREAD, Collector
+
+    collector = Collector(CollectorConfig(broker=Broker("127.0.0.1", mosquitto.port),
+                                          database=tmp_path / "c.db", api_port=0))
+    collector.start()
+    try:
+        assert collector.problem(time.monotonic()) is None
+        collector.workflow._stop.set()  # the workflow's threads end, as a dying one would
+        code, why = wait_for(lambda: collector.problem(time.monotonic()), 20,
+                             what="the watchdog to notice")
+        assert code == EXIT_THREAD and "thread died" in why
+    finally:
+        collector.stop()
