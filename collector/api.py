@@ -97,7 +97,8 @@ def create_app(ingest: Ingest) -> FastAPI:
                 "clock_offset_s": None if s.offset is None else round(s.offset, 3),
                 "devices": [{"device": name, "state": d.state, "fault": d.fault,
                              "since": d.since} for name, d in sorted(s.devices.items())],
-            } for s in sorted(ingest.tracker.sites.values(), key=lambda s: (s.project, s.site))]
+            } for s in sorted(ingest.tracker.sites.values() if ingest.tracker else (),
+                              key=lambda s: (s.project, s.site))]  # no store yet: none
 
     @app.get("/api/incidents")
     def incidents(state: str | None = Query(None, pattern="^(open|closed|withdrawn)$")):
