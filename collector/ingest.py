@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 from agent import wire
 from collector.config import CollectorConfig
 from collector.core import Core
-from collector.storage_guard import RETRY_S, StorageGuard, is_storage_error
+from collector.storage_guard import RETRY_S, StorageGuard, close_quietly, is_storage_error
 from collector.store import Store
 
 log = logging.getLogger("parkwatch.collector")
@@ -39,13 +39,6 @@ class Rejections:
             self._logged.add(source)
             log.warning("rejected message on %s: %s (further ones from it are counted only)",
                         source, problem)
-
-
-def _close(store: Store) -> None:
-    try:
-        store.db.close()
-    except Exception:
-        log.debug("closing a failed connection", exc_info=True)
 
 
 class Ingest:
@@ -159,7 +152,7 @@ class Ingest:
         old one held in memory may not have been stored, so it starts again from the
         database, as a restarted process would). None while the store fails."""
         if old is not None:  # SQLite shares a file's locks and WAL index within a process:
-            _close(old.store)  # a connection left open can keep a read-only one alive
+            close_quietly(old.store.db)  # a connection left open can keep a read-only one alive
         store = None
         try:
             store = Store(self.cfg.database)
@@ -170,7 +163,7 @@ class Ingest:
                 core.link_up(self.clock())
         except Exception as e:
             if store is not None:
-                _close(store)
+                close_quietly(store.db)
             if not is_storage_error(e):
                 raise  # a bug, not the storage: the thread dies and the process exits
             self.storage.fail(e, time.monotonic(), self.clock())
@@ -209,7 +202,8 @@ class Ingest:
                     self._stalled(core, turn - last_turn)
                 last_turn = turn
                 for n in range(BATCH):
-                    if not inbox or (n % 64 == 63 and time.monotonic() - turn > TURN_S):
+                    if not inbox or self.storage.suspended or \
+                            (n % 64 == 63 and time.monotonic() - turn > TURN_S):
                         break
                     entry = inbox.popleft()
                     item, payload, now, ack = entry

@@ -30,6 +30,14 @@ def is_storage_error(e: BaseException) -> bool:
     return type(e) in (sqlite3.DatabaseError, sqlite3.InternalError)  # e.g. malformed image
 
 
+def close_quietly(db) -> None:
+    """Close a connection that may already be broken."""
+    try:
+        db.close()
+    except Exception:
+        log.debug("closing a failed connection", exc_info=True)
+
+
 def describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"[:300]
 
