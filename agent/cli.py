@@ -70,8 +70,7 @@ def _collector_run(args) -> int:
     cfg = config.load(args.config)  # a mistake is reported before FastAPI is imported
     from collector import service
 
-    service.run(cfg)
-    return 0
+    return service.run(cfg)  # non-zero when its store or a worker thread failed
 
 
 def _report_monthly(args) -> int:

@@ -6,6 +6,7 @@ A request that is wrong gets a 4xx whose ``detail`` says what, and changes nothi
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from collector.console.deps import AuthContext
 from collector.console.guard import actor
 from collector.console.routes import mount
 from collector.ingest import Ingest
+from collector.safejson import SafeJSONResponse
 from collector.store import list_incidents, list_outages, open_db
 from collector.workflow.api import router_for
 
@@ -56,7 +58,8 @@ def _epoch(t: datetime, timezone: str) -> float:
 
 
 def create_app(ingest: Ingest) -> FastAPI:
-    app = FastAPI(title="parkwatch collector", version=package_version())
+    app = FastAPI(title="parkwatch collector", version=package_version(),
+                  default_response_class=SafeJSONResponse)  # poison values: safejson.py
     app.include_router(router_for(ingest.cfg))
     app.include_router(fleet_api.router(ingest.cfg, lambda: ingest.clock()))
 
@@ -78,7 +81,9 @@ def create_app(ingest: Ingest) -> FastAPI:
 
     @app.get("/healthz")
     def healthz():
-        return {"ok": ingest.broker_problem is None, "broker_problem": ingest.broker_problem,
+        storage = ingest.storage.report(time.monotonic())  # fails closed: storage_guard.py
+        return {"ok": storage["ok"] and ingest.broker_problem is None, "storage": storage,
+                "broker_problem": ingest.broker_problem,
                 "mqtt_connected": ingest.connected.is_set(),
                 "received": ingest.received, "duplicates": ingest.duplicates,
                 "rejected": ingest.rejections.total,
@@ -96,7 +101,8 @@ def create_app(ingest: Ingest) -> FastAPI:
                 "clock_offset_s": None if s.offset is None else round(s.offset, 3),
                 "devices": [{"device": name, "state": d.state, "fault": d.fault,
                              "since": d.since} for name, d in sorted(s.devices.items())],
-            } for s in sorted(ingest.tracker.sites.values(), key=lambda s: (s.project, s.site))]
+            } for s in sorted(ingest.tracker.sites.values() if ingest.tracker else (),
+                              key=lambda s: (s.project, s.site))]  # no store yet: none
 
     @app.get("/api/incidents")
     def incidents(state: str | None = Query(None, pattern="^(open|closed|withdrawn)$")):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -39,6 +40,7 @@ class CollectorConfig:
     platform: PlatformRule = field(default_factory=PlatformRule)
     client_id: str = "parkwatch-collector"
     alive_interval_s: float = 1.0  # how often the collector records that it is running
+    storage_grace_s: float = 30.0  # a store failing this long makes the process exit
     projects: dict[str, ProjectConfig] = field(default_factory=dict)
     workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
     plausibility: PlausibilityRules = field(default_factory=PlausibilityRules)
@@ -94,9 +96,12 @@ def load(path: str | Path) -> CollectorConfig:
                               min_sites=plat.int("min_sites", 3, minimum=1)),
         client_id=top.str("client_id", "parkwatch-collector"),
         clock_beacon_s=top.number("clock_beacon_s", 5.0, minimum=0),
+        storage_grace_s=top.number("storage_grace_s", 30.0, minimum=0),
         projects=projects,
         workflow=_workflow(top, tz, projects),
         plausibility=plausibility_rules(top.table("plausibility", optional=True)))
+    if not math.isfinite(cfg.storage_grace_s):
+        raise top.error("storage_grace_s", f"must be a finite number, got {cfg.storage_grace_s}")
     if cfg.api_port > 65535:
         raise api.error("port", f"must be at most 65535, got {cfg.api_port}")
     for section in (api, plat, proj_tables, top):

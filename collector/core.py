@@ -7,18 +7,34 @@ collector runs. Every method takes ``now``.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 from agent import wire
 from collector.config import CollectorConfig
-from collector.outages import Decision
+from collector.outages import Decision, Outage
 from collector.plausible import Gate
 from collector.registry import RELOAD_S, Fleet, config_sites
+from collector.storage_guard import sound_outage
 from collector.store import Store
 from collector.tracker import Tracker
 from collector.uplink import record_period
 
 RESUME_CLOSED_S = 2 * 86400  # closed site outages a late uplink record may still revise
+log = logging.getLogger("parkwatch.collector")
+
+
+def _sound(outages: list[Outage]) -> list[Outage]:
+    """Outages to resume; one whose stored times are poison (-1e13, a string) is logged and
+    left out, so it cannot stop the collector from starting."""
+    out = []
+    for o in outages:
+        if sound_outage(o):
+            out.append(o)
+        else:
+            log.error("not resuming outage %s: its stored times cannot be used (started_at "
+                      "%r, ended_at %r)", o.id, o.started_at, o.ended_at)
+    return out
 
 
 class Core:
@@ -54,10 +70,10 @@ class Core:
             [now - RESUME_CLOSED_S])]
         for project, site, offset in store.site_clocks():
             self.tracker.resume_clock(project, site, offset)
-        for outage in store.recent_site_outages(now - RESUME_CLOSED_S):
+        for outage in _sound(store.recent_site_outages(now - RESUME_CLOSED_S)):
             self.tracker.resume_closed(outage)
         resumed = []  # what taking them back decides (a release), stored at once
-        for outage in store.open_outages():
+        for outage in _sound(store.open_outages()):
             resumed += self.tracker.resume(outage)
         store.apply(resumed)
         self.run_id = store.begin_run(now)

@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 from agent import wire
 from collector.config import CollectorConfig
 from collector.core import Core
+from collector.storage_guard import RETRY_S, StorageGuard, close_quietly, is_storage_error
 from collector.store import Store
 
 log = logging.getLogger("parkwatch.collector")
@@ -51,6 +52,8 @@ class Ingest:
         self.core: Core | None = None  # made by the worker thread, which owns it
         self.lock = threading.Lock()  # guards the tracker for the API's reads
         self.rejections = Rejections()
+        self.storage = StorageGuard(cfg.storage_grace_s)
+        self._resumed_at = float("-inf")  # messages held while storage failed are older
         self.connected = threading.Event()
         self.ready = threading.Event()  # open outages resumed, run recorded
         # Why the broker will not have us (login refused, TLS failed): /healthz is not ok.
@@ -179,19 +182,54 @@ class Ingest:
     def duplicates(self) -> int:
         return self.core.duplicates if self.core else 0
 
+    def _open(self, old: Core | None, retry: bool) -> Core | None:
+        """A Core on a fresh connection (the first one, or after storage failed: what the
+        old one held in memory may not have been stored, so it starts again from the
+        database, as a restarted process would). None while the store fails."""
+        if old is not None:  # SQLite shares a file's locks and WAL index within a process:
+            close_quietly(old.store.db)  # a connection left open can keep a read-only one alive
+        store = None
+        try:
+            store = Store(self.cfg.database)
+            core = Core(self.cfg, store, self.clock(), reject=self.rejections.add)
+            if old is not None:
+                core.received, core.duplicates = old.received, old.duplicates
+            if retry and self.connected.is_set():
+                core.link_up(self.clock())
+        except Exception as e:
+            if store is not None:
+                close_quietly(store.db)
+            if not is_storage_error(e):
+                raise  # a bug, not the storage: the thread dies and the process exits
+            self.storage.fail(e, time.monotonic(), self.clock())
+            return None
+        if retry:
+            self._resumed_at = self.clock()
+        self.storage.resumed()
+        return core
+
     def _work(self) -> None:
-        store = Store(self.cfg.database)
+        core = self._open(None, retry=False)
         with self.lock:
-            self.core = core = Core(self.cfg, store, self.clock(),
-                                    reject=self.rejections.add)
-        if not core.fleet.sites:
+            self.core = core
+        if core is not None and not core.fleet.sites:
             log.warning("the fleet registry is empty: every site's messages are refused "
                         "(parkwatch site add, or [projects.<P>] sites in the config)")
         self.ready.set()
-        next_tick = next_beacon = 0.0
+        next_tick = next_beacon = next_retry = 0.0
         inbox = self._inbox
         last_turn = time.monotonic()
         while not self._stop.is_set():
+            if self.storage.suspended:  # hold everything (unacknowledged) until it is back
+                if time.monotonic() >= next_retry:
+                    next_retry = time.monotonic() + RETRY_S
+                    fresh = self._open(self.core, retry=True)
+                    if fresh is not None:
+                        with self.lock:
+                            self.core = core = fresh
+                        last_turn = time.monotonic()
+                self._stop.wait(0.05)
+                continue
             if not inbox:
                 # Polling: no per-message wake-up for paho's thread to pay, but for QoS 1.
                 self._wake.wait(IDLE_S)
@@ -202,25 +240,50 @@ class Ingest:
                     self._stalled(core, turn - last_turn)
                 last_turn = turn
                 for n in range(BATCH):
-                    if not inbox or (n % 64 == 63 and time.monotonic() - turn > TURN_S):
+                    if not inbox or self.storage.suspended or \
+                            (n % 64 == 63 and time.monotonic() - turn > TURN_S):
                         break
-                    item, payload, now, ack = inbox.popleft()
+                    entry = inbox.popleft()
+                    item, payload, now, ack = entry
+                    if now < self._resumed_at:  # heard while the store was failing
+                        if ack is None and payload is not None:
+                            continue  # QoS 0: that time is unknown, like a restart's
+                        if item in (True, False) and item != core.tracker.blind:
+                            continue  # the connection's state was taken on reopening
+                        now = self._resumed_at
                     if payload is not None:
                         item = self._decode(item, payload)
-                    if item is not None:
-                        self._handle(core, item, now)
-                    if ack is not None:  # handled, rejected or failed: never again
+                    if item is not None and not self._stored(core, item, now):
+                        inbox.appendleft(entry)  # not stored: neither it nor later ones acked
+                        break
+                    if ack is not None:  # stored, rejected or poison: never again
                         self._ack(ack)
                 t = self.clock()
-                if t >= next_tick:
-                    self._handle(core, None, t)
+                if not self.storage.suspended and t >= next_tick:
+                    if self._stored(core, None, t):
+                        self.storage.committed()  # a tick vouches for its sight: a write
                     next_tick = t + 0.25
+            if self.storage.suspended:
+                continue
             if self.cfg.clock_beacon_s and t >= next_beacon and self.connected.is_set():
                 # Agents estimate their clock error from this (docs/wire.md, clock beacons).
                 self.client.publish(wire.CLOCK_TOPIC, json.dumps({"ts": t}), qos=0)
                 next_beacon = t + self.cfg.clock_beacon_s
-        with self.lock:
-            core.stop(self.clock())
+        if not self.storage.suspended:
+            with self.lock:
+                try:
+                    core.stop(self.clock())
+                except Exception:
+                    log.exception("error recording the collector's stop")
+
+    def _stored(self, core: Core, item, now: float) -> bool:
+        """Handle one item; False (and the guard told) when the storage failed."""
+        try:
+            self._handle(core, item, now)
+            return True
+        except Exception as e:  # only storage errors get here
+            self.storage.fail(e, time.monotonic(), self.clock())
+            return False
 
     def _stalled(self, core: Core, gap_s: float) -> None:
         """The whole process stood still: it saw nothing meanwhile, so that time is unknown
@@ -229,8 +292,11 @@ class Ingest:
         log.warning("the collector was frozen for %.1f s; that time is unknown", gap_s)
         try:
             core.stalled(now - gap_s, now)
-        except Exception:
-            log.exception("error recording a stall")
+        except Exception as e:
+            if is_storage_error(e):
+                self.storage.fail(e, time.monotonic(), now)
+            else:
+                log.exception("error recording a stall")
 
     @staticmethod
     def _handle(core: Core, item, now: float) -> None:
@@ -247,8 +313,10 @@ class Ingest:
                 decisions = core.handle(item, now)
             for d in decisions:
                 log.debug("%s %s", type(d).__name__, getattr(d, "outage", d))
-        except Exception:
-            log.exception("error handling %r", item)
+        except Exception as e:
+            if is_storage_error(e):
+                raise  # not stored: the worker holds this message and the ones after it
+            log.exception("error handling %r", item)  # a poison message: consumed
 
     def start(self) -> None:
         self._worker = threading.Thread(target=self._work, name="ingest", daemon=True)

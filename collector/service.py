@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
+import time
 
 import uvicorn
 
@@ -13,6 +15,9 @@ from collector.ingest import Ingest
 from collector.workflow.service import worker_for
 
 log = logging.getLogger("parkwatch.collector")
+EXIT_THREAD = 70  # a worker thread died (EX_SOFTWARE); systemd restarts the process
+EXIT_STORAGE = 75  # the store failed for longer than storage_grace_s (EX_TEMPFAIL)
+WATCH_S = 0.5  # how often the process checks its threads and its store
 
 
 class Collector:
@@ -47,6 +52,19 @@ class Collector:
                                    f"{self.cfg.api_port}")
             self._thread.join(0.05)
 
+    def problem(self, mono: float) -> tuple[int, str] | None:
+        """Why the process must exit now (code, reason), if it must: a collector that
+        cannot store or has lost a worker must not look alive (systemd restarts it)."""
+        storage = self.ingest.storage
+        if storage.expired(mono):
+            return EXIT_STORAGE, (f"storage has failed for {storage.grace_s:g} s "
+                                  f"(storage_grace_s): {storage.error}")
+        threads = [self.ingest._worker, self._thread, *self.workflow._threads]
+        for t in threads:
+            if t is not None and not t.is_alive():
+                return EXIT_THREAD, f"the {t.name} thread died"
+        return None
+
     def stop(self) -> None:
         self.server.should_exit = True
         if self._thread is not None:
@@ -55,11 +73,22 @@ class Collector:
         self.ingest.stop()
 
 
-def run(cfg: CollectorConfig) -> None:
+def run(cfg: CollectorConfig) -> int:
+    """Serve until told to stop (0) or until the store or a thread fails (non-zero)."""
     collector = Collector(cfg)
-    collector.start()
-    log.info("collector API on http://%s:%d", cfg.api_host, collector.port)
     try:
-        threading.Event().wait()
+        collector.start()
+    except (sqlite3.Error, OSError) as e:
+        log.critical("cannot open the database %s: %s; exiting", cfg.database, e)
+        return EXIT_STORAGE
+    log.info("collector API on http://%s:%d", cfg.api_host, collector.port)
+    watch = threading.Event()
+    try:
+        while not watch.wait(WATCH_S):
+            found = collector.problem(time.monotonic())
+            if found:
+                log.critical("%s; exiting with code %d", found[1], found[0])
+                return found[0]
     finally:
         collector.stop()
+    return 0

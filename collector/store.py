@@ -126,9 +126,13 @@ MIGRATIONS += registry.MIGRATIONS  # the fleet registry: known sites, broker acc
 
 def open_db(path: str | Path) -> sqlite_utils.Database:
     db = sqlite_utils.Database(path)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=5000")
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+    except BaseException:  # no connection left open behind a failure (storage_guard.py)
+        db.close()
+        raise
     return db
 
 
@@ -151,7 +155,11 @@ class Store:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.db = open_db(self.path)
-        migrate(self.db)
+        try:
+            migrate(self.db)
+        except BaseException:
+            self.db.close()
+            raise
         self.conn = self.db.conn
         self._batch = False
         self._depth = 0  # open ``transaction()`` blocks; only the outermost commits

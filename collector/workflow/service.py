@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from collector.storage_guard import is_storage_error
 from collector.workflow import clocks, problems
 from collector.workflow.business_time import BusinessClock
 from collector.workflow.config import WorkflowConfig
@@ -33,14 +34,31 @@ class WorkflowService:
         self._known: set[str] = set()  # event keys already stored by this process
         self._next_problem_scan = float("-inf")
         self._outage_extra: str | None = None  # optional outage columns, looked up once
+        self._poison: set[tuple[str, object]] = set()  # records skipped (logged once)
 
     def tick(self, now: float) -> None:
-        self.take_new_incidents()
-        self.sync_outages()
-        self.evaluate(now)
+        """Each step on its own: a record one of them cannot handle (a poison value such as
+        a time of -1e13 or a string) is logged and skipped, and the others still run."""
+        self._contained("step", "incidents", self.take_new_incidents)
+        self._contained("step", "outages", self.sync_outages)
+        self._contained("step", "clocks", self.evaluate, now)
         if now >= self._next_problem_scan:
-            self.scan_problems(now)
             self._next_problem_scan = now + 60.0
+            self._contained("step", "problems", self.scan_problems, now)
+
+    def _contained(self, what: str, key, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)``; a fault of the data is logged (once per record) and gives None.
+        A failure of the storage is raised: the worker retries on a fresh connection."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            if is_storage_error(e):
+                raise
+            if (what, key) not in self._poison:
+                self._poison.add((what, key))
+                log.exception("workflow: skipped %s %s, which it cannot handle (%s: %s); "
+                              "the others carry on", what, key, type(e).__name__, e)
+            return None
 
     # --- automatic incidents ------------------------------------------------------------
 
@@ -62,26 +80,33 @@ class WorkflowService:
             "ORDER BY i.id LIMIT 1000", [hwm["m"]]))
         created = []
         for r in rows:
-            dev_class = r.get("device_class") or device_class(r["device"],
-                                                              self.cfg.device_classes)
-            rule = route(self.cfg.rules, r["kind"], dev_class)
-            where = "/".join(p for p in (r["site"], r["device"]) if p)
-            fields = {
-                "incident_id": r["id"], "source": "auto", "channel": "monitoring",
-                "project": r["project"], "site": r["site"], "device": r["device"],
-                "kind": r["kind"], "device_class": dev_class, "severity": rule.severity,
-                "signature": problems.signature_of(r["kind"], r.get("fault"),
-                                                   r.get("profile")),
-                "title": f"{r['kind'].replace('_', ' ')} at {where}"
-                         + (f" ({r['fault']})" if r.get("fault") else ""),
-                "opened_at": r["opened_at"]}
-            # Dispatched when declared: the routing table acts at once, and the result does
-            # not depend on when this worker (or a scenario runner) looked.
-            created.append(self.store.create(
-                fields, r["declared_at"], SYSTEM,
-                note=f"routing table: {r['kind']} -> {rule.group}",
-                dispatch_to=rule.group if self.cfg.auto_dispatch else None))
+            if ("incident", r["id"]) in self._poison:
+                continue
+            tid = self._contained("incident", r["id"], self._take, r)
+            if tid is not None:
+                created.append(tid)
         return created
+
+    def _take(self, r: dict) -> int:
+        dev_class = r.get("device_class") or device_class(r["device"],
+                                                          self.cfg.device_classes)
+        rule = route(self.cfg.rules, r["kind"], dev_class)
+        where = "/".join(p for p in (r["site"], r["device"]) if p)
+        fields = {
+            "incident_id": r["id"], "source": "auto", "channel": "monitoring",
+            "project": r["project"], "site": r["site"], "device": r["device"],
+            "kind": r["kind"], "device_class": dev_class, "severity": rule.severity,
+            "signature": problems.signature_of(r["kind"], r.get("fault"),
+                                               r.get("profile")),
+            "title": f"{r['kind'].replace('_', ' ')} at {where}"
+                     + (f" ({r['fault']})" if r.get("fault") else ""),
+            "opened_at": r["opened_at"]}
+        # Dispatched when declared: the routing table acts at once, and the result does
+        # not depend on when this worker (or a scenario runner) looked.
+        return self.store.create(
+            fields, r["declared_at"], SYSTEM,
+            note=f"routing table: {r['kind']} -> {rule.group}",
+            dispatch_to=rule.group if self.cfg.auto_dispatch else None)
 
     def sync_outages(self) -> None:
         """Record the end of each automatic incident's outage; it still awaits verification."""
@@ -89,8 +114,9 @@ class WorkflowService:
                 "SELECT w.id, i.closed_at FROM wf_tickets w JOIN incidents i ON "
                 "i.id = w.incident_id WHERE w.outage_ended_at IS NULL AND "
                 "w.incident_id IS NOT NULL AND i.closed_at IS NOT NULL")):
-            self.store.act(r["id"], "outage_ended", r["closed_at"], SYSTEM,
-                           note="the outage is over; verification pending")
+            self._contained("ticket", r["id"], self.store.act, r["id"], "outage_ended",
+                            r["closed_at"], SYSTEM,
+                            note="the outage is over; verification pending")
 
     # --- clocks -------------------------------------------------------------------------
 
@@ -99,7 +125,8 @@ class WorkflowService:
         events: list[Event] = []
         for t in self.store.tickets(
                 "state != 'closed' OR (resolved_at > ? AND fault_report_at IS NULL)", [grace]):
-            events += clocks.evaluate(t, self.cfg.clock(t.project), self.cfg.clocks, now)
+            events += self._contained("ticket", t.id, clocks.evaluate, t,
+                                      self.cfg.clock(t.project), self.cfg.clocks, now) or []
         events += self._plan_overdue(now)
         fresh = [e for e in events if e.key not in self._known]
         new = self.store.record(fresh, now) if fresh else 0
@@ -142,8 +169,15 @@ class WorkflowWorker:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Bring the database schema up to date here, then start the threads."""
-        WorkflowStore(self.database, self.cfg).close()
+        """Bring the database schema up to date here, then start the threads. A store
+        that fails now is tried again by the threads (and by the ingest worker, which
+        reports it in ``/healthz`` and ends the process after ``storage_grace_s``)."""
+        try:
+            WorkflowStore(self.database, self.cfg).close()
+        except Exception as e:
+            if not is_storage_error(e):
+                raise
+            log.error("cannot bring the workflow's tables up to date: %s", e)
         for name, target in (("workflow", self._run_service), ("notify", self._run_notifier)):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
@@ -163,8 +197,11 @@ class WorkflowWorker:
                     store = WorkflowStore(self.database, self.cfg)
                     work = make(store)
                 work()
-            except Exception:
+            except Exception as e:
                 log.exception("workflow %s failed; carrying on", threading.current_thread().name)
+                if store is not None and is_storage_error(e):
+                    store.close()  # a fresh connection next time (a read-only one may stick)
+                    store = None
             self._stop.wait(self.cfg.tick_s)
         if store is not None:
             store.close()

@@ -53,7 +53,11 @@ class WorkflowStore:
         self.cfg = cfg
         self.db = open_db(path)
         self._joined = False
-        ensure_schema(self.db)
+        try:
+            ensure_schema(self.db)
+        except BaseException:  # no connection left open behind a failure
+            self.db.close()
+            raise
 
     @classmethod
     def joined(cls, db: sqlite_utils.Database, cfg: WorkflowConfig) -> WorkflowStore:

@@ -47,14 +47,30 @@ function timeParts(epoch, project) {
   return [text, offsetLabel(zoneOffsetS(epoch, zone))];
 }
 
+// A time the API cannot vouch for (null, a string, NaN, or beyond what a Date holds, such
+// as -1e13 s) shows as a placeholder: one bad record must not stop the page rendering.
+function validEpoch(epoch) {
+  return typeof epoch === "number" && Number.isFinite(epoch) && Math.abs(epoch) < 8.64e12;
+}
+
 function fmtTime(epoch, project) {
-  return epoch == null ? "—" : timeParts(epoch, project).join(" ");
+  if (!validEpoch(epoch)) return "—";
+  try {
+    return timeParts(epoch, project).join(" ");
+  } catch (e) {
+    return "—";
+  }
 }
 
 function timeTag(epoch, project) {
-  if (epoch == null) return "—";
+  if (!validEpoch(epoch)) return "—";
   const zone = zoneOf(project);
-  const [text, offset] = timeParts(epoch, project);
+  let text, offset;
+  try {
+    [text, offset] = timeParts(epoch, project);
+  } catch (e) {
+    return "—";
+  }
   return `<time datetime="${new Date(epoch * 1000).toISOString()}" title="${esc(zone)}">${esc(text)} <span class="zone">${esc(offset)}</span></time>`;
 }
 
@@ -77,6 +93,7 @@ function yearIn(zone) {
 }
 
 function fmtDuration(seconds) {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return "—";
   const neg = seconds < 0;
   let s = Math.abs(Math.round(seconds));
   const h = Math.floor(s / 3600); s -= h * 3600;
