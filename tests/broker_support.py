@@ -147,13 +147,3 @@ class Login:
 
 def cli(*args: str) -> int:
     return parkwatch(list(args))
-
-
-def open_broker(out: Path) -> LockedBroker:
-    """A mosquitto that lets anyone in: what the collector's own checks must withstand
-    (a broker left open, or one configured by hand without the registry's ACL)."""
-    out.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    (out / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-                                        "persistence false\n")
-    return LockedBroker(out, port, None)

@@ -17,7 +17,6 @@ from collector.core import Core
 from collector.registry import Registry
 from collector.service import Collector
 from collector.store import Store
-from tests.broker_support import open_broker
 from tests.helpers import admin_headers, fleet, wait_for
 
 
@@ -119,13 +118,17 @@ def test_site_cli_stores_only_the_hash_and_audits(tmp_path, parkwatch):
 
 
 @pytest.fixture
-def live(tmp_path):
-    broker = open_broker(tmp_path / "broker").start()
+def live(tmp_path, mosquitto):
+    broker = mosquitto
     cfg = CollectorConfig(broker=Broker("127.0.0.1", broker.port), database=tmp_path / "c.db",
-                          api_port=0, anonymous_read=True, projects=fleet("P1/S01"))
+                          api_port=0, anonymous_read=True, projects=fleet("P1/S01"),
+                          mqtt=broker.collector_mqtt())
     collector = Collector(cfg)
     collector.start()
     site = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    # The site the test registers later has no broker account yet: an account that may
+    # write anywhere under parkwatch/v1 stands in for it (the collector's check is tested).
+    site.username_pw_set("writer", broker.add_account("writer", write=(f"{wire.TOPIC_ROOT}/#",)))
     site.connect("127.0.0.1", broker.port)
     site.loop_start()
     try:
@@ -134,7 +137,6 @@ def live(tmp_path):
     finally:
         site.loop_stop()
         collector.stop()
-        broker.stop()
 
 
 def test_admin_api_and_a_running_collector_follow_the_registry(live):

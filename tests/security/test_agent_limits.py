@@ -157,13 +157,17 @@ def test_a_tcp_device_flooding_the_line_is_cut_off_at_the_cap():
 
 # --- an agent process polling a 100 MB camera -------------------------------------------------
 
-def agent_config(tmp_path, broker_port: int, devices: str = "", heartbeat_s: float = 0.5):
+def agent_config(tmp_path, broker=None, devices: str = "", heartbeat_s: float = 0.5):
+    """An agent config; with no broker (a config that is refused before it connects), a
+    port nothing listens on and no account."""
     path = tmp_path / "agent.toml"
+    url = broker.url if broker else "mqtt://127.0.0.1:9"
+    login = broker.mqtt_toml("p1", "lot-1") if broker else ""
     path.write_text(
-        f'project = "p1"\nsite = "lot-1"\nbroker = "mqtt://127.0.0.1:{broker_port}"\n'
+        f'project = "p1"\nsite = "lot-1"\nbroker = "{url}"\n'
         f'heartbeat_interval_s = {heartbeat_s}\nstate_dir = "{tmp_path / "state"}"\n'
         "keepalive_s = 30\n[mqtt]\nreconnect_min_s = 0.1\nreconnect_max_s = 0.4\n"
-        f"connect_timeout_s = 2\n{devices}")
+        f"connect_timeout_s = 2\n{login}{devices}")
     return path
 
 
@@ -183,9 +187,9 @@ def stop(proc: subprocess.Popen) -> None:
 
 def test_an_agent_polling_a_100_mb_camera_keeps_its_memory_and_its_heartbeat(
         tmp_path, mosquitto, parkwatch_exe):
-    recorder = Recorder(mosquitto.port)
+    recorder = Recorder(mosquitto)
     with HostileCamera("flood") as cam:
-        cfg = agent_config(tmp_path, mosquitto.port, (
+        cfg = agent_config(tmp_path, mosquitto, (
             f'\n[[devices]]\nname = "cam"\nprofile = "lpr-isapi-http"\nurl = "{cam.url}"\n'
             "poll_interval_s = 0.2\ntimeout_s = 2.0\nretries = 0\n"))
         proc = run_agent(parkwatch_exe, cfg, tmp_path / "agent.log")
@@ -219,7 +223,7 @@ def assert_refused(result: subprocess.CompletedProcess, path, limit: int) -> Non
 
 
 def test_an_oversized_agent_config_is_refused_naming_the_file(tmp_path, parkwatch_exe):
-    cfg = agent_config(tmp_path, 1883)
+    cfg = agent_config(tmp_path)
     cfg.write_text(cfg.read_text() + ("# padding\n" * 200_000))  # 2 MB of valid TOML
     assert_refused(run_cli(parkwatch_exe, "agent", "run", "--config", str(cfg)), cfg,
                    1_000_000)
@@ -234,7 +238,7 @@ def test_an_endless_config_is_refused_not_read_forever(parkwatch_exe):
 def test_an_oversized_profile_is_refused_naming_the_file(tmp_path, parkwatch_exe):
     big = tmp_path / "big-profile.toml"
     big.write_text(resolve("lpr-isapi-http").read_text() + "# padding\n" * 30_000)
-    cfg = agent_config(tmp_path, 1883, (
+    cfg = agent_config(tmp_path, None, (
         f'\n[[devices]]\nname = "cam"\nprofile = "{big}"\nurl = "http://127.0.0.1:9"\n'))
     assert_refused(run_cli(parkwatch_exe, "agent", "run", "--config", str(cfg)), big,
                    MAX_PROFILE_BYTES)
@@ -279,9 +283,9 @@ def test_a_damaged_outbox_is_moved_aside_and_the_agent_publishes(
     outbox = state / "p1.lot-1.outbox.db"
     damaged_outbox(outbox, how)
     damaged = outbox.read_bytes()
-    recorder = Recorder(mosquitto.port)
+    recorder = Recorder(mosquitto)
     log = tmp_path / "agent.log"
-    proc = run_agent(parkwatch_exe, agent_config(tmp_path, mosquitto.port), log)
+    proc = run_agent(parkwatch_exe, agent_config(tmp_path, mosquitto), log)
     try:
         wait_for(lambda: recorder.of(wire.Heartbeat), 30, what="a heartbeat from the agent")
         assert [s.state for s in recorder.of(wire.Status)][-1] == "online"
@@ -300,11 +304,16 @@ def test_a_damaged_outbox_is_moved_aside_and_the_agent_publishes(
 # --- clock beacons ----------------------------------------------------------------------------
 
 class Beacons:
-    """Publishes beacons on the clock topic: ``offset_s`` off true time, every ``every_s``."""
+    """Publishes beacons on the clock topic: ``offset_s`` off true time, every ``every_s``.
 
-    def __init__(self, port: int, offset_s: float, every_s: float, payload=None):
+    Only the collector's account may publish the clock (the broker's ACL stops a forger
+    first: tests/security/test_broker_lockdown.py); here a second account with that right
+    stands for a broker whose ACL is wrong, to show the agent's own bounds hold."""
+
+    def __init__(self, broker, name: str, offset_s: float, every_s: float, payload=None):
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-        self.client.connect("127.0.0.1", port)
+        self.client.username_pw_set(name, broker.add_account(name, write=(wire.CLOCK_TOPIC,)))
+        self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
         self.stop = threading.Event()
         self.sent = 0
@@ -326,21 +335,21 @@ class Beacons:
 
 
 def test_forged_clock_beacons_do_not_move_the_agents_clock(tmp_path, mosquitto, parkwatch_exe):
-    recorder = Recorder(mosquitto.port)
+    recorder = Recorder(mosquitto)
     log = tmp_path / "agent.log"
-    proc = run_agent(parkwatch_exe, agent_config(tmp_path, mosquitto.port, heartbeat_s=0.3), log)
+    proc = run_agent(parkwatch_exe, agent_config(tmp_path, mosquitto, heartbeat_s=0.3), log)
     collector = forger = junk = None
     try:
         wait_for(lambda: recorder.of(wire.Heartbeat), 30, what="a heartbeat")
-        collector = Beacons(mosquitto.port, 0.0, 0.5)
+        collector = Beacons(mosquitto, "true-clock", 0.0, 0.5)
         first = wait_for(lambda: [h for h in recorder.of(wire.Heartbeat)
                                   if h.health and "clock_offset_s" in h.health], 20,
                          what="a clock estimate")
         n = len(first)
         # The issue's attack: every agent's clock shifted by -3600 s, 50 forged beacons a
         # second; and beacons no clock could mean.
-        forger = Beacons(mosquitto.port, -3600.0, 0.02)
-        junk = Beacons(mosquitto.port, 0.0, 0.05, payload="Infinity")
+        forger = Beacons(mosquitto, "forger", -3600.0, 0.02)
+        junk = Beacons(mosquitto, "junk", 0.0, 0.05, payload="Infinity")
         # Longer than the 30 s a step needs to be believed when nothing contradicts it.
         since = time.monotonic()
         wait_for(lambda: time.monotonic() - since > 40 and forger.sent > 1000, 120,

@@ -4,7 +4,8 @@
 Two layers stand in the way. The locked-down broker (``parkwatch broker config``) lets no
 one in without a registered account and lets a site publish only its own topics; and the
 collector itself refuses any site its registry does not know, which is what the attacks
-below replay against a broker left open (the layer that must hold on its own).
+below replay against a broker whose ACL lets the attacker write anywhere under
+parkwatch/v1 (the layer that must hold on its own).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 
 from agent import wire
 from simulators.broker import free_port
-from tests.broker_support import Login, open_broker, register, write_broker
+from tests.broker_support import Login, register, write_broker
 from tests.helpers import wait_for
 
 FAKES = [f"F{i:02d}" for i in range(10)]
@@ -35,15 +36,16 @@ def will(project, site, boot=1):
 
 
 class CollectorProcess:
-    def __init__(self, tmp, broker_url: str, sites: list[str], exe: str):
+    def __init__(self, tmp, broker, sites: list[str], exe: str):
         self.port = free_port()
         self.db = tmp / "collector.db"
         self.cfg = tmp / "collector.toml"
         self.cfg.write_text(
-            f'broker = "{broker_url}"\ndatabase = "{self.db}"\n'
+            f'broker = "{broker.url}"\ndatabase = "{self.db}"\n'
             "outage_threshold_s = 1.0\nsite_silence_factor = 1.5\n"
             f"[api]\nport = {self.port}\nanonymous_read = true\n"
             "[platform]\nshare = 0.3\nmin_sites = 3\nwindow_s = 5\n"
+            f"[mqtt]\n{broker.mqtt_toml()}"
             f"[projects.P1]\nsites = [{', '.join(repr(s) for s in sites)}]\n")
         self.exe, self.proc = exe, None
         self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=5)
@@ -62,7 +64,10 @@ class CollectorProcess:
             return None
 
     def refused(self) -> int:
-        return (self.health() or {}).get("rejected_by_reason", {}).get("unknown site", 0)
+        """Messages of made-up sites refused: as unknown sites, or (delivered again from the
+        broker's store after a restart) as retained heartbeats, which are history."""
+        codes = (self.health() or {}).get("rejected_by_code", {})
+        return codes.get("unknown_site", 0) + codes.get("retained", 0)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -85,16 +90,19 @@ class CollectorProcess:
 
 
 @pytest.fixture
-def attacker_world(tmp_path, parkwatch_exe):
-    broker = open_broker(tmp_path / "broker").start()
-    col = CollectorProcess(tmp_path, broker.url, ["S01", "S02"], parkwatch_exe).start()
+def attacker_world(tmp_path, mosquitto, parkwatch_exe):
+    broker = mosquitto
+    col = CollectorProcess(tmp_path, broker, ["S01", "S02"], parkwatch_exe).start()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    # An account that may write anywhere under parkwatch/v1: a broker with a wrong ACL, so
+    # that the collector's own refusal is what holds (the locked-down case is below).
+    client.username_pw_set("attacker", broker.add_account(
+        "attacker", write=(f"{wire.TOPIC_ROOT}/#",)))
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
     yield col, client
     client.loop_stop()
     col.stop()
-    broker.stop()
 
 
 def publish(client, topic, payload, retain=False, qos=1):
