@@ -9,9 +9,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
+from collector.api_models import Me, Ok
 from collector.auth import AuthError, User
 from collector.console.deps import SESSION_COOKIE, AuthContext, current_user, optional_user
 from collector.console.guard import AuthGuard
+from collector.contract import errors
 
 STATIC = Path(__file__).parent / "static"
 
@@ -24,7 +26,7 @@ class Login(BaseModel):
 def router() -> APIRouter:
     r = APIRouter()
 
-    @r.post("/api/auth/login")
+    @r.post("/api/auth/login", response_model=Me, responses=errors(401))
     def login(body: Login, request: Request, response: Response):
         ctx: AuthContext = request.app.state.auth
         users = ctx.users()
@@ -37,7 +39,7 @@ def router() -> APIRouter:
                             max_age=12 * 3600)
         return user.public()
 
-    @r.post("/api/auth/logout")
+    @r.post("/api/auth/logout", response_model=Ok)
     def logout(request: Request, response: Response):
         token = request.cookies.get(SESSION_COOKIE)
         if token:
@@ -45,7 +47,7 @@ def router() -> APIRouter:
         response.delete_cookie(SESSION_COOKIE)
         return {"ok": True}
 
-    @r.get("/api/auth/me")
+    @r.get("/api/auth/me", response_model=Me)
     def me(user: User = Depends(current_user)):
         return user.public()
 

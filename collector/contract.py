@@ -1,0 +1,150 @@
+"""The API's contract: one error shape per status, who may call what, and an OpenAPI document
+that says both.
+
+- Every refusal is JSON ``{"detail": "..."}`` (schema ``Error``), except 422, which always has
+  FastAPI's ``HTTPValidationError`` shape: ``{"detail": [{"loc", "msg", "type"}]}``; a 422
+  raised by hand with a plain message is reshaped by ``install``.
+- Security (bearer token, session cookie), 401 and 403 are written into each operation from
+  the guard's own rule table (``collector.console.guard.permission_for``), so the document
+  cannot drift from what the guard enforces.
+- ``OPTIONS`` on any route answers 204 with ``Allow`` listing every method of the path, and a
+  405 lists them all too (the router alone names only the first route's methods).
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from collector.auth import PERMISSIONS, ROLES
+from collector.console.deps import SESSION_COOKIE
+from collector.console.guard import OPEN, permission_for
+
+
+class Error(BaseModel):
+    """A refusal: what was wrong, in words."""
+    detail: str
+
+
+WHY = {
+    400: "The body is not JSON (or not UTF-8).",
+    401: "No signed-in user: no or an unknown bearer token, or no live session cookie.",
+    403: "The signed-in user's role (or group) may not do this.",
+    404: "No such record (an id outside SQLite's 64-bit range names none either).",
+    409: "Not allowed in the record's current state; nothing was changed.",
+    413: "Too large.",
+}
+SECURITY_SCHEMES = {
+    "bearerToken": {"type": "http", "scheme": "bearer",
+                    "description": "An API token made by `parkwatch user token` (pwt_...)."},
+    "sessionCookie": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
+                      "description": "The console's session, set by POST /api/auth/login."},
+}
+SIGNED_IN = [{"bearerToken": []}, {"sessionCookie": []}]
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def errors(*statuses: int) -> dict:
+    """``responses=`` for a route that answers these error statuses."""
+    return {s: {"model": Error, "description": WHY[s]} for s in statuses}
+
+
+def validation_error(message: str, loc: tuple = ("body",)) -> dict:
+    return {"detail": [{"loc": list(loc), "msg": message, "type": "value_error"}]}
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException):
+    if exc.status_code == 422 and isinstance(exc.detail, str):
+        from fastapi.responses import JSONResponse
+
+        return JSONResponse(validation_error(exc.detail), 422, headers=exc.headers)
+    return await http_exception_handler(request, exc)
+
+
+def install(app: FastAPI, anonymous_read: bool = False) -> None:
+    """Reshape hand-raised 422s, answer OPTIONS truthfully, and make ``app.openapi()`` true.
+    Call after every route is added (the document and ``Allow`` are built from them)."""
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(AllowedMethods, app_routes=app.router.routes)
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, routes=app.routes,
+                              description=app.description)
+            app.openapi_schema = document(doc, anonymous_read)
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
+def _sample(path: str, op: dict) -> str:
+    """A concrete path for the guard's patterns: an integer parameter becomes 1."""
+    types = {p["name"]: p.get("schema", {}).get("type") for p in op.get("parameters", [])
+             if p.get("in") == "path"}
+    return re.sub(r"\{(\w+)\}", lambda m: "1" if types.get(m[1]) == "integer" else "x", path)
+
+
+def document(doc: dict, anonymous_read: bool) -> dict:
+    doc.setdefault("components", {}).setdefault("schemas", {})["Error"] = \
+        Error.model_json_schema()
+    doc["components"]["securitySchemes"] = SECURITY_SCHEMES
+    ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for path, ops in doc.get("paths", {}).items():
+        for method, op in ops.items():
+            if method not in METHODS:
+                continue
+            responses = op.setdefault("responses", {})
+            needed = permission_for(method.upper(), _sample(path, op))
+            if needed is OPEN:
+                op["security"] = []
+            elif needed == "view" and anonymous_read:
+                op["security"] = [*SIGNED_IN, {}]
+            else:
+                op["security"] = SIGNED_IN
+                responses.setdefault("401", {"description": WHY[401], **ref})
+                if set(PERMISSIONS.get(needed, ())) != set(ROLES):
+                    responses.setdefault("403", {"description": WHY[403], **ref})
+            if "requestBody" in op:
+                responses.setdefault("400", {"description": WHY[400], **ref})
+    return doc
+
+
+class AllowedMethods:
+    """``OPTIONS`` answers 204 with every method of the path; a 405 names them all."""
+
+    def __init__(self, app: ASGIApp, app_routes: list):
+        self.app, self.routes = app, app_routes
+
+    def allowed(self, path: str) -> list[str]:
+        methods: set[str] = set()
+        for route in self.routes:
+            regex = getattr(route, "path_regex", None)
+            if regex is not None and getattr(route, "methods", None) and regex.match(path):
+                methods |= set(route.methods)
+        return sorted(methods | {"OPTIONS"}) if methods else []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        allowed = self.allowed(scope["path"])
+        if scope["method"] == "OPTIONS" and allowed:
+            return await Response(status_code=204, headers={"Allow": ", ".join(allowed)})(
+                scope, receive, send)
+
+        async def fix_allow(message):
+            if message["type"] == "http.response.start" and message["status"] == 405 \
+                    and allowed:
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"allow"]
+                message = {**message,
+                           "headers": [*headers, (b"allow", ", ".join(allowed).encode())]}
+            await send(message)
+
+        await self.app(scope, receive, fix_allow)
