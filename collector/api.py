@@ -19,7 +19,7 @@ from collector import marks, report
 from collector.console.deps import AuthContext
 from collector.console.guard import actor
 from collector.console.routes import mount
-from collector.contract import errors, install
+from collector.contract import errors, install, validation_error
 from collector.ingest import Ingest
 from collector.store import list_incidents, list_outages, open_db
 from collector.workflow.api import router_for
@@ -72,7 +72,8 @@ def create_app(ingest: Ingest) -> FastAPI:
 
     @app.exception_handler(marks.MarkError)
     def _mark_error(request: Request, e: marks.MarkError):
-        return JSONResponse({"detail": e.message}, status_code=e.status)
+        body = validation_error(e.message) if e.status == 422 else {"detail": e.message}
+        return JSONResponse(body, status_code=e.status)
 
     @app.exception_handler(report.ReportError)
     def _report_error(request: Request, e: report.ReportError):

@@ -13,6 +13,7 @@ that says both.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from fastapi import FastAPI, Request
@@ -20,7 +21,8 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collector.auth import PERMISSIONS, ROLES
@@ -49,6 +51,7 @@ SECURITY_SCHEMES = {
 }
 SIGNED_IN = [{"bearerToken": []}, {"sessionCookie": []}]
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+PROBE = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def errors(*statuses: int) -> dict:
@@ -62,8 +65,6 @@ def validation_error(message: str, loc: tuple = ("body",)) -> dict:
 
 async def _http_error(request: Request, exc: StarletteHTTPException):
     if exc.status_code == 422 and isinstance(exc.detail, str):
-        from fastapi.responses import JSONResponse
-
         return JSONResponse(validation_error(exc.detail), 422, headers=exc.headers)
     return await http_exception_handler(request, exc)
 
@@ -117,34 +118,32 @@ def document(doc: dict, anonymous_read: bool) -> dict:
 
 
 class AllowedMethods:
-    """``OPTIONS`` answers 204 with every method of the path; a 405 names them all."""
+    """A method no route of the path serves answers 405 naming every method the path does
+    serve (the router alone names only its first route's); ``OPTIONS`` answers 204 with
+    the same ``Allow``. Answered before the guard: a wrong method needs no sign-in to be
+    refused, and says nothing the public OpenAPI document does not."""
 
     def __init__(self, app: ASGIApp, app_routes: list):
         self.app, self.routes = app, app_routes
+        self.allowed = functools.lru_cache(maxsize=4096)(self._allowed)
 
-    def allowed(self, path: str) -> list[str]:
-        methods: set[str] = set()
-        for route in self.routes:
-            regex = getattr(route, "path_regex", None)
-            if regex is not None and getattr(route, "methods", None) and regex.match(path):
-                methods |= set(route.methods)
-        return sorted(methods | {"OPTIONS"}) if methods else []
+    def _allowed(self, path: str) -> tuple[str, ...]:
+        """The methods some route fully matches at this path, asked of the routes themselves
+        (included routers too)."""
+        scope = {"type": "http", "path": path, "root_path": "", "headers": []}
+        methods = [m for m in PROBE if any(
+            route.matches({**scope, "method": m})[0] == Match.FULL for route in self.routes
+            if not isinstance(route, Mount))]
+        return (*methods, "OPTIONS") if methods else ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         allowed = self.allowed(scope["path"])
-        if scope["method"] == "OPTIONS" and allowed:
+        if allowed and scope["method"] not in allowed:  # before the guard: nothing to sign for
+            return await JSONResponse({"detail": "Method Not Allowed"}, 405, headers={
+                "Allow": ", ".join(allowed)})(scope, receive, send)
+        if allowed and scope["method"] == "OPTIONS":
             return await Response(status_code=204, headers={"Allow": ", ".join(allowed)})(
                 scope, receive, send)
-
-        async def fix_allow(message):
-            if message["type"] == "http.response.start" and message["status"] == 405 \
-                    and allowed:
-                headers = [(k, v) for k, v in message.get("headers", [])
-                           if k.lower() != b"allow"]
-                message = {**message,
-                           "headers": [*headers, (b"allow", ", ".join(allowed).encode())]}
-            await send(message)
-
-        await self.app(scope, receive, fix_allow)
+        await self.app(scope, receive, send)

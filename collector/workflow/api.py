@@ -228,7 +228,8 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
     @r.get("/api/reports/monthly", response_model=m.MonthlyReport, responses={200: {
         "description": "The month's scores (JSON), or as CSV with format=csv",
         "content": {"text/csv": {"schema": {"type": "string"}}}}})
-    def monthly(month: str = Query(..., pattern=r"^\d{4}-\d{2}$"),
+    def monthly(month: str = Query(..., pattern=r"^20\d{2}-(0[1-9]|1[0-2])$",
+                            description="YYYY-MM, 2000-01 to 2099-12"),
                 format: Literal["json", "csv"] = "json"):
         try:
             with session() as s:
