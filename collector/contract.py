@@ -3,21 +3,26 @@ that says both.
 
 - Every refusal is JSON ``{"detail": "..."}`` (schema ``Error``), except 422, which always has
   FastAPI's ``HTTPValidationError`` shape: ``{"detail": [{"loc", "msg", "type"}]}``; a 422
-  raised by hand with a plain message is reshaped by ``install``.
+  raised by hand with a plain message is reshaped by ``install``, and a NaN or infinity
+  echoed from the request is sent as text (it is not JSON).
 - Security (bearer token, session cookie), 401 and 403 are written into each operation from
   the guard's own rule table (``collector.console.guard.permission_for``), so the document
   cannot drift from what the guard enforces.
-- ``OPTIONS`` on any route answers 204 with ``Allow`` listing every method of the path, and a
-  405 lists them all too (the router alone names only the first route's methods).
+- A method a path does not serve answers 405 with ``Allow`` listing every method it does
+  serve (the router alone names only the first route's), and ``OPTIONS`` answers 204 with
+  the same list; both before the guard.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import re
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -69,10 +74,26 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
     return await http_exception_handler(request, exc)
 
 
+def _json_safe(value):
+    """NaN and infinities (which Python's JSON reader accepts) echoed back as text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def _invalid_request(request: Request, exc: RequestValidationError):
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, 422)
+
+
 def install(app: FastAPI, anonymous_read: bool = False) -> None:
     """Reshape hand-raised 422s, answer OPTIONS truthfully, and make ``app.openapi()`` true.
     Call after every route is added (the document and ``Allow`` are built from them)."""
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(AllowedMethods, app_routes=app.router.routes)
 
     def openapi() -> dict:
