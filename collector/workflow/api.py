@@ -17,7 +17,9 @@ from collector.contract import errors
 from collector.workflow import api_models as m
 from collector.workflow import clocks, lifecycle, report
 from collector.workflow.api_bodies import (
+    ACTION_BODIES,
     BACKDATE_S,
+    PROBLEM_BODIES,
     ActionIn,
     AttachmentIn,
     IncidentIn,
@@ -146,6 +148,7 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
     def incident_action(name: str):
         def one(tid: int, request: Request, body: ActionIn = Body(...)):
             return action(tid, name, request, body)
+        one.__annotations__["body"] = ACTION_BODIES.get(name, ActionIn)
         return one
 
     for name in lifecycle.ACTIONS:  # one operation each: the guard's rule differs by action
@@ -207,6 +210,7 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
     def problem_route(name: str):
         def one(pid: int, body: ProblemActionIn, request: Request):
             return problem_action(pid, name, body, request)
+        one.__annotations__["body"] = PROBLEM_BODIES.get(name, ProblemActionIn)
         return one
 
     for name in WorkflowStore.PROBLEM_ACTIONS:

@@ -37,6 +37,10 @@ class Reporter(Strict):
 
 
 class AttachmentIn(Strict):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={
+        "oneOf": [{"required": [have], "properties": {have: {"type": "string"},
+                                                      other: {"type": "null"}}}
+                  for have, other in (("data_base64", "url"), ("url", "data_base64"))]})
     name: str = Field(min_length=1, max_length=200, pattern=NO_CONTROL,
                       description="the file's name; no control characters")
     content_type: str | None = Field(None, max_length=100, pattern=MIME,
@@ -88,11 +92,33 @@ class ActionIn(Strict):
     report: str | None = Field(None, max_length=100000)
 
 
+class GroupActionIn(ActionIn):
+    group: str = Field(min_length=1, max_length=64, description="the group to hand it to")
+
+
+class PlanActionIn(ActionIn):
+    plan: str = Field(min_length=1, max_length=10000, description="the solution plan")
+
+
+class ReportActionIn(ActionIn):
+    report: str = Field(min_length=1, max_length=100000, description="the fault report")
+
+
 class ProblemActionIn(Strict):
     who: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
     plan_date: date | None = None
     note: str | None = Field(None, max_length=10000)
 
+
+class ConfirmIn(ProblemActionIn):
+    plan_date: date = Field(description="when the fix is planned")
+
+
+# The body each action's operation takes: its required field is in the schema.
+ACTION_BODIES: dict[str, type[BaseModel]] = {
+    "dispatch": GroupActionIn, "transfer": GroupActionIn, "plan": PlanActionIn,
+    "report": ReportActionIn}
+PROBLEM_BODIES: dict[str, type[BaseModel]] = {"confirm": ConfirmIn}
 
 
 def content_type(stored: str | None) -> str:

@@ -48,8 +48,21 @@ async function api(path, options = {}) {
     throw new Error("signed out");
   }
   const body = res.headers.get("content-type")?.includes("json") ? await res.json() : await res.text();
-  if (!res.ok) throw new Error(body?.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : res.statusText);
+  if (!res.ok) throw new Error(errorText(body?.detail) || res.statusText);
   return body;
+}
+
+// A refusal's words: {"detail": "..."}, or a 422's [{"loc": [...], "msg": "..."}, ...].
+function errorText(detail) {
+  if (!detail) return "";
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail.map(e => {
+      const where = (e.loc || []).filter(p => p !== "body").join(".");
+      return where && !String(e.msg).includes(where) ? `${where}: ${e.msg}` : e.msg;
+    }).join("; ");
+  }
+  return JSON.stringify(detail);
 }
 
 function applyI18n(root = document) {
