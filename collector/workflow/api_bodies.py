@@ -20,7 +20,8 @@ ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # as the collector's routes check a p
 # outside a quoted parameter, so it is safe in a Content-Type header.
 TOKEN = r"[A-Za-z0-9!#$&^_.+-]+"
 MIME = rf"^{TOKEN}/{TOKEN}(?: *; *{TOKEN}=(?:{TOKEN}|\"[^\"\\\x00-\x1f\x7f]*\"))*$"
-NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"  # and not blank
+NONBLANK = r"\S"  # blanks are stripped: some text must remain
 EPOCH_MIN, EPOCH_MAX = 946684800.0, 4102444800.0  # 2000-01-01 .. 2100-01-01 UTC
 BACKDATE_S = 366 * 86400  # an incident reported by hand opened at most a year ago
 
@@ -30,9 +31,9 @@ class Strict(BaseModel):
 
 
 class Reporter(Strict):
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, pattern=NONBLANK, max_length=100)
     unit: str | None = Field(None, max_length=200)
-    contact: str = Field(min_length=1, max_length=200)
+    contact: str = Field(min_length=1, pattern=NONBLANK, max_length=200)
     role: str | None = Field(None, max_length=100)
 
 
@@ -58,7 +59,7 @@ class AttachmentIn(Strict):
 
 class IncidentIn(Strict):
     """An incident reported by hand, with the fields of seed 002's event record."""
-    who: str | None = Field(None, min_length=1, max_length=100,
+    who: str | None = Field(None, min_length=1, pattern=NONBLANK, max_length=100,
                             description="who records it; the signed-in user wins")
     project: str = Field(pattern=ID, description="a project the collector knows (else 404)")
     site: str | None = Field(None, max_length=64)
@@ -66,8 +67,8 @@ class IncidentIn(Strict):
     channel: Literal["intercom", "phone", "seat", "email", "other"] = "phone"
     kind: str = Field("unknown", max_length=64)
     reporter: Reporter
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(min_length=1, max_length=10000)
+    title: str = Field(min_length=1, pattern=NONBLANK, max_length=200)
+    description: str = Field(min_length=1, pattern=NONBLANK, max_length=10000)
     contract_scope: str | None = Field(None, max_length=200)
     sla_level: str | None = Field(None, max_length=50)
     impact: Level
@@ -80,11 +81,13 @@ class IncidentIn(Strict):
         description="epoch seconds; default now. At most a year before now and at most "
                     "60 s after (else 422)")
     note: str | None = Field(None, max_length=10000)
-    dispatch: str | None = Field(None, description="'auto' (the routing table) or a group")
+    dispatch: str | None = Field(None, min_length=1,
+                                 description="'auto' (the routing table) or a group")
 
 
 class ActionIn(Strict):
-    who: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
+    # who acts: the signed-in user wins
+    who: str | None = Field(None, min_length=1, pattern=NONBLANK, max_length=100)
     note: str | None = Field(None, max_length=10000)
     group: str | None = Field(None, max_length=64)
     plan: str | None = Field(None, max_length=10000)
@@ -93,19 +96,23 @@ class ActionIn(Strict):
 
 
 class GroupActionIn(ActionIn):
-    group: str = Field(min_length=1, max_length=64, description="the group to hand it to")
+    group: str = Field(min_length=1, pattern=NONBLANK, max_length=64,
+                      description="the group to hand it to")
 
 
 class PlanActionIn(ActionIn):
-    plan: str = Field(min_length=1, max_length=10000, description="the solution plan")
+    plan: str = Field(min_length=1, pattern=NONBLANK, max_length=10000,
+                     description="the solution plan")
 
 
 class ReportActionIn(ActionIn):
-    report: str = Field(min_length=1, max_length=100000, description="the fault report")
+    report: str = Field(min_length=1, pattern=NONBLANK, max_length=100000,
+                       description="the fault report")
 
 
 class ProblemActionIn(Strict):
-    who: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
+    # who acts: the signed-in user wins
+    who: str | None = Field(None, min_length=1, pattern=NONBLANK, max_length=100)
     plan_date: date | None = None
     note: str | None = Field(None, max_length=10000)
 
