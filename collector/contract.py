@@ -47,6 +47,7 @@ WHY = {
     404: "No such record (an id outside SQLite's 64-bit range names none either).",
     409: "Not allowed in the record's current state; nothing was changed.",
     413: "Too large.",
+    429: "Too many attempts; Retry-After says when to try again.",
 }
 SECURITY_SCHEMES = {
     "bearerToken": {"type": "http", "scheme": "bearer",
