@@ -27,10 +27,10 @@ SEED = os.environ.get("PARKWATCH_FUZZ_SEED", "1")
 ST = Path(sys.executable).parent / "st"
 
 # Schema-valid data the API may still refuse with 422: rules JSON Schema cannot say
-# (opened_at within a year of now, a maintenance window's 'to' after its 'from', exactly one
-# of data_base64/url, an action's own required field, a reason of at least three letters,
-# kinds and groups from the routing table). That is schemathesis' default list plus 422;
-# a 5xx still fails, as a server error. Every other check runs with its defaults.
+# (opened_at within a year of now, a maintenance window's 'to' after its 'from', data_base64
+# that decodes, a reason of at least three letters, kinds and groups from the routing table).
+# That is schemathesis' default list plus 422; a 5xx still fails, as a server error. Every
+# other check runs with its defaults.
 CONFIG = """
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
