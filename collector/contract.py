@@ -19,7 +19,7 @@ import functools
 import math
 import re
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -67,6 +67,11 @@ def errors(*statuses: int) -> dict:
 
 def validation_error(message: str, loc: tuple = ("body",)) -> dict:
     return {"detail": [{"loc": list(loc), "msg": message, "type": "value_error"}]}
+
+
+def invalid(message: str, *loc: str | int) -> HTTPException:
+    """A 422 raised by hand that names its field: ``raise invalid("...", "opened_at")``."""
+    return HTTPException(422, validation_error(message, ("body", *loc))["detail"])
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException):

@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from collector import marks
 from collector.console.guard import actor
-from collector.contract import errors
+from collector.contract import errors, invalid
 from collector.workflow import api_models as m
 from collector.workflow import clocks, lifecycle, report
 from collector.workflow.api_bodies import (
@@ -80,17 +80,17 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
         now = clock()
         opened_at = now if body.opened_at is None else body.opened_at
         if opened_at > now + 60:
-            raise HTTPException(422, "opened_at is in the future")
+            raise invalid("opened_at is in the future", "opened_at")
         if opened_at < now - BACKDATE_S:
-            raise HTTPException(422, "opened_at is more than a year ago")
+            raise invalid("opened_at is more than a year ago", "opened_at")
         dev_class = device_class(body.device, cfg.device_classes)
         rule = route(cfg.rules, body.kind, dev_class)
         if body.kind not in KINDS and not any(x.kind == body.kind for x in cfg.rules):
-            raise HTTPException(422, f"unknown kind {body.kind!r}; one of {', '.join(KINDS)}")
+            raise invalid(f"unknown kind {body.kind!r}; one of {', '.join(KINDS)}", "kind")
         target = {None: None, "auto": rule.group}.get(body.dispatch, body.dispatch)
         if target is not None and target not in cfg.groups:
-            raise HTTPException(422, f"unknown group {target!r}; known: "
-                                f"{', '.join(sorted(cfg.groups))}")
+            raise invalid(f"unknown group {target!r}; known: "
+                          f"{', '.join(sorted(cfg.groups))}", "dispatch")
         files = [attachment_row(i, a) for i, a in enumerate(body.attachments)]
         fields = {
             "source": "manual", "channel": body.channel, "project": body.project,
