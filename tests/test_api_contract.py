@@ -67,3 +67,21 @@ def test_every_operation_keeps_its_contract(served, caller):
     assert run.returncode == 0, f"schemathesis as {caller} found failures:\n{out[-12000:]}"
     generated = re.search(r"(\d+) generated, (\d+) passed", out)
     assert generated and int(generated[1]) > 100, out[-3000:]
+
+
+def test_the_document_follows_anonymous_read(tmp_path):
+    """Reads list "no credentials" as an alternative, and no 401, when the config waives them;
+    writes keep both."""
+    from agent.config import Broker
+    from collector.api import create_app
+    from collector.config import CollectorConfig
+    from collector.ingest import Ingest
+
+    for anonymous in (False, True):
+        cfg = CollectorConfig(broker=Broker("127.0.0.1", 9), database=tmp_path / "c.db",
+                              api_port=0, anonymous_read=anonymous)
+        paths = create_app(Ingest(cfg)).openapi()["paths"]
+        sites, create = paths["/api/sites"]["get"], paths["/api/workflow/incidents"]["post"]
+        assert ({} in sites["security"], "401" in sites["responses"]) == (anonymous,
+                                                                          not anonymous)
+        assert {} not in create["security"] and "401" in create["responses"]

@@ -47,7 +47,7 @@ def router() -> APIRouter:
         response.delete_cookie(SESSION_COOKIE)
         return {"ok": True}
 
-    @r.get("/api/auth/me", response_model=Me)
+    @r.get("/api/auth/me", response_model=Me, responses=errors(401))
     def me(user: User = Depends(current_user)):
         return user.public()
 
