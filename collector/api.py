@@ -16,16 +16,20 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.conf import package_version
+from collector import api_models as m
 from collector import fleet_api, marks, report
 from collector.console.deps import AuthContext
 from collector.console.guard import actor
 from collector.console.routes import mount
+from collector.contract import errors, install, validation_error
 from collector.ingest import Ingest
 from collector.safejson import SafeJSONResponse
 from collector.store import list_incidents, list_outages, open_db
 from collector.workflow.api import router_for
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+REASON = ("why, in words: at least 3 letters (any script); checked once the target is known "
+          "to exist and to allow the mark")
 
 
 class _Body(BaseModel):
@@ -34,19 +38,19 @@ class _Body(BaseModel):
 
 class ExclusionIn(_Body):
     cause: Literal["customer"] = "customer"
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
     by: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
 
 
 class RevokeIn(_Body):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
     by: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
 
 
 class MaintenanceIn(_Body):
     from_: datetime = Field(alias="from")
     to: datetime
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
     by: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
 
 
@@ -73,13 +77,14 @@ def create_app(ingest: Ingest) -> FastAPI:
 
     @app.exception_handler(marks.MarkError)
     def _mark_error(request: Request, e: marks.MarkError):
-        return JSONResponse({"detail": e.message}, status_code=e.status)
+        body = validation_error(e.message) if e.status == 422 else {"detail": e.message}
+        return JSONResponse(body, status_code=e.status)
 
     @app.exception_handler(report.ReportError)
     def _report_error(request: Request, e: report.ReportError):
         return JSONResponse({"detail": str(e)}, status_code=404)
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=m.Health)
     def healthz():
         storage = ingest.storage.report(time.monotonic())  # fails closed: storage_guard.py
         return {"ok": storage["ok"] and ingest.broker_problem is None, "storage": storage,
@@ -92,7 +97,7 @@ def create_app(ingest: Ingest) -> FastAPI:
                 "backlog": ingest.backlog,
                 "run": ingest.core.run_id if ingest.core else None}
 
-    @app.get("/api/sites")
+    @app.get("/api/sites", response_model=list[m.Site])
     def sites():
         with ingest.lock:
             return [{
@@ -104,22 +109,23 @@ def create_app(ingest: Ingest) -> FastAPI:
             } for s in sorted(ingest.tracker.sites.values() if ingest.tracker else (),
                               key=lambda s: (s.project, s.site))]  # no store yet: none
 
-    @app.get("/api/incidents")
+    @app.get("/api/incidents", response_model=list[m.Incident])
     def incidents(state: str | None = Query(None, pattern="^(open|closed|withdrawn)$")):
         return list_incidents(db(), state)
 
-    @app.get("/api/outages")
+    @app.get("/api/outages", response_model=list[m.Outage])
     def outages(project: str | None = Query(None, pattern=ID)):
         return list_outages(db(), project)
 
-    @app.get("/api/incidents/{incident_id}")
+    @app.get("/api/incidents/{incident_id}", response_model=m.Incident,
+             responses=errors(404))
     def incident(incident_id: int):
         rows = [r for r in list_incidents(db()) if r["id"] == incident_id]
         if not rows:
             raise HTTPException(404, f"no incident {incident_id}")
         return rows[0]
 
-    @app.get("/api/projects")
+    @app.get("/api/projects", response_model=list[m.Project])
     def projects():
         return report.projects(db())
 
@@ -130,27 +136,31 @@ def create_app(ingest: Ingest) -> FastAPI:
         return {"default": ingest.cfg.timezone,
                 "projects": {r["project"]: r["timezone"] for r in report.projects(db())}}
 
-    @app.get("/api/projects/{project}/budget")
+    @app.get("/api/projects/{project}/budget", response_model=m.Budget,
+             responses=errors(404))
     def budget(project: str = Path(pattern=ID),
                year: int = Query(..., ge=2000, le=2200, description="calendar year")):
         run = ingest.core.run_id if ingest.core else None
         return report.budget(db(), project, year, now=now(), live_run=run)
 
-    @app.post("/api/outages/{outage_id}/exclusion", status_code=201)
+    @app.post("/api/outages/{outage_id}/exclusion", status_code=201,
+              response_model=m.Exclusion, responses=errors(404, 409))
     def exclude(outage_id: int, body: ExclusionIn, request: Request):
         return marks.exclude_outage(db(), outage_id, body.cause, body.reason,
                                     actor(request, body.by), now())
 
-    @app.get("/api/exclusions")
+    @app.get("/api/exclusions", response_model=list[m.Exclusion])
     def exclusions(project: str | None = Query(None, pattern=ID)):
         return marks.list_exclusions(db(), project)
 
-    @app.post("/api/exclusions/{mark_id}/revoke")
+    @app.post("/api/exclusions/{mark_id}/revoke", response_model=m.Exclusion,
+              responses=errors(404, 409))
     def revoke_exclusion(mark_id: int, body: RevokeIn, request: Request):
         return marks.revoke_exclusion(db(), mark_id, body.reason, actor(request, body.by),
                                       now())
 
-    @app.post("/api/projects/{project}/maintenance", status_code=201)
+    @app.post("/api/projects/{project}/maintenance", status_code=201,
+              response_model=m.Maintenance, responses=errors(404))
     def add_maintenance(body: MaintenanceIn, request: Request,
                         project: str = Path(pattern=ID)):
         d = db()
@@ -159,23 +169,25 @@ def create_app(ingest: Ingest) -> FastAPI:
         return marks.add_maintenance(d, project, _epoch(body.from_, tz), _epoch(body.to, tz),
                                      body.reason, actor(request, body.by), now())
 
-    @app.get("/api/projects/{project}/maintenance")
+    @app.get("/api/projects/{project}/maintenance", response_model=list[m.Maintenance])
     def maintenance(project: str = Path(pattern=ID)):
         return marks.list_maintenance(db(), project)
 
-    @app.post("/api/maintenance/{mid}/revoke")
+    @app.post("/api/maintenance/{mid}/revoke", response_model=m.Maintenance,
+              responses=errors(404, 409))
     def revoke_maintenance(mid: int, body: RevokeIn, request: Request):
         return marks.revoke_maintenance(db(), mid, body.reason, actor(request, body.by),
                                         now())
 
-    @app.get("/api/audit")
+    @app.get("/api/audit", response_model=list[m.AuditEntry])
     def audit(limit: int = Query(100, ge=1, le=10000)):
         return marks.audit_log(db(), limit)
 
-    @app.get("/api/collector/runs")
+    @app.get("/api/collector/runs", response_model=m.Runs)
     def runs():
         d = db()
         return {"runs": list(d.query("SELECT * FROM collector_runs ORDER BY id")),
                 "sight": list(d.query("SELECT * FROM sight ORDER BY id"))}
 
+    install(app, ingest.cfg.anonymous_read)
     return app

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from collector.contract import errors, validation_error
 from collector.registry import Registry, RegistryError, config_sites
 from collector.store import open_db
 
@@ -43,14 +44,15 @@ def router(cfg, clock) -> APIRouter:
         try:
             return fn()
         except RegistryError as e:
-            return JSONResponse({"detail": e.message}, status_code=e.status)
+            body = validation_error(e.message) if e.status == 422 else {"detail": e.message}
+            return JSONResponse(body, status_code=e.status)
 
     @r.get("/sites")
     def list_sites(request: Request):
         _admin(request)
         return registry().list()
 
-    @r.post("/sites", status_code=201)
+    @r.post("/sites", status_code=201, responses=errors(409))
     def add_site(body: SiteIn, request: Request):
         who = _admin(request)
 
@@ -60,7 +62,7 @@ def router(cfg, clock) -> APIRouter:
                     "username": f"{body.project}/{body.site}", "password": password}
         return answer(add)
 
-    @r.delete("/sites/{project}/{site}")
+    @r.delete("/sites/{project}/{site}", responses=errors(404, 409))
     def remove_site(request: Request, project: str = Path(pattern=ID),
                     site: str = Path(pattern=ID)):
         who = _admin(request)
@@ -71,7 +73,7 @@ def router(cfg, clock) -> APIRouter:
                     "still_in_config": still}
         return answer(remove)
 
-    @r.post("/sites/{project}/{site}/password")
+    @r.post("/sites/{project}/{site}/password", responses=errors(404))
     def rotate(request: Request, project: str = Path(pattern=ID),
                site: str = Path(pattern=ID)):
         who = _admin(request)

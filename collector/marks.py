@@ -10,13 +10,18 @@ wrong raises ``MarkError`` with an HTTP status and a message saying what, and ch
 from __future__ import annotations
 
 import json
+import re
 
 import sqlite_utils
 
+from collector.ids import storable
 from collector.outages import PLATFORM
 
 CAUSES = ("customer",)
 MAX_MAINTENANCE_S = 31 * 86400
+# A reason is words: at least three letters (any script), so "0" or "." is refused.
+MIN_REASON_LETTERS = 3
+REASON_PATTERN = r"[^\W\d_][\s\S]*[^\W\d_][\s\S]*[^\W\d_]"
 
 
 class MarkError(Exception):
@@ -42,6 +47,13 @@ def _text(value: str, what: str, limit: int) -> str:
     return value
 
 
+def _words(reason: str) -> None:
+    """Checked last, once the target is known to exist and to allow the mark."""
+    if not re.search(REASON_PATTERN, reason):
+        raise MarkError(422, f"'reason' must say why in words (at least "
+                             f"{MIN_REASON_LETTERS} letters); got {reason!r}")
+
+
 def exclude_outage(db: sqlite_utils.Database, outage_id: int, cause: str, reason: str,
                    by: str, now: float) -> dict:
     reason, by = _text(reason, "reason", 500), _text(by, "by", 100)
@@ -49,7 +61,7 @@ def exclude_outage(db: sqlite_utils.Database, outage_id: int, cause: str, reason
         raise MarkError(422, f"'cause' must be one of {', '.join(CAUSES)}; got {cause!r}")
     with db.conn:
         rows = list(db.query("SELECT id, kind, project FROM outages WHERE id = ?",
-                             [outage_id]))
+                             [outage_id])) if storable(outage_id) else []
         if not rows:
             raise MarkError(404, f"no outage {outage_id}")
         if rows[0]["kind"] == PLATFORM:
@@ -60,6 +72,7 @@ def exclude_outage(db: sqlite_utils.Database, outage_id: int, cause: str, reason
         if active:
             raise MarkError(409, f"outage {outage_id} is already excluded "
                                  f"(exclusion {active[0]['id']}); revoke that one first")
+        _words(reason)
         mark_id = db.conn.execute(
             "INSERT INTO exclusions (outage_id, cause, reason, created_by, created_at) "
             "VALUES (?, ?, ?, ?, ?)", (outage_id, cause, reason, by, now)).lastrowid
@@ -75,6 +88,7 @@ def revoke_exclusion(db: sqlite_utils.Database, mark_id: int, reason: str, by: s
         mark = get_exclusion(db, mark_id)
         if mark["revoked_at"] is not None:
             raise MarkError(409, f"exclusion {mark_id} was already revoked")
+        _words(reason)
         db.conn.execute("UPDATE exclusions SET revoked_at = ?, revoked_by = ?, "
                         "revoke_reason = ? WHERE id = ?", (now, by, reason, mark_id))
         _audit(db, now, by, "revoke_exclusion", f"outage:{mark['outage_id']}", reason,
@@ -84,7 +98,8 @@ def revoke_exclusion(db: sqlite_utils.Database, mark_id: int, reason: str, by: s
 
 def get_exclusion(db: sqlite_utils.Database, mark_id: int) -> dict:
     rows = list(db.query("SELECT e.*, o.project, o.site FROM exclusions e JOIN outages o "
-                         "ON o.id = e.outage_id WHERE e.id = ?", [mark_id]))
+                         "ON o.id = e.outage_id WHERE e.id = ?", [mark_id])
+                ) if storable(mark_id) else []
     if not rows:
         raise MarkError(404, f"no exclusion {mark_id}")
     return rows[0]
@@ -114,6 +129,7 @@ def add_maintenance(db: sqlite_utils.Database, project: str, from_at: float, to_
                              "declare longer work as several windows")
     with db.conn:
         known_project(db, project)
+        _words(reason)
         mid = db.conn.execute(
             "INSERT INTO maintenance (project, from_at, to_at, reason, created_by, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -130,6 +146,7 @@ def revoke_maintenance(db: sqlite_utils.Database, mid: int, reason: str, by: str
         m = get_maintenance(db, mid)
         if m["revoked_at"] is not None:
             raise MarkError(409, f"maintenance window {mid} was already revoked")
+        _words(reason)
         db.conn.execute("UPDATE maintenance SET revoked_at = ?, revoked_by = ?, "
                         "revoke_reason = ? WHERE id = ?", (now, by, reason, mid))
         _audit(db, now, by, "revoke_maintenance", f"project:{m['project']}", reason,
@@ -138,7 +155,8 @@ def revoke_maintenance(db: sqlite_utils.Database, mid: int, reason: str, by: str
 
 
 def get_maintenance(db: sqlite_utils.Database, mid: int) -> dict:
-    rows = list(db.query("SELECT * FROM maintenance WHERE id = ?", [mid]))
+    rows = list(db.query("SELECT * FROM maintenance WHERE id = ?", [mid])
+                ) if storable(mid) else []
     if not rows:
         raise MarkError(404, f"no maintenance window {mid}")
     return rows[0]

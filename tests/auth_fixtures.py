@@ -21,6 +21,7 @@ from collector.store import Store
 from collector.workflow.config import WorkflowConfig
 from collector.workflow.problems import Proposal
 from collector.workflow.store import WorkflowStore
+from tests.helpers import fleet
 
 PASSWORD = "correct-horse-1"
 VOLATILE = {"collector_runs", "sight"}  # the collector's own heartbeat writes these
@@ -77,7 +78,9 @@ def auth_api(tmp_path, mosquitto):
     for name, role, group in USERS:
         users.add(name, PASSWORD, role, group)
     collector = Collector(CollectorConfig(broker=Broker("127.0.0.1", mosquitto.port),
-                                          database=db, api_port=0))
+                                          database=db, api_port=0,
+                                          mqtt=mosquitto.collector_mqtt(),
+                                          projects=fleet("P1/S1")))
     collector.start()
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{collector.port}", timeout=30) as c:

@@ -7,6 +7,7 @@ from agent.config import Broker
 from collector.config import CollectorConfig
 from collector.console.guard import permission_for
 from collector.service import Collector
+from collector.store import Store
 from tests.helpers import admin_headers
 
 MANUAL = {"project": "P1", "kind": "unknown", "title": "arm stuck", "description": "lane 2",
@@ -39,6 +40,7 @@ def api(tmp_path, mosquitto):
     tokens = {name: admin_headers(cfg.database, name, role, group) for name, role, group in [
         ("seat1", "seat", None), ("ops1", "member", "remote-ops"),
         ("ao1", "member", "branch-after-sales"), ("boss", "manager", None)]}
+    Store(cfg.database).ensure_project("P1", "Asia/Shanghai", 60.0, 60.0)  # a known project
     collector = Collector(cfg)
     collector.start()
     try:

@@ -15,6 +15,7 @@ from agent.config import Broker
 from collector.api import create_app
 from collector.config import CollectorConfig
 from collector.ingest import Ingest
+from collector.store import Store
 from collector.workflow.api import build_router
 from collector.workflow.config import WorkflowConfig
 from tests.helpers import admin_headers
@@ -56,6 +57,7 @@ class Clock:
 @pytest.fixture
 def api(tmp_path):
     clock = Clock("2026-03-03 10:00")
+    Store(tmp_path / "c.db").ensure_project("P001", "Asia/Shanghai", 60.0, 60.0)
     app = FastAPI()
     app.include_router(build_router(tmp_path / "c.db", WorkflowConfig(), clock))
     with Served(app) as client:
@@ -207,6 +209,7 @@ def test_the_collectors_own_app_serves_the_workflow(tmp_path):
     cfg = CollectorConfig(broker=Broker("127.0.0.1", 9), database=tmp_path / "c.db",
                           api_port=0)
     headers = admin_headers(cfg.database, "seat-1", "seat")
+    Store(cfg.database).ensure_project("P001", "Asia/Shanghai", 60.0, 60.0)
     with Served(create_app(Ingest(cfg))) as client:
         assert client.get("/api/reports/monthly").status_code == 401  # the guard is in front
         client.headers.update(headers)

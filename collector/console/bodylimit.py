@@ -16,7 +16,7 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from collector.workflow.api import MAX_ATTACHMENT
+from collector.workflow.api_bodies import MAX_ATTACHMENT
 
 MAX_BODY = 1024 * 1024  # every other request: the longest text fields, JSON-escaped, fit
 MAX_ATTACHMENT_BODY = 4 * math.ceil(MAX_ATTACHMENT / 3) + MAX_BODY

@@ -32,6 +32,7 @@ RULES: list[tuple[str, str, str | None]] = [
     ("POST", r"/api/exclusions/\d+/revoke", "outage.mark"),
     ("POST", r"/api/projects/[^/]+/maintenance", "maintenance.manage"),
     ("POST", r"/api/maintenance/\d+/revoke", "maintenance.manage"),
+    ("*", r"/api/fleet/.*", "users.manage"),  # the registry says who has broker accounts
     ("GET", r"/api/.*", "view"),
     ("*", r"/api/.*", "users.manage"),  # anything else that writes: admins only
 ]

@@ -10,10 +10,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from collector.api_models import Me, Ok
 from collector.auth import AuthError, User, dummy_hash
 from collector.console.bodylimit import BodyLimit
 from collector.console.deps import SESSION_COOKIE, AuthContext, current_user, optional_user
 from collector.console.guard import AuthGuard
+from collector.contract import errors
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("parkwatch.console")
@@ -27,7 +29,7 @@ class Login(BaseModel):
 def router() -> APIRouter:
     r = APIRouter()
 
-    @r.post("/api/auth/login")
+    @r.post("/api/auth/login", response_model=Me, responses=errors(401, 429))
     def login(body: Login, request: Request, response: Response):
         ctx: AuthContext = request.app.state.auth
         now, address = ctx.clock(), request.client.host if request.client else "unknown"
@@ -49,7 +51,7 @@ def router() -> APIRouter:
                             max_age=12 * 3600)
         return user.public()
 
-    @r.post("/api/auth/logout")
+    @r.post("/api/auth/logout", response_model=Ok)
     def logout(request: Request, response: Response):
         token = request.cookies.get(SESSION_COOKIE)
         if token:
@@ -57,7 +59,7 @@ def router() -> APIRouter:
         response.delete_cookie(SESSION_COOKIE)
         return {"ok": True}
 
-    @r.get("/api/auth/me")
+    @r.get("/api/auth/me", response_model=Me, responses=errors(401))
     def me(user: User = Depends(current_user)):
         return user.public()
 

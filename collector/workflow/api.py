@@ -4,89 +4,34 @@ the only wall clock read, and it is passed down as ``now``."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from contextlib import closing
-from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from collector import marks
 from collector.console.guard import actor, require_problem_group
+from collector.contract import errors, invalid
+from collector.workflow import api_models as m
 from collector.workflow import clocks, lifecycle, report
+from collector.workflow.api_bodies import (
+    ACTION_BODIES,
+    BACKDATE_S,
+    PROBLEM_BODIES,
+    ActionIn,
+    AttachmentIn,
+    IncidentIn,
+    ProblemActionIn,
+    attachment_row,
+    content_type,
+    disposition,
+)
 from collector.workflow.config import WorkflowConfig
 from collector.workflow.routing import KINDS, device_class, route, severity_of
 from collector.workflow.scores import grade
 from collector.workflow.store import WorkflowStore
-
-MAX_ATTACHMENT = 5 * 1024 * 1024
-Level = Literal["low", "medium", "high"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Reporter(Strict):
-    name: str = Field(min_length=1, max_length=100)
-    unit: str | None = Field(None, max_length=200)
-    contact: str = Field(min_length=1, max_length=200)
-    role: str | None = Field(None, max_length=100)
-
-
-class AttachmentIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    content_type: str | None = Field(None, max_length=100)
-    data_base64: str | None = None
-    url: str | None = Field(None, max_length=2000)
-
-    @model_validator(mode="after")
-    def one_source(self):
-        if (self.data_base64 is None) == (self.url is None):
-            raise ValueError("an attachment has either data_base64 or url")
-        return self
-
-
-class IncidentIn(Strict):
-    """An incident reported by hand, with the fields of seed 002's event record."""
-    who: str | None = Field(None, min_length=1, max_length=100,
-                            description="who records it; the signed-in user wins")
-    project: str = Field(min_length=1, max_length=64)
-    site: str | None = Field(None, max_length=64)
-    device: str | None = Field(None, max_length=64)
-    channel: Literal["intercom", "phone", "seat", "email", "other"] = "phone"
-    kind: str = Field("unknown", max_length=64)
-    reporter: Reporter
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(min_length=1, max_length=10000)
-    contract_scope: str | None = Field(None, max_length=200)
-    sla_level: str | None = Field(None, max_length=50)
-    impact: Level
-    urgency: Level
-    severity: int | None = Field(None, ge=1, le=3)
-    signature: str | None = Field(None, max_length=200)
-    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
-    opened_at: float | None = None
-    note: str | None = Field(None, max_length=10000)
-    dispatch: str | None = Field(None, description="'auto' (the routing table) or a group")
-
-
-class ActionIn(Strict):
-    who: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
-    note: str | None = Field(None, max_length=10000)
-    group: str | None = Field(None, max_length=64)
-    plan: str | None = Field(None, max_length=10000)
-    plan_date: date | None = None
-    report: str | None = Field(None, max_length=100000)
-
-
-class ProblemActionIn(Strict):
-    who: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
-    plan_date: date | None = None
-    note: str | None = Field(None, max_length=10000)
 
 
 def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
@@ -128,22 +73,25 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
         except lifecycle.Invalid as e:
             raise HTTPException(422, str(e)) from None
 
-    @r.post("/api/workflow/incidents", status_code=201)
+    @r.post("/api/workflow/incidents", status_code=201, response_model=m.WorkflowIncidentDetail,
+            responses=errors(404, 413))
     def report_incident(body: IncidentIn, request: Request):
         who = actor(request, body.who)
         now = clock()
         opened_at = now if body.opened_at is None else body.opened_at
         if opened_at > now + 60:
-            raise HTTPException(422, "opened_at is in the future")
+            raise invalid("opened_at is in the future", "opened_at")
+        if opened_at < now - BACKDATE_S:
+            raise invalid("opened_at is more than a year ago", "opened_at")
         dev_class = device_class(body.device, cfg.device_classes)
         rule = route(cfg.rules, body.kind, dev_class)
         if body.kind not in KINDS and not any(x.kind == body.kind for x in cfg.rules):
-            raise HTTPException(422, f"unknown kind {body.kind!r}; one of {', '.join(KINDS)}")
+            raise invalid(f"unknown kind {body.kind!r}; one of {', '.join(KINDS)}", "kind")
         target = {None: None, "auto": rule.group}.get(body.dispatch, body.dispatch)
         if target is not None and target not in cfg.groups:
-            raise HTTPException(422, f"unknown group {target!r}; known: "
-                                f"{', '.join(sorted(cfg.groups))}")
-        files = [_attachment(i, a) for i, a in enumerate(body.attachments)]
+            raise invalid(f"unknown group {target!r}; known: "
+                          f"{', '.join(sorted(cfg.groups))}", "dispatch")
+        files = [attachment_row(i, a) for i, a in enumerate(body.attachments)]
         fields = {
             "source": "manual", "channel": body.channel, "project": body.project,
             "site": body.site, "device": body.device, "kind": body.kind,
@@ -155,10 +103,14 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
             "contract_scope": body.contract_scope, "sla_level": body.sla_level,
             "impact": body.impact, "urgency": body.urgency, "opened_at": opened_at}
         with session() as s:
+            try:
+                marks.known_project(s.db, body.project)
+            except marks.MarkError as e:
+                raise HTTPException(e.status, e.message) from None
             tid = act(lambda: s.create(fields, now, who, body.note, files, target))
             return view(s, tid, now)
 
-    @r.get("/api/workflow/incidents")
+    @r.get("/api/workflow/incidents", response_model=list[m.WorkflowIncident])
     def incidents(state: str | None = Query(None, pattern="^(" + "|".join(
                       lifecycle.STATES) + "|live)$"),
                   group: str | None = None, project: str | None = None,
@@ -177,16 +129,13 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
         with session() as s:
             return views(s, s.tickets(" AND ".join(where), params, limit=limit), now)
 
-    @r.get("/api/workflow/incidents/{tid}")
+    @r.get("/api/workflow/incidents/{tid}", response_model=m.WorkflowIncidentDetail,
+           responses=errors(404))
     def incident(tid: int):
         with session() as s:
             return view(s, tid, clock())
 
-    @r.post("/api/workflow/incidents/{tid}/{action}")
-    def action(tid: int, action: str, request: Request, body: ActionIn = Body(...)):
-        if action not in lifecycle.ACTIONS:
-            raise HTTPException(404, f"no action {action!r}; actions are "
-                                f"{', '.join(lifecycle.ACTIONS)}")
+    def action(tid: int, action: str, request: Request, body: ActionIn):
         who = actor(request, body.who)
         now = clock()
         with session() as s:
@@ -196,16 +145,38 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
                               plan_date=body.plan_date and body.plan_date.isoformat()))
             return view(s, tid, now)
 
-    @r.post("/api/workflow/incidents/{tid}/attachments", status_code=201)
+    def incident_action(name: str):
+        def one(tid: int, request: Request, body: ActionIn = Body(...)):
+            return action(tid, name, request, body)
+        one.__annotations__["body"] = ACTION_BODIES.get(name, ActionIn)
+        return one
+
+    for name in lifecycle.ACTIONS:  # one operation each: the guard's rule differs by action
+        r.add_api_route(f"/api/workflow/incidents/{{tid}}/{name}", incident_action(name),
+                        methods=["POST"],
+                        name=f"incident_{name}", summary=f"Incident: {name}",
+                        response_model=m.WorkflowIncidentDetail,
+                        responses=errors(403, 404, 409))
+
+    @r.post("/api/workflow/incidents/{tid}/attachments", status_code=201,
+            response_model=m.WorkflowIncidentDetail, responses=errors(403, 404, 413))
     def add_attachment(tid: int, body: AttachmentIn, request: Request):
         who = actor(request, "api")
         now = clock()
         with session() as s:
             _member_owns(request, s.load(tid))
-            act(lambda: s.add_attachment(tid, _attachment(0, body), now, who))
+            act(lambda: s.add_attachment(tid, attachment_row(0, body), now, who))
             return view(s, tid, now)
 
-    @r.get("/api/workflow/incidents/{tid}/attachments/{aid}")
+    @r.post("/api/workflow/incidents/{tid}/{action}", include_in_schema=False)
+    def no_action(tid: int, action: str):
+        raise HTTPException(404, f"no action {action!r}; actions are "
+                                 f"{', '.join(lifecycle.ACTIONS)}")
+
+    @r.get("/api/workflow/incidents/{tid}/attachments/{aid}", response_model=m.AttachmentLink,
+           responses={**errors(404), 200: {
+               "description": "The file itself, or its link (JSON) for a linked attachment",
+               "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}})
     def attachment(tid: int, aid: int):
         with session() as s:
             a = s.attachment(tid, aid)
@@ -213,22 +184,22 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
             raise HTTPException(404, f"incident {tid} has no attachment {aid}")
         if a["data"] is None:
             return {"name": a["name"], "url": a["url"]}
-        return Response(a["data"], media_type=a["content_type"] or "application/octet-stream",
-                        headers={"Content-Disposition": f'attachment; filename="{a["name"]}"'})
+        return Response(a["data"], media_type=content_type(a["content_type"]),
+                        headers={"Content-Disposition": disposition(a["name"]),
+                                 "X-Content-Type-Options": "nosniff"})
 
-    @r.get("/api/workflow/groups")
+    @r.get("/api/workflow/groups", response_model=list[m.Group])
     def groups():
         """The groups incidents can be dispatched or transferred to, with their standards."""
         return [{"name": g.name, "respond_min": g.respond_s and g.respond_s / 60,
                  "handle_min": g.handle_s and g.handle_s / 60} for g in cfg.groups.values()]
 
-    @r.get("/api/workflow/problems")
+    @r.get("/api/workflow/problems", response_model=list[m.Problem])
     def problems(state: str | None = Query(None, pattern="^(proposed|confirmed|solved|"
                                                           "rejected)$")):
         with session() as s:
             return s.problems(state)
 
-    @r.post("/api/workflow/problems/{pid}/{action}")
     def problem_action(pid: int, action: str, body: ProblemActionIn, request: Request):
         require_problem_group(request, cfg.problem_group)
         who = actor(request, body.who)
@@ -237,13 +208,33 @@ def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
                 pid, action, clock(), who, note=body.note,
                 plan_date=body.plan_date and body.plan_date.isoformat()))
 
-    @r.get("/api/workflow/outbox")
+    def problem_route(name: str):
+        def one(pid: int, body: ProblemActionIn, request: Request):
+            return problem_action(pid, name, body, request)
+        one.__annotations__["body"] = PROBLEM_BODIES.get(name, ProblemActionIn)
+        return one
+
+    for name in WorkflowStore.PROBLEM_ACTIONS:
+        r.add_api_route(f"/api/workflow/problems/{{pid}}/{name}", problem_route(name),
+                        methods=["POST"], name=f"problem_{name}",
+                        summary=f"Common problem: {name}", response_model=m.Problem,
+                        responses=errors(403, 404, 409))
+
+    @r.post("/api/workflow/problems/{pid}/{action}", include_in_schema=False)
+    def no_problem_action(pid: int, action: str):
+        raise HTTPException(422, f"unknown action {action!r}; one of "
+                                 f"{', '.join(WorkflowStore.PROBLEM_ACTIONS)}")
+
+    @r.get("/api/workflow/outbox", response_model=list[m.OutboxRow])
     def outbox(state: str | None = Query(None, pattern="^(pending|sending|sent)$")):
         with session() as s:
             return s.outbox(state)
 
-    @r.get("/api/reports/monthly")
-    def monthly(month: str = Query(..., pattern=r"^\d{4}-\d{2}$"),
+    @r.get("/api/reports/monthly", response_model=m.MonthlyReport, responses={200: {
+        "description": "The month's scores (JSON), or as CSV with format=csv",
+        "content": {"text/csv": {"schema": {"type": "string"}}}}})
+    def monthly(month: str = Query(..., pattern=r"^20\d{2}-(0[1-9]|1[0-2])$",
+                            description="YYYY-MM, 2000-01 to 2099-12"),
                 format: Literal["json", "csv"] = "json"):
         try:
             with session() as s:
@@ -266,19 +257,6 @@ def _member_owns(request: Request, ticket) -> None:
     if not user.may_act_on(holder):
         raise HTTPException(403, f"incident {ticket.id} is with {holder or 'no group'}, "
                                  f"not {user.group}")
-
-
-def _attachment(i: int, a: AttachmentIn) -> dict:
-    data = None
-    if a.data_base64 is not None:
-        try:
-            data = base64.b64decode(a.data_base64, validate=True)
-        except (binascii.Error, ValueError):
-            raise HTTPException(422, f"attachments[{i}].data_base64 is not base64") from None
-        if len(data) > MAX_ATTACHMENT:
-            raise HTTPException(413, f"attachments[{i}] is over {MAX_ATTACHMENT} bytes")
-    return {"name": a.name, "content_type": a.content_type, "url": a.url, "data": data,
-            "size": 0 if data is None else len(data)}
 
 
 def router_for(collector_cfg) -> APIRouter:

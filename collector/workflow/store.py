@@ -16,6 +16,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from collector.ids import storable
 from collector.store import migrate, open_db
 from collector.workflow import lifecycle
 from collector.workflow.config import WorkflowConfig
@@ -128,6 +129,8 @@ class WorkflowStore:
             return aid
 
     def load(self, tid: int) -> Ticket | None:
+        if not storable(tid):
+            return None
         rows = list(self.db.query(f"SELECT {', '.join(TICKET_FIELDS)}, group_name FROM "
                                   "wf_tickets WHERE id = ?", [tid]))
         if not rows:
@@ -300,6 +303,8 @@ class WorkflowStore:
                                   "wf_attachments WHERE ticket_id = ? ORDER BY id", [tid]))
 
     def attachment(self, tid: int, aid: int) -> dict | None:
+        if not (storable(tid) and storable(aid)):
+            return None
         return next(iter(self.db.query("SELECT * FROM wf_attachments WHERE ticket_id = ? AND "
                                        "id = ?", [tid, aid])), None)
 
@@ -374,6 +379,8 @@ class WorkflowStore:
         return self.problem(pid)
 
     def problem(self, pid: int) -> dict | None:
+        if not storable(pid):
+            return None
         row = next(iter(self.db.query("SELECT * FROM wf_problems WHERE id = ?", [pid])), None)
         return None if row is None else _problem(row)
 

@@ -111,12 +111,25 @@ async function api(path, options = {}) {
   }
   const body = res.headers.get("content-type")?.includes("json") ? await res.json() : await res.text();
   if (!res.ok) {
-    const err = new Error(body?.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : res.statusText);
+    const err = new Error(errorText(body?.detail) || res.statusText);
     err.status = res.status;
     err.retryAfter = res.headers.get("Retry-After");
     throw err;
   }
   return body;
+}
+
+// A refusal's words: {"detail": "..."}, or a 422's [{"loc": [...], "msg": "..."}, ...].
+function errorText(detail) {
+  if (!detail) return "";
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail.map(e => {
+      const where = (e.loc || []).filter(p => p !== "body").join(".");
+      return where && !String(e.msg).includes(where) ? `${where}: ${e.msg}` : e.msg;
+    }).join("; ");
+  }
+  return JSON.stringify(detail);
 }
 
 function applyI18n(root = document) {
