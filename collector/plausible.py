@@ -1,6 +1,6 @@
 """Plausibility at the door: what a validated message may claim before the tracker believes
 it. Pure: no I/O; the collector's receive time ``now`` and the site's clock offset are
-passed in. docs/security/plausibility.md gives the rules and their numbers.
+passed in. docs/security.md gives the rules and their numbers.
 
 ``wire.decode`` has already checked each field on its own (types, ranges, sizes). Here a
 message is checked against what the collector knows:
