@@ -83,7 +83,7 @@ def _demo(args) -> int:
     from simulators import demo
 
     return demo.run(api_port=args.port, embedded_broker=args.embedded_broker,
-                    duration_s=args.duration)
+                    duration_s=args.duration, zone=args.timezone)
 
 
 def _profile_check(args) -> int:
@@ -125,6 +125,17 @@ def _report_budget(args) -> int:
     from collector import commands
 
     return commands.report_budget(args)
+
+
+def _zone(text: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(f"is not a known time zone: {text!r} (use an IANA "
+                                         "name such as 'Asia/Shanghai')") from None
+    return text
 
 
 def _year(text: str) -> int:
@@ -262,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="use the embedded broker even when mosquitto is installed")
     demo.add_argument("--duration", type=float, default=None,
                       help="stop after this many seconds (default: run until Ctrl-C)")
+    demo.add_argument("--timezone", type=_zone, default=None, metavar="ZONE",
+                      help="the demo project's IANA time zone (default: Asia/Shanghai while "
+                           "08:00-22:00 there, else one where it is midday, so SLA clocks run)")
     demo.set_defaults(func=_demo)
     _verbose_everywhere(p)
     return p

@@ -15,7 +15,9 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from agent.config import AgentConfig, Broker, DeviceConfig
 from agent.profiles import load_named
@@ -24,6 +26,7 @@ from collector.auth import Users
 from collector.config import CollectorConfig, ProjectConfig
 from collector.service import Collector
 from collector.store import open_db
+from collector.workflow.config import WorkflowConfig
 from simulators.broker import start_broker
 from simulators.control import apply
 from simulators.device import SimDevice
@@ -33,6 +36,7 @@ from simulators.serial_sim import SerialSim
 log = logging.getLogger("parkwatch.demo")
 
 DEMO_PASSWORD = "parkwatch-demo"
+DEFAULT_ZONE = "Asia/Shanghai"
 PROJECT = "demo"
 DEMO_USERS = [("seat", "seat", None), ("ops", "member", "remote-ops"),
               ("manager", "manager", None), ("admin", "admin", None)]
@@ -72,8 +76,25 @@ def _simulate(site: str) -> tuple[dict[str, SimDevice], list, tuple[DeviceConfig
     return sims, engines, tuple(configs)
 
 
+def demo_zone(now: float, asked: str | None = None) -> tuple[str, bool]:
+    """The demo project's time zone and whether its 08:00-22:00 window is open at ``now``.
+    Unless one is asked for: Asia/Shanghai while its window is open, else a zone where it
+    is about midday, so that the SLA clocks the console shows are running."""
+    def open_in(zone: str) -> bool:
+        return 8 <= datetime.fromtimestamp(now, ZoneInfo(zone)).hour < 22
+
+    if asked:
+        return asked, open_in(asked)
+    if open_in(DEFAULT_ZONE):
+        return DEFAULT_ZONE, True
+    east = (12 - datetime.fromtimestamp(now, timezone.utc).hour + 11) % 24 - 11  # -11..12
+    zone = "UTC" if east == 0 else f"Etc/GMT{-east:+d}"  # Etc/GMT-8 is UTC+8
+    return zone, open_in(zone)
+
+
 def run(api_port: int = 8080, embedded_broker: bool = False,
-        duration_s: float | None = None) -> int:
+        duration_s: float | None = None, zone: str | None = None) -> int:
+    zone, window_open = demo_zone(time.time(), zone)
     workdir = Path(tempfile.mkdtemp(prefix="parkwatch-demo-"))
     # Locked down as shipped: no anonymous access, an account per site, and only the
     # collector's account may read the sites' topics and publish the clock.
@@ -82,7 +103,8 @@ def run(api_port: int = 8080, embedded_broker: bool = False,
     collector = Collector(CollectorConfig(broker=b, database=workdir / "collector.db",
                                           mqtt=broker.collector_mqtt(),
                                           projects={PROJECT: ProjectConfig(
-                                              sites=tuple(DEVICES))},
+                                              timezone=zone, sites=tuple(DEVICES))},
+                                          timezone=zone, workflow=WorkflowConfig(timezone=zone),
                                           api_port=api_port, site_silence_factor=3,
                                           anonymous_read=True))
     sims: dict[str, dict[str, SimDevice]] = {}
@@ -107,6 +129,8 @@ def run(api_port: int = 8080, embedded_broker: bool = False,
             agent.start()
             agents.append(agent)
         url = f"http://127.0.0.1:{collector.port}"
+        window = "open now, so SLA clocks run" if window_open else \
+            "closed now: clocks wait for 08:00 (--timezone picks another)"
         users_list = ", ".join(u[0] for u in DEMO_USERS)
         print(f"""
 parkwatch demo is running ({broker.name} on port {broker.port}, files in {workdir})
@@ -117,6 +141,7 @@ parkwatch demo is running ({broker.name} on port {broker.port}, files in {workdi
   outages:            {url}/api/outages
   API docs:           {url}/docs
   web console:        {url}/  (sign in as {users_list}; password {DEMO_PASSWORD})
+  project time zone:  {zone}: its 08:00-22:00 window is {window}
 In 20 s lot-b's barrier goes silent for 75 s: an incident opens after 60 s and closes
 when it answers again. lot-a's barrier reports a motor fault for 20 s: an outage only.
 A car waits on lot-a's loop for 35 s (a loop_timeout event after 20 s) and a driver

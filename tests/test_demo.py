@@ -28,3 +28,24 @@ def test_demo_runs_with_the_embedded_broker_and_stops_on_sigint(parkwatch_exe):
     assert proc.returncode == 0, out
     assert "amqtt (embedded)" in out and f"http://127.0.0.1:{port}/api/incidents" in out
     assert "Traceback" not in out
+
+
+def test_the_demo_picks_a_zone_whose_business_hours_are_open():
+    from datetime import datetime, timezone
+
+    from simulators.demo import demo_zone
+
+    def at(hour_utc):
+        return datetime(2026, 12, 1, hour_utc, 30, tzinfo=timezone.utc).timestamp()
+
+    assert demo_zone(at(4)) == ("Asia/Shanghai", True)  # 12:30 in Shanghai
+    zone, open_now = demo_zone(at(16))  # 00:30 in Shanghai: closed there
+    assert zone != "Asia/Shanghai" and open_now
+    assert demo_zone(at(16), "Asia/Shanghai") == ("Asia/Shanghai", False)  # as asked
+
+
+def test_a_demo_zone_that_does_not_exist_is_refused(parkwatch_exe):
+    r = subprocess.run([parkwatch_exe, "demo", "--timezone", "Mars/Olympus"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "not a known time zone" in r.stderr
+    assert "Traceback" not in r.stderr
