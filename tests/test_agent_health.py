@@ -1,14 +1,14 @@
 """Heartbeats carry gateway health; a gateway whose clock is an hour off still reports
 its uplink cut at the right time (clock offset from beacons seen through the broker)."""
 
+import os
+import subprocess
 import threading
 import time
 
 import pytest
 
 from agent import wire
-from agent.config import AgentConfig, Broker
-from agent.service import Agent
 from tests.agent_support import Recorder, durable_mosquitto
 from tests.helpers import wait_for
 
@@ -48,16 +48,21 @@ class Beacon:
         self.client.disconnect()
 
 
-def test_heartbeat_health_and_an_hour_wrong_clock(tmp_path, broker):
+def test_heartbeat_health_and_an_hour_wrong_clock(tmp_path, broker, parkwatch_exe):
     recorder = Recorder(broker, durable=True)
     beacon = Beacon(broker)
-    agent = Agent(AgentConfig(
-        project="p1", site="lot-1", broker=Broker("127.0.0.1", broker.port),
-        state_dir=tmp_path / "state", heartbeat_interval_s=0.3,
-        mqtt=broker.site_mqtt("p1", "lot-1", reconnect_min_s=0.1, reconnect_max_s=0.3,
-                              connect_timeout_s=2, clock_topic=CLOCK_TOPIC)),
-        clock=lambda: time.time() + 3600)   # this gateway's clock is an hour fast
-    agent.start()
+    # The agent as a gateway runs it, a process of its own: agent_rss_mb is then its own
+    # memory, not the test runner's.
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        f'project = "p1"\nsite = "lot-1"\nbroker = "{broker.url}"\n'
+        f'state_dir = "{tmp_path / "state"}"\nheartbeat_interval_s = 0.3\n'
+        f"[mqtt]\n{broker.mqtt_toml('p1', 'lot-1')}reconnect_min_s = 0.1\n"
+        f'reconnect_max_s = 0.3\nconnect_timeout_s = 2\nclock_topic = "{CLOCK_TOPIC}"\n')
+    agent = subprocess.Popen(  # this gateway's clock is an hour fast
+        [parkwatch_exe, "agent", "run", "--config", str(config)],
+        env={**os.environ, "PARKWATCH_CLOCK_OFFSET_S": "3600"},
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "agent.log", "ab"))
     try:
         hb = wait_for(lambda: [h for h in recorder.of(wire.Heartbeat)
                                if h.health and "clock_offset_s" in h.health], 15,
@@ -82,7 +87,8 @@ def test_heartbeat_health_and_an_hour_wrong_clock(tmp_path, broker):
         assert abs(d["start"] + d["offset_s"] - cut) <= 1.0
         assert abs(d["end"] + d["offset_s"] - back) <= 1.0
     finally:
-        agent.stop()
+        agent.terminate()
+        agent.wait(15)
         beacon.close()
         recorder.close()
 
