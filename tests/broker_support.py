@@ -16,21 +16,7 @@ import paho.mqtt.client as mqtt
 from agent.cli import main as parkwatch
 from collector.registry import Registry
 from collector.store import Store
-from simulators.broker import free_port
-
-
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on 127.0.0.1:{port}") from None
-            time.sleep(0.05)
+from simulators.broker import free_port, wait_for_port
 
 
 class LockedBroker:
@@ -52,9 +38,9 @@ class LockedBroker:
         self.proc = subprocess.Popen([exe, "-c", str(conf)],
                                      stdout=subprocess.DEVNULL,
                                      stderr=open(self.out / "mosquitto.log", "ab"))
-        wait_port(self.port)
+        wait_for_port(self.port)
         if self.tls_port:
-            wait_port(self.tls_port)
+            wait_for_port(self.tls_port)
         return self
 
     def reload(self) -> None:

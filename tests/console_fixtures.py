@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +40,10 @@ class Console:
     agent: Agent
 
 
-@pytest.fixture
-def console(tmp_path, mosquitto):
+@contextmanager
+def running_console(tmp_path, mosquitto, projects=None):
+    """A collector with the console's users, an agent and a simulated barrier (lot-1 of
+    project p1); ``projects``: the collector's ``[projects]`` (default: p1 registered)."""
     db = tmp_path / "collector.db"
     users = Users(Store(db).db)
     for name, role, group in USERS:
@@ -48,7 +51,8 @@ def console(tmp_path, mosquitto):
     broker = Broker("127.0.0.1", mosquitto.port, keepalive_s=10)
     collector = Collector(CollectorConfig(broker=broker, database=db, outage_threshold_s=2.0,
                                           api_port=0, workflow=QUICK_WORKFLOW,
-                                          mqtt=mosquitto.collector_mqtt(), projects=fleet()))
+                                          mqtt=mosquitto.collector_mqtt(),
+                                          projects=projects or fleet()))
     collector.start()
     sim = BarrierSim().start()
     agent = Agent(AgentConfig("p1", "lot-1", broker, tmp_path / "agent", 0.5,
@@ -62,6 +66,12 @@ def console(tmp_path, mosquitto):
         agent.stop()
         collector.stop()
         sim.stop()
+
+
+@pytest.fixture
+def console(tmp_path, mosquitto):
+    with running_console(tmp_path, mosquitto) as c:
+        yield c
 
 
 @pytest.fixture

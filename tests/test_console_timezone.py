@@ -9,42 +9,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import expect
 
-from agent.config import AgentConfig, Broker, DeviceConfig
-from agent.service import Agent
-from collector.auth import Users
-from collector.config import CollectorConfig, ProjectConfig
-from collector.service import Collector
-from collector.store import Store
-from simulators.barrier import BarrierSim
-from tests.console_fixtures import PASSWORD, QUICK_WORKFLOW, USERS, Console, shot, sign_in
+from collector.config import ProjectConfig
+from tests.console_fixtures import running_console, shot, sign_in
 
 ZONE = "America/New_York"  # the project's; the browser's and the collector's: Asia/Shanghai
 
 
 @pytest.fixture
 def ny_console(tmp_path, mosquitto):
-    db = tmp_path / "collector.db"
-    users = Users(Store(db).db)
-    for name, role, group in USERS:
-        users.add(name, PASSWORD, role, group)
-    broker = Broker("127.0.0.1", mosquitto.port, keepalive_s=10)
-    collector = Collector(CollectorConfig(
-        broker=broker, database=db, outage_threshold_s=2.0, api_port=0,
-        workflow=QUICK_WORKFLOW, mqtt=mosquitto.collector_mqtt(),
-        projects={"p1": ProjectConfig(timezone=ZONE, sites=("lot-1",))}))
-    collector.start()
-    sim = BarrierSim().start()
-    agent = Agent(AgentConfig("p1", "lot-1", broker, tmp_path / "agent", 0.5,
-                              (DeviceConfig("gate-in", sim.path, poll_interval_s=0.1,
-                                            timeout_s=0.1, offline_after=2),),
-                              mosquitto.site_mqtt("p1", "lot-1")))
-    agent.start()
-    try:
-        yield Console(f"http://127.0.0.1:{collector.port}", collector, sim, agent)
-    finally:
-        agent.stop()
-        collector.stop()
-        sim.stop()
+    with running_console(tmp_path, mosquitto, {"p1": ProjectConfig(
+            timezone=ZONE, sites=("lot-1",))}) as c:
+        yield c
 
 
 def local(epoch: float, zone: str = ZONE) -> str:
