@@ -44,7 +44,8 @@ def test_pulled_adapter_goes_offline_and_comes_back_on_the_same_path(tmp_path):
         wait_for(lambda: poller.monitor.state == "offline", 10, what="offline")
         offline = changes[-1]
         assert offline.state == "offline" and offline.since >= unplugged - 0.2
-        time.sleep(2.0)  # polls keep failing while reopen attempts back off
+        # Polls keep failing while reopen attempts back off: two seconds' worth of them.
+        wait_for(lambda: poller.stats["link_down"] >= 20, 15, what="20 failed polls")
         attempts = link.gate.failures
         assert poller.stats["link_down"] >= 10
         assert 2 <= attempts <= poller.stats["link_down"] // 3, (attempts, poller.stats)
