@@ -40,18 +40,23 @@ def fetch_timed(link: HttpLink, path: str = DEVICE_INFO):
         return e, time.monotonic() - t0
 
 
+def fetch_traced(cam) -> tuple[Exception | None, int]:
+    """One poll of ``cam`` and the most memory Python held meanwhile."""
+    link = HttpLink(cam.url, 10.0)
+    tracemalloc.start()
+    try:
+        err, _ = fetch_timed(link)
+        return err, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        link.close()
+
+
 # --- HTTP: size ------------------------------------------------------------------------------
 
 def test_a_camera_that_sends_100_mb_is_cut_off_at_the_cap():
     with HostileCamera("flood") as cam:
-        link = HttpLink(cam.url, 10.0)
-        tracemalloc.start()
-        try:
-            err, _ = fetch_timed(link)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-            link.close()
+        err, peak = fetch_traced(cam)
         assert isinstance(err, DecodeError) and err.kind == "transport", err
         assert f"more than {MAX_REPLY_BYTES} bytes" in str(err)
         assert peak < 4 * MAX_REPLY_BYTES, f"{peak / MB:.1f} MB held while reading"
@@ -70,14 +75,7 @@ def test_a_declared_100_mb_body_is_refused_before_it_is_read():
 
 def test_a_compressed_bomb_is_refused_not_inflated():
     with HostileCamera("gzip") as cam:
-        link = HttpLink(cam.url, 10.0)
-        tracemalloc.start()
-        try:
-            err, _ = fetch_timed(link)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-            link.close()
+        err, peak = fetch_traced(cam)
     assert isinstance(err, DecodeError) and "'gzip'-encoded" in str(err)
     assert peak < 4 * MAX_REPLY_BYTES
 
