@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from agent.config import AgentConfig, Broker  # noqa: E402
 from agent.service import Agent  # noqa: E402
 from bench.benchlib import add_json_arg, collector_login, emit, machine_line  # noqa: E402
-from simulators.broker import Mosquitto, free_port  # noqa: E402
+from simulators.broker import Mosquitto  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -48,8 +48,8 @@ def main(argv=None) -> int:
         print("agent_replay: needs mosquitto", file=sys.stderr)
         return 1
     work = Path(tempfile.mkdtemp(prefix="pw-bench-replay-"))
-    port = free_port()
-    broker = Mosquitto(port=port, workdir=work / "mosquitto")
+    broker = Mosquitto(workdir=work / "mosquitto")  # its port is held across the restart
+    port = broker.port
     broker.conf.write_text(broker.conf.read_text().replace(
         "persistence false\n", f"persistence true\npersistence_location {broker.workdir}/\n"))
     work.chmod(0o755)  # mosquitto started as root saves as the user ``mosquitto``
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
         agent.stop()
         sub.loop_stop()
         sub.disconnect()
-        broker.stop()
+        broker.close()
     result = {"benchmark": "agent_replay",
               "workload": f"{args.events:,} events stored in an in-process agent's outbox "
                           "(one durable SQLite commit each) while the broker is down, then "

@@ -38,8 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.benchlib import add_json_arg, emit, fleet_toml, machine_line  # noqa: E402
-from simulators.broker import Mosquitto, free_port  # noqa: E402
+from simulators.broker import Mosquitto  # noqa: E402
 from simulators.netproxy import NetProxy  # noqa: E402
+from simulators.ports import port_in_log  # noqa: E402
 
 PROJECT, SITE = "bench", "lot-1"
 MODES = ("drop", "blackhole")
@@ -68,12 +69,11 @@ class Rig:
         self.exe = str(Path(sys.executable).parent / "parkwatch")
         self.broker = Mosquitto(workdir=work / "mosquitto").start()
         self.proxy = NetProxy(self.broker.port).start()
-        api_port = free_port()
         (work / "collector.toml").write_text(
             f'broker = "{self.broker.url}"\ndatabase = "{work / "collector.db"}"\n'
             f"outage_threshold_s = {threshold}\nsite_silence_factor = 3\n"
             f'client_id = "bench-detection"\n'
-            f"[api]\nport = {api_port}\nanonymous_read = true\n"
+            "[api]\nport = 0\nanonymous_read = true\n"  # the kernel picks; read from its log
             f"[mqtt]\n{self.broker.mqtt_toml()}{fleet_toml(PROJECT, [SITE])}")
         (work / "agent.toml").write_text(
             f'project = "{PROJECT}"\nsite = "{SITE}"\n'
@@ -82,13 +82,17 @@ class Rig:
             f"heartbeat_interval_s = {heartbeat}\nkeepalive_s = {keepalive}\n"
             "[mqtt]\nreconnect_min_s = 0.2\nreconnect_max_s = 1.0\nconnect_timeout_s = 2\n"
             + self.broker.mqtt_toml(PROJECT, SITE))
-        self.api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10)
+        self.api = httpx.Client(timeout=10)  # at the collector's port once it has one
         self.procs: list[subprocess.Popen] = []
 
     def spawn(self, role: str) -> None:
-        self.procs.append(subprocess.Popen(
-            [self.exe, role, "run", "--config", str(self.work / f"{role}.toml")],
-            stdout=subprocess.DEVNULL, stderr=open(self.work / f"{role}.log", "w")))
+        log = self.work / f"{role}.log"
+        with open(log, "w") as err:
+            self.procs.append(subprocess.Popen(
+                [self.exe, role, "run", "--config", str(self.work / f"{role}.toml")],
+                stdout=subprocess.DEVNULL, stderr=err))
+        if role == "collector":
+            self.api.base_url = f"http://127.0.0.1:{port_in_log(log, self.procs[-1])}"
 
     def wait(self, condition, timeout: float, what: str):
         deadline = time.monotonic() + timeout
@@ -125,7 +129,7 @@ class Rig:
             except subprocess.TimeoutExpired:
                 p.kill()
         self.proxy.stop()
-        self.broker.stop()
+        self.broker.close()
 
 
 def one_cut(rig: Rig, mode: str, threshold: float, timeout: float) -> dict:

@@ -18,7 +18,7 @@ def mosquitto(tmp_path):
         pytest.fail("mosquitto is not installed; .ci/run installs it (apt-get install mosquitto)")
     broker = Mosquitto(workdir=tmp_path / "mosquitto").start()
     yield broker
-    broker.stop()
+    broker.close()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from agent import wire
-from simulators.broker import free_port
+from simulators.ports import log_size, port_in_log
 from tests.helpers import fleet_toml, wait_for
 
 BEAT_S = 0.3  # silence after 8 x 0.3 s: a loaded CI machine can stall a beat for a second
@@ -61,24 +61,27 @@ class Site:
 
 @pytest.fixture
 def setup(tmp_path, mosquitto, parkwatch_exe):
-    port = free_port()
     cfg = tmp_path / "collector.toml"
+    log = tmp_path / "collector.log"
     cfg.write_text(f'broker = "{mosquitto.url}"\ndatabase = "{tmp_path / "c.db"}"\n'
                    f"outage_threshold_s = {THRESHOLD_S}\nsite_silence_factor = 8\n"
-                   f"[api]\nport = {port}\n"
+                   "[api]\nport = 0\n"  # each run's port is read from its log
                    "anonymous_read = true\n"
                    f"[mqtt]\n{mosquitto.mqtt_toml()}{fleet_toml()}")
     procs = []
+    api = httpx.Client(timeout=5)  # pointed at each run's port
 
     def start():
-        proc = subprocess.Popen([parkwatch_exe, "collector", "run", "--config", str(cfg)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        offset = log_size(log)
+        with open(log, "ab") as err:
+            proc = subprocess.Popen([parkwatch_exe, "collector", "run", "--config", str(cfg)],
+                                    stdout=subprocess.DEVNULL, stderr=err)
         procs.append(proc)
+        api.base_url = f"http://127.0.0.1:{port_in_log(log, proc, offset=offset)}"
 
         def connected():
             try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json()[
-                    "mqtt_connected"]
+                return api.get("/healthz", timeout=1).json()["mqtt_connected"]
             except httpx.HTTPError:
                 return False
 
@@ -86,7 +89,6 @@ def setup(tmp_path, mosquitto, parkwatch_exe):
         return proc
 
     site = Site(mosquitto)
-    api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
     try:
         yield start, site, api
     finally:
