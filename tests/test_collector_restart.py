@@ -123,8 +123,9 @@ def test_kill_9_during_outages_gives_exactly_one_incident_each(setup):
     wait_for(lambda: not open_outage(api), 10, what="the outage to end")
     back_at = time.time()
 
-    # 2. Killed while its incident is open.
-    time.sleep(BEAT_S * 2)
+    # 2. Killed while its incident is open (after the site was heard for two beats).
+    wait_for(lambda: any((s["last_seen"] or 0) > back_at + 2 * BEAT_S for s in
+                         api.get("/api/sites").json()), 10, what="two beats after the outage")
     site.beating.clear()
     wait_for(lambda: len(api.get("/api/incidents").json()) == 2, 15, what="the 2nd incident")
     collector.send_signal(signal.SIGKILL)
@@ -133,7 +134,12 @@ def test_kill_9_during_outages_gives_exactly_one_incident_each(setup):
     # broker; the collector's persistent session gets it after the restart.
     site.uplink_record(silent_at + 0.1, back_at)
     collector = start()
-    time.sleep(1.0)  # resumed and ticking: a second incident would appear now
+    # Resumed and ticking: it has the uplink record its session kept, and a second
+    # incident for the open outage would appear within a few ticks (0.25 s) of now.
+    wait_for(lambda: [o for o in api.get("/api/outages").json()
+                      if o["start_source"] == "uplink_record"], 10,
+             what="the uplink record kept for the collector's session, applied")
+    time.sleep(1.0)  # the window in which a second incident would show (none must)
     site.beating.set()
     wait_for(lambda: not open_outage(api), 10, what="the second outage to end")
 
