@@ -75,8 +75,9 @@ def detection_figures(r: dict) -> list[tuple]:
                      f"{(m['detected_after_cut_s'] or {}).get('median', '-')}",
                      "by " + ", ".join(m["detected_by"])))
     lo, hi = r["expected_window_s"]
+    early, late = r.get("slack_s", (0, 0))
     rows.append(("last heartbeat -> declared, s", _spread(r["declared_after_last_heartbeat_s"]),
-                 f"expected {lo:g}-{hi:g} s after the cut: "
+                 f"cut -> declared expected {lo:g}-{hi:g} s (-{early:g}/+{late:g} slack): "
                  f"{'all within' if r['within_expected'] else 'SOME OUTSIDE'}"))
     return rows
 
