@@ -1,6 +1,6 @@
 """Run every benchmark, each in its own process with a time limit, and print one table.
 
-    .venv/bin/python bench/run_all.py [--quick] [--only NAME[,NAME]] [--json FILE]
+    .venv/bin/python bench/run_all.py [--quick] [--only NAME[,NAME]] [--repeat N] [--json FILE]
 
 Each benchmark under ``bench/`` is run as a subprocess with ``--json`` and a bounded time;
 its JSON object (which states its workload) is collected, the headline figures go into one
@@ -8,16 +8,16 @@ table, and the whole run (machine, load average, every benchmark's object) is pr
 JSON object on the last line and written to ``--json FILE``. ``--quick`` runs small
 workloads (about two minutes in all) to check that the harness works; the figures in
 docs/performance.md come from a full run. Exit code 1 when any benchmark failed or ran out
-of time. Not part of the test suite (tests/test_bench_smoke.py only checks it still runs).
+of time. ``--repeat N`` runs each benchmark N times (one after the other, each in a fresh
+process group that is cleaned up before the next) and prints min / median / max over the
+runs for every headline figure; the JSON keeps every run. Not part of the test suite
+(tests/test_bench_smoke.py only checks it still runs).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +29,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.benchlib import load_average, machine  # noqa: E402
+from bench.repeats import fold_rows, run_group  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,9 @@ def detection_figures(r: dict) -> list[tuple]:
                      f"{(m['detected_after_cut_s'] or {}).get('median', '-')}",
                      "by " + ", ".join(m["detected_by"])))
     lo, hi = r["expected_window_s"]
+    early, late = r.get("slack_s", (0, 0))
     rows.append(("last heartbeat -> declared, s", _spread(r["declared_after_last_heartbeat_s"]),
-                 f"expected {lo:g}-{hi:g} s after the cut: "
+                 f"cut -> declared expected {lo:g}-{hi:g} s (-{early:g}/+{late:g} slack): "
                  f"{'all within' if r['within_expected'] else 'SOME OUTSIDE'}"))
     return rows
 
@@ -135,30 +137,23 @@ BENCHES = [
 BY_NAME = {b.name: b for b in BENCHES}
 
 
-def run_one(b: Bench, quick: bool, work: Path) -> dict:
-    out_json = work / f"{b.name}.json"
+def run_one(b: Bench, quick: bool, work: Path, tag: str = "") -> dict:
+    out_json = work / f"{b.name}{tag}.json"
     args = b.quick if quick else b.full
     cmd = [sys.executable, "-W", "ignore", str(BENCH / b.script), *args, "--json", str(out_json)]
     limit = b.quick_timeout_s if quick else b.timeout_s
     entry = {"command": " ".join(["bench/" + b.script, *args]), "timeout_s": limit,
              "load_average_at_start": load_average()}
     started = time.monotonic()
-    with open(work / f"{b.name}.out", "wb") as out, open(work / f"{b.name}.err", "wb") as err:
-        # Its own process group: on timeout the benchmark goes together with the broker,
-        # collector and agent processes it started.
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err, start_new_session=True)
-        try:
-            code = proc.wait(limit)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            code = None
+    err_path = work / f"{b.name}{tag}.err"
+    with open(work / f"{b.name}{tag}.out", "wb") as out, open(err_path, "wb") as err:
+        # Its own process group: the benchmark goes together with the broker, collector and
+        # agent processes it started, on a timeout and also when it left any behind.
+        code, left = run_group(cmd, ROOT, out, err, limit)
     entry["wall_s"] = round(time.monotonic() - started, 1)
     entry["exit_code"] = code
+    if left:
+        entry["processes_left_behind"] = left
     if out_json.exists():
         entry["result"] = json.loads(out_json.read_text())
     if code is None:
@@ -168,7 +163,7 @@ def run_one(b: Bench, quick: bool, work: Path) -> dict:
     else:
         entry["status"] = "ok"
     if entry["status"] != "ok":
-        tail = (work / f"{b.name}.err").read_text(errors="replace").strip().splitlines()[-5:]
+        tail = err_path.read_text(errors="replace").strip().splitlines()[-5:]
         entry["error"] = "\n".join(tail)
     return entry
 
@@ -185,26 +180,62 @@ def summary_rows(b: Bench, entry: dict) -> list[tuple]:
     return rows
 
 
+def _columns(rows: list[tuple], header: tuple) -> None:
+    """Rows under ``header``: names left, values right, the note last."""
+    w = [max(len(str(r[i])) for r in [*rows, header]) for i in range(len(header) - 1)]
+    for r in [header, None, *rows]:
+        if r is None:
+            print("-" * (sum(w) + 2 * len(w) + 28))
+            continue
+        cells = [f"{r[i]!s:<{w[i]}}" if i < 2 else f"{r[i]!s:>{w[i]}}" for i in range(len(w))]
+        print("  ".join(cells) + f"  {r[-1]}")
+
+
 def print_table(report: dict) -> None:
     m = report["machine"]
-    print(f"parkwatch benchmarks ({report['mode']}), {report['wall_s']} s: {m['cpu']}, "
+    repeat = report.get("repeat", 1)
+    print(f"parkwatch benchmarks ({report['mode']}{f', {repeat} runs each' if repeat > 1 else ''}"
+          f"), {report['wall_s']} s: {m['cpu']}, "
           f"{m['cores']} cores, {m['ram_gb']} GB RAM, Python {m['python']}, mosquitto "
           f"{m['mosquitto']}, load average {report['load_average_before']} before, "
           f"{report['load_average_after']} after")
     rows = [(name, *r) for name, e in report["benchmarks"].items() for r in e["summary"]]
-    w = [max(len(str(r[i])) for r in rows + [("benchmark", "figure", "value", "")])
-         for i in range(3)]
-    print(f"{'benchmark':<{w[0]}}  {'figure':<{w[1]}}  {'value':>{w[2]}}  note")
-    print("-" * (w[0] + w[1] + w[2] + 30))
-    for name, figure, value, note in rows:
-        print(f"{name:<{w[0]}}  {figure:<{w[1]}}  {value!s:>{w[2]}}  {note}")
+    if repeat > 1:
+        _columns(rows, ("benchmark", "figure", "min", "median", "max", "note"))
+    else:
+        _columns(rows, ("benchmark", "figure", "value", "note"))
     print("\nworkloads:")
     for name, e in report["benchmarks"].items():
-        workload = e.get("result", {}).get("workload", "(no result)")
-        print(f"  {name} [{e['status']}, {e['wall_s']} s, load {e['load_average_at_start']}]: "
-              f"{workload}")
-        if e.get("error"):
-            print("    " + e["error"].replace("\n", "\n    "))
+        runs = e.get("runs", [e])
+        workload = next((r["result"]["workload"] for r in runs if "workload" in
+                         r.get("result", {})), "(no result)")
+        print(f"  {name} [{'; '.join(_run_line(r) for r in runs)}]: {workload}")
+        for r in runs:
+            if r.get("error"):
+                print("    " + r["error"].replace("\n", "\n    "))
+
+
+def _run_line(run: dict) -> str:
+    left = run.get("processes_left_behind")
+    return (f"{run['status']}, {run['wall_s']} s, load {run['load_average_at_start']}"
+            + (f", {left} processes left behind (stopped)" if left else ""))
+
+
+def run_repeated(b: Bench, quick: bool, work: Path, repeat: int) -> dict:
+    """One benchmark ``repeat`` times: its entry (the run itself when ``repeat`` is 1)."""
+    runs = []
+    for i in range(repeat):
+        run = run_one(b, quick, work, f"-{i + 1}" if repeat > 1 else "")
+        run["summary"] = [list(r) for r in summary_rows(b, run)]
+        runs.append(run)
+        print(f"run_all: {b.name}{f' run {i + 1}/{repeat}' if repeat > 1 else ''} "
+              f"{run['status']} in {run['wall_s']} s", file=sys.stderr, flush=True)
+    if repeat == 1:
+        return runs[0]
+    bad = [r["status"] for r in runs if r["status"] != "ok"]
+    return {"repeat": repeat, "status": bad[0] if bad else "ok",
+            "wall_s": round(sum(r["wall_s"] for r in runs), 1),
+            "summary": fold_rows(runs), "runs": runs}
 
 
 def main(argv=None) -> int:
@@ -212,8 +243,13 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="small workloads: checks the harness, not figures to quote")
     ap.add_argument("--only", help=f"comma-separated names: {', '.join(BY_NAME)}")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="run each benchmark N times; print min / median / max of each figure")
     ap.add_argument("--json", metavar="FILE", help="also write the JSON object to FILE")
     args = ap.parse_args(argv)
+    if args.repeat < 1:
+        print(f"run_all: --repeat must be at least 1, got {args.repeat}", file=sys.stderr)
+        return 2
     names = [n.strip() for n in args.only.split(",")] if args.only else list(BY_NAME)
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
@@ -221,7 +257,7 @@ def main(argv=None) -> int:
               f"(known: {', '.join(BY_NAME)})", file=sys.stderr)
         return 2
     report = {"harness": "bench/run_all.py", "mode": "quick" if args.quick else "full",
-              "machine": machine(), "load_average_before": load_average(),
+              "repeat": args.repeat, "machine": machine(), "load_average_before": load_average(),
               "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "benchmarks": {}}
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="pw-bench-all-"))
@@ -229,11 +265,7 @@ def main(argv=None) -> int:
         b = BY_NAME[name]
         print(f"run_all: {name} (at most {b.quick_timeout_s if args.quick else b.timeout_s:g} "
               "s) ...", file=sys.stderr, flush=True)
-        entry = run_one(b, args.quick, work)
-        entry["summary"] = [list(r) for r in summary_rows(b, entry)]
-        report["benchmarks"][name] = entry
-        print(f"run_all: {name} {entry['status']} in {entry['wall_s']} s", file=sys.stderr,
-              flush=True)
+        report["benchmarks"][name] = run_repeated(b, args.quick, work, args.repeat)
     report["wall_s"] = round(time.monotonic() - started, 1)
     report["load_average_after"] = load_average()
     report["logs"] = str(work)

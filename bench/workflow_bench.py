@@ -66,8 +66,11 @@ def main(argv=None) -> int:
     rng = random.Random(6)
     results = {"benchmark": "workflow",
                "workload": f"{args.month:,} incidents of one month through their whole "
-                           f"lifecycle in SQLite, the monthly report over them, then the "
-                           f"clock pass over {args.live:,} incidents open at once"}
+                           f"lifecycle in SQLite (7 recorded actions each: create, dispatch, "
+                           f"ack, arrive, resolve, verify, close), the monthly report over "
+                           f"them, then the clock pass over {args.live:,} incidents open at "
+                           f"once (first pass, then a second one second later); business-"
+                           f"time arithmetic on 20,000 random starts"}
     with tempfile.TemporaryDirectory() as tmp:
         cfg = WorkflowConfig()
         store = WorkflowStore(Path(tmp) / "bench.db", cfg)

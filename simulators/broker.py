@@ -1,9 +1,14 @@
-"""A throwaway MQTT broker on a free loopback port: mosquitto, or amqtt without it."""
+"""A throwaway MQTT broker on a loopback port of its own: mosquitto, or amqtt without it.
+
+The port is held (``simulators.ports.HeldPort``) from the broker's making until ``close()``:
+mosquitto needs the number in its config, and a restarted broker comes back on it, without
+a window in which anything else could take it."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import socket
@@ -15,24 +20,34 @@ from pathlib import Path
 
 from collector.brokerconf import acl_file, password_file, site_username, write_private
 from simulators.accounts import Accounts, accepts, toml_login
+from simulators.ports import HeldPort
+
+START_S = 10.0  # how long a broker may take to listen, retries on a busy port included
+_KEPT: list[HeldPort] = []
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port held for the rest of this process (``HeldPort``), so only a server that sets
+    SO_REUSEADDR (mosquitto, uvicorn) can listen on it, and nothing else takes it meanwhile.
+    Kept for bench/ingest.py; new code binds port 0 or holds a ``HeldPort`` it closes."""
+    _KEPT.append(HeldPort())
+    return _KEPT[-1].port
+
+
+def _answers(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s") from None
-            time.sleep(0.05)
+    while not _answers(port, host):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+        time.sleep(0.05)
 
 
 class _Locked:
@@ -125,8 +140,10 @@ class _Locked:
 
 class Mosquitto(_Locked):
     """mosquitto as a child process, locked down: no anonymous access, one account per site
-    and the collector's, each confined by its ACL. ``restart()`` keeps the port and the
-    accounts (for broker-loss tests).
+    and the collector's, each confined by its ACL. ``restart()`` (or ``stop()`` then
+    ``start()``) keeps the port and the accounts (for broker-loss tests); ``close()`` stops
+    it and lets the port go. ``hold_port()`` gives another port for an extra listener that a
+    test writes into ``conf``.
 
     Started as root, mosquitto would drop to its own user before reading the password file
     and ACL, and that user cannot reach a test's private folder: so a root run keeps root.
@@ -135,7 +152,9 @@ class Mosquitto(_Locked):
     name = "mosquitto"
 
     def __init__(self, port: int | None = None, workdir: Path | None = None):
-        self.port = port or free_port()
+        """``port``: a port the caller keeps free itself; by default one held here."""
+        self._held = [] if port else [HeldPort()]
+        self.port = port or self._held[0].port
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="pw-mosquitto-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen | None = None
@@ -159,17 +178,44 @@ class Mosquitto(_Locked):
 
     # --- process -------------------------------------------------------------------------
 
-    def start(self) -> Mosquitto:
+    def hold_port(self) -> int:
+        """One more port of this broker's, held as long as its own."""
+        self._held.append(HeldPort())
+        return self._held[-1].port
+
+    def start(self, timeout: float = START_S) -> Mosquitto:
+        """Start and return once it listens. A port still busy (a socket of the previous
+        run not yet gone) is tried again until ``timeout``."""
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen([exe, "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=open(self.workdir / "mosquitto.log", "ab"))
-        try:
-            wait_for_port(self.port)
-        except TimeoutError:
-            self.stop()
-            raise
-        return self
+        log = self.workdir / "mosquitto.log"
+        deadline = time.monotonic() + timeout
+        while True:
+            offset = log.stat().st_size if log.exists() else 0
+            with open(log, "ab") as err:
+                self.proc = subprocess.Popen([exe, "-c", str(self.conf)],
+                                             stdout=subprocess.DEVNULL, stderr=err)
+            if self._listening(deadline):
+                return self
+            said = log.read_bytes()[offset:].decode(errors="replace")
+            if "Address already in use" not in said or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"mosquitto did not start on port {self.port} "
+                                   f"(exit {self.proc.returncode}): {said.strip()[-500:]}")
+            time.sleep(0.1)
+
+    def _listening(self, deadline: float) -> bool:
+        """True once it listens on every port of its config; False if it exited first."""
+        ports = [int(p) for p in
+                 re.findall(r"^listener\s+(\d+)", self.conf.read_text(), re.M)] or [self.port]
+        while self.proc.poll() is None:
+            if all(_answers(p) for p in ports):
+                return self.proc.poll() is None
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"mosquitto did not listen on {ports} after the deadline "
+                                   f"(see {self.workdir})")
+            time.sleep(0.05)
+        return False
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -188,6 +234,12 @@ class Mosquitto(_Locked):
         self.stop()
         self.start()
 
+    def close(self) -> None:
+        """Stop, and let the ports go."""
+        self.stop()
+        for held in self._held:
+            held.close()
+
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
@@ -200,7 +252,8 @@ class EmbeddedBroker(_Locked):
     name = "amqtt (embedded)"
 
     def __init__(self, port: int | None = None, workdir: Path | None = None):
-        self.port = port or free_port()
+        self._held = None if port else HeldPort()  # asyncio binds it with SO_REUSEADDR
+        self.port = port or self._held.port
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="pw-amqtt-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._init_accounts()
@@ -239,6 +292,8 @@ class EmbeddedBroker(_Locked):
             asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        if self._held is not None:
+            self._held.close()
 
     @property
     def url(self) -> str:

@@ -20,6 +20,7 @@ a command: ``pass``, ``drop``, ``blackhole``, ``delay 0.5``, ``throttle 2000``, 
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import struct
@@ -28,10 +29,13 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 
+from simulators.ports import HeldPort
+
 log = logging.getLogger("parkwatch.netproxy")
 
 MODES = ("pass", "drop", "blackhole", "delay", "throttle")
 TICK_S = 0.05  # how often an idle pump looks at the mode (flushes held bytes after a blackhole)
+REBIND_S = 5.0  # how long listening again on the port may be retried while it is busy
 
 
 @dataclass
@@ -70,12 +74,18 @@ class NetProxy:
         self._lock = threading.Lock()
         self._conns: list[_Conn] = []
         self._listener: socket.socket | None = None
+        self._held: HeldPort | None = None  # the port, ours from start() to stop()
         self._stop = threading.Event()
 
     # --- control -----------------------------------------------------------------------
 
     def start(self) -> NetProxy:
-        self._listen()
+        try:
+            self._listen()
+        except OSError:
+            if self._held is not None:
+                self._held.close()
+            raise
         return self
 
     def set_mode(self, mode: str, value: float | None = None) -> None:
@@ -119,15 +129,31 @@ class NetProxy:
         self._stop.set()
         self._close_listener()
         self._reset_all()
+        if self._held is not None:
+            self._held.close()
 
     # --- plumbing ------------------------------------------------------------------------
 
     def _listen(self) -> None:
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((self.listen_host, self.port))
-        s.listen(64)
-        self.port = s.getsockname()[1]
+        """Listen on the proxy's port: the kernel picks it at the first start (port 0), and
+        it stays held while ``drop`` has stopped listening, so nothing else can take it and
+        the proxy comes back on it. A port still busy is retried for ``REBIND_S``."""
+        if self._held is None:
+            self._held = HeldPort(self.listen_host, self.port)
+            self.port = self._held.port
+        deadline = time.monotonic() + REBIND_S
+        while True:
+            s = socket.socket(socket.AF_INET6 if ":" in self.listen_host else socket.AF_INET)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((self.listen_host, self.port))
+                s.listen(64)
+                break
+            except OSError as e:
+                s.close()
+                if e.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         self._listener = s
         threading.Thread(target=self._accept_loop, args=(s,), daemon=True,
                          name=f"proxy-accept-{self.port}").start()

@@ -16,14 +16,19 @@ import paho.mqtt.client as mqtt
 from agent.cli import main as parkwatch
 from collector.registry import Registry
 from collector.store import Store
-from simulators.broker import free_port, wait_for_port
+from simulators.broker import wait_for_port
+from simulators.ports import HeldPort
 
 
 class LockedBroker:
-    """mosquitto started with ``DIR/mosquitto.conf`` (plain port, TLS port when made)."""
+    """mosquitto started with ``DIR/mosquitto.conf`` (plain port, TLS port when made), on
+    ports held from the config's writing to ``stop()`` (``simulators.ports``)."""
 
-    def __init__(self, out: Path, port: int, tls_port: int | None):
-        self.out, self.port, self.tls_port = out, port, tls_port
+    def __init__(self, out: Path, held: list[HeldPort], tls: bool):
+        self.held = held
+        self.port = held[0].port
+        self.tls_port = held[1].port if tls else None
+        self.out = out
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> LockedBroker:
@@ -41,6 +46,7 @@ class LockedBroker:
         wait_for_port(self.port)
         if self.tls_port:
             wait_for_port(self.tls_port)
+        assert self.proc.poll() is None, (self.out / "mosquitto.log").read_text()
         return self
 
     def reload(self) -> None:
@@ -54,6 +60,8 @@ class LockedBroker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        for held in self.held:
+            held.close()
 
     @property
     def url(self) -> str:
@@ -75,15 +83,13 @@ def register(db: Path, *sites: str, devices=None) -> dict[str, str]:
 
 
 def write_broker(out: Path, db: Path, tls: bool = False) -> LockedBroker:
-    port = free_port()
-    args = ["broker", "config", "--out", str(out), "--db", str(db), "--port", str(port),
-            "--host", "127.0.0.1"]
-    tls_port = None
+    held = [HeldPort() for _ in range(2 if tls else 1)]
+    args = ["broker", "config", "--out", str(out), "--db", str(db), "--port",
+            str(held[0].port), "--host", "127.0.0.1"]
     if tls:
-        tls_port = free_port()
-        args += ["--tls-port", str(tls_port), "--make-certs", "127.0.0.1,localhost"]
+        args += ["--tls-port", str(held[1].port), "--make-certs", "127.0.0.1,localhost"]
     assert parkwatch(args) == 0
-    return LockedBroker(out, port, tls_port)
+    return LockedBroker(out, held, tls)
 
 
 class Login:

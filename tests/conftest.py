@@ -12,13 +12,13 @@ pytest_plugins = ["tests.console_fixtures"]
 
 @pytest.fixture
 def mosquitto(tmp_path):
-    """A real mosquitto on a free loopback port, private to one test, locked down: give
+    """A real mosquitto on a loopback port held for it, private to one test, locked down: give
     each client an account (``site_mqtt``/``collector_mqtt``/``mqtt_toml``/``login``)."""
     if not Mosquitto.available():
         pytest.fail("mosquitto is not installed; .ci/run installs it (apt-get install mosquitto)")
     broker = Mosquitto(workdir=tmp_path / "mosquitto").start()
     yield broker
-    broker.stop()
+    broker.close()
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import pytest
 from agent import config as agent_config
 from agent import wire
 from agent.mqtt_link import LinkSettings, MqttLink
-from simulators.broker import Mosquitto, free_port
+from simulators.broker import Mosquitto
+from simulators.ports import HeldPort
 from tests.agent_support import Recorder, start_agent
 from tests.helpers import wait_for
 
@@ -50,7 +51,7 @@ def pki(tmp_path_factory):
 def secure_broker(tmp_path, pki):
     """TLS with a password on one port; plain with the same password on another."""
     b = Mosquitto(workdir=tmp_path / "mosquitto")
-    b.plain_port = free_port()
+    b.plain_port = b.hold_port()
     passwd = b.workdir / "passwd"
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "gate", PASSWORD],
                    check=True, capture_output=True)
@@ -64,7 +65,7 @@ def secure_broker(tmp_path, pki):
         f"listener {b.plain_port} 127.0.0.1\n")
     b.start()
     yield b
-    b.stop()
+    b.close()
 
 
 class Listener:
@@ -155,13 +156,14 @@ def test_each_kind_of_failure_is_named(pki, secure_broker, case, cause, caplog):
 
     tls = dict(tls=True, ca_file=str(pki / "ca.pem"), username="gate",
                password=agent_config.Secret(PASSWORD))
-    over = {
-        "wrong_password": dict(tls, password=agent_config.Secret("wrong")),
-        "unknown_ca": dict(tls, ca_file=str(pki / "other-ca.pem")),
-        "nothing_listens": dict(port=free_port()),
-        "no_such_name": dict(host="broker.site.invalid", resolve=no_dns),
-    }[case]
-    got, detail = first_failure(link(**{"port": secure_broker.port, **over}))
+    with HeldPort() as nowhere:  # refused, and no one else's while the test runs
+        over = {
+            "wrong_password": dict(tls, password=agent_config.Secret("wrong")),
+            "unknown_ca": dict(tls, ca_file=str(pki / "other-ca.pem")),
+            "nothing_listens": dict(port=nowhere.port),
+            "no_such_name": dict(host="broker.site.invalid", resolve=no_dns),
+        }[case]
+        got, detail = first_failure(link(**{"port": secure_broker.port, **over}))
     assert got == cause, detail
     assert PASSWORD not in caplog.text
 

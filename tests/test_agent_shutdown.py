@@ -4,7 +4,7 @@ import signal
 import time
 
 from agent import wire
-from simulators.broker import free_port
+from simulators.ports import HeldPort
 from tests.agent_support import Recorder, agent_toml, start_agent
 from tests.helpers import wait_for
 
@@ -35,13 +35,14 @@ def test_sigterm_publishes_offline_at_once(tmp_path, mosquitto, parkwatch_exe):
 
 
 def test_sigterm_without_a_broker_exits_promptly(tmp_path, parkwatch_exe):
-    cfg = agent_toml(tmp_path, f"mqtt://127.0.0.1:{free_port()}")
-    agent = start_agent(parkwatch_exe, cfg, tmp_path / "log")
-    wait_for(lambda: "cannot reach broker" in (tmp_path / "log").read_text(), 15,
-             what="a failed attempt")
-    sent = time.monotonic()
-    agent.send_signal(signal.SIGTERM)
-    assert agent.wait(10) == 0
+    with HeldPort() as nowhere:  # nothing listens there, and nothing else can
+        cfg = agent_toml(tmp_path, f"mqtt://127.0.0.1:{nowhere.port}")
+        agent = start_agent(parkwatch_exe, cfg, tmp_path / "log")
+        wait_for(lambda: "cannot reach broker" in (tmp_path / "log").read_text(), 15,
+                 what="a failed attempt")
+        sent = time.monotonic()
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(10) == 0
     assert time.monotonic() - sent < 5
     assert "Traceback" not in (tmp_path / "log").read_text()
 

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from agent import wire
 from simulators.barrier import BarrierSim
 from tests.agent_support import (
     Recorder,
@@ -23,7 +24,7 @@ THRESHOLD_S = 2.0
 def broker(tmp_path):
     b = durable_mosquitto(tmp_path / "mosquitto").start()
     yield b
-    b.stop()
+    b.close()
 
 
 def test_broker_outage_replays_in_order_and_the_uplink_record_matches_the_cut(
@@ -98,13 +99,14 @@ def test_a_blackhole_is_dated_by_the_last_heartbeat_echo_not_by_keepalive(tmp_pa
     agent.start()
     try:
         wait_for(agent.connected.is_set, 10, what="the agent to connect")
-        time.sleep(1.0)  # a few heartbeats and their echoes
+        wait_for(lambda: len(recorder.of(wire.Heartbeat)) >= 3, 10,
+                 what="a few heartbeats through the broker (their echoes date the cut)")
         cut = time.time()
         broker.proc.send_signal(signal.SIGSTOP)
         wait_for(lambda: not agent.connected.is_set(), 10, what="keepalive to notice")
         noticed = time.time()
         assert noticed - cut >= 1.5, "only keepalive can notice a blackhole"
-        time.sleep(0.5)
+        time.sleep(0.5)  # the blackhole lasts a little past the notice (a scripted length)
         broker.proc.send_signal(signal.SIGCONT)
         back = time.time()
         [up] = wait_for(lambda: recorder.events("uplink"), 15, what="the uplink record")

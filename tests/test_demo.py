@@ -1,18 +1,28 @@
 """The demo starts on the embedded broker (no mosquitto needed) and stops cleanly."""
 
+import re
 import subprocess
 
 import httpx
 
-from simulators.broker import free_port
 from tests.helpers import wait_for
 
 
-def test_demo_runs_with_the_embedded_broker_and_stops_on_sigint(parkwatch_exe):
-    port = free_port()
-    proc = subprocess.Popen([parkwatch_exe, "demo", "--embedded-broker", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def test_demo_runs_with_the_embedded_broker_and_stops_on_sigint(parkwatch_exe, tmp_path):
+    log = tmp_path / "demo.out"
+    with open(log, "w") as out:  # --port 0: the kernel picks; the demo prints its URLs
+        proc = subprocess.Popen([parkwatch_exe, "demo", "--embedded-broker", "--port", "0"],
+                                stdout=out, stderr=subprocess.STDOUT, text=True)
     try:
+        def said_port():
+            if proc.poll() is not None:
+                raise AssertionError(f"the demo exited ({proc.returncode}):\n{log.read_text()}")
+            return re.search(r"incidents: +http://127\.0\.0\.1:(\d+)/api/incidents",
+                             log.read_text())
+
+        port = int(wait_for(said_port, 30, what="the demo's URLs").group(1))
+        assert port != 0
+
         def both_sites_ok():
             try:
                 sites = httpx.get(f"http://127.0.0.1:{port}/api/sites", timeout=2).json()
@@ -24,9 +34,10 @@ def test_demo_runs_with_the_embedded_broker_and_stops_on_sigint(parkwatch_exe):
         wait_for(both_sites_ok, 30, 0.2, what="both demo sites to report ok")
     finally:
         proc.send_signal(subprocess.signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+    out = log.read_text()
     assert proc.returncode == 0, out
-    assert "amqtt (embedded)" in out and f"http://127.0.0.1:{port}/api/incidents" in out
+    assert "amqtt (embedded)" in out
     assert "Traceback" not in out
 
 

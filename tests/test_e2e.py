@@ -117,10 +117,11 @@ def test_sigterm_publishes_a_retained_offline_status_at_once(site, mosquitto):
 
 
 def test_unreachable_broker_is_retried_not_fatal(tmp_path, parkwatch_exe):
-    from simulators.broker import free_port
+    from simulators.ports import HeldPort
 
+    nowhere = HeldPort()  # held, never listening: refused, and no one else's meanwhile
     cfg = tmp_path / "agent.toml"
-    cfg.write_text(f'project = "p"\nsite = "s"\nbroker = "mqtt://127.0.0.1:{free_port()}"\n'
+    cfg.write_text(f'project = "p"\nsite = "s"\nbroker = "mqtt://127.0.0.1:{nowhere.port}"\n'
                    f'state_dir = "{tmp_path}"\n')
     proc = subprocess.Popen([parkwatch_exe, "agent", "run", "--config", str(cfg)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -130,5 +131,6 @@ def test_unreachable_broker_is_retried_not_fatal(tmp_path, parkwatch_exe):
     finally:
         proc.terminate()
         _, err = proc.communicate(10)
+        nowhere.close()
     assert "cannot reach broker" in err
     assert "Traceback" not in err

@@ -1,5 +1,6 @@
 """The uplink-cut proxy against a real echo server."""
 
+import errno
 import socket
 import socketserver
 import threading
@@ -8,6 +9,7 @@ import time
 import pytest
 
 from simulators.netproxy import NetProxy
+from tests.helpers import wait_for
 
 
 class Echo(socketserver.BaseRequestHandler):
@@ -97,27 +99,34 @@ def test_a_close_in_a_blackhole_reaches_the_other_side_only_after_it(proxy):
     assert s.recv(10) == b"a"
     proxy.set_mode("blackhole")
     s.close()
-    time.sleep(0.3)
-    assert proxy.stats.closed_by_client == 1 and proxy._conns  # still held open upstream
+    wait_for(lambda: proxy.stats.closed_by_client == 1, 2, what="the proxy to see the close")
+    assert proxy._conns  # still held open upstream
     proxy.set_mode("pass")
-    deadline = time.monotonic() + 2
-    while proxy._conns and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not proxy._conns
+    wait_for(lambda: not proxy._conns, 2, what="the close to reach the upstream")
+
+
+def test_a_dropped_proxy_keeps_its_port_and_comes_back_on_it(proxy):
+    port = proxy.port
+    proxy.set_mode("drop")
+    with socket.socket() as stranger, pytest.raises(OSError) as e:
+        stranger.bind(("127.0.0.1", port))  # held while nothing listens: no one else's
+    assert e.value.errno == errno.EADDRINUSE
+    proxy.set_mode("pass")
+    assert proxy.port == port and talk(port) == b"ping"
 
 
 def test_sim_proxy_command_reads_modes_from_stdin(proxy, parkwatch_exe):
+    import re
     import subprocess
 
-    from simulators.broker import free_port
-
-    port = free_port()
     upstream = proxy.upstream[1]  # the echo server behind the fixture's proxy
-    p = subprocess.Popen([parkwatch_exe, "sim", "proxy", "--listen-port", str(port),
+    p = subprocess.Popen([parkwatch_exe, "sim", "proxy", "--listen-port", "0",
                           "--upstream", f"127.0.0.1:{upstream}"], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert "mode pass" in p.stdout.readline()
+        first = p.stdout.readline()  # "proxy 127.0.0.1:PORT -> ..., mode pass; ..."
+        assert "mode pass" in first
+        port = int(re.match(r"proxy 127\.0\.0\.1:(\d+) ->", first).group(1))
         assert talk(port) == b"ping"
         p.stdin.write("drop\n")
         p.stdin.flush()

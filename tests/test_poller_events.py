@@ -84,7 +84,12 @@ def test_fault_loop_timeout_and_intercom_become_events_with_lane_and_time(site):
     assert timeout[0].detail["lane"] == "in-2" and timeout[0].detail["channel"] == "3"
     assert abs(timeout[0].since - occupied_at) < 0.5
     assert 1.0 < timeout[0].detail["occupied_s"] < 2.5
-    time.sleep(0.5)
+    # Once per occupancy: five more polls of each device, and a heartbeat sent after them.
+    polled = loops.requests, gate.requests
+    wait_for(lambda: loops.requests >= polled[0] + 5 and gate.requests >= polled[1] + 5, 5,
+             what="five more polls of each device")
+    beats = len(heartbeats)
+    wait_for(lambda: len(heartbeats) > beats, 5, what="a heartbeat after them")
     assert len(of(events, "loop_timeout", "loops")) == 1  # once per occupancy
     assert len(of(events, "intercom", "gate-in")) == 1    # once per press
 

@@ -5,7 +5,6 @@ holds up only its own delivery, never the clocks."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +17,7 @@ from collector.workflow.notify import Notifier
 from collector.workflow.routing import DEFAULT_GROUPS, Group
 from collector.workflow.service import WorkflowWorker
 from collector.workflow.store import STALE_CLAIM_S, WorkflowStore
+from simulators.ports import HeldPort
 from tests.helpers import wait_for
 
 
@@ -59,19 +59,14 @@ class Receiver:
         self.server.server_close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 MANUAL = {"source": "manual", "project": "P1", "site": "S1", "device": "gate-in",
           "kind": "device_offline", "severity": 2, "title": "gate offline",
           "opened_at": 1_772_503_200.0}  # 2026-03-03 10:00 in Shanghai
 
 
 def test_the_outbox_survives_a_restart_with_the_receiver_down_then_up(tmp_path):
-    port = free_port()  # nobody listens there yet: the webhook is down
+    held = HeldPort()  # nobody listens there yet: the webhook is down (and no one else's)
+    port = held.port
     cfg = WorkflowConfig(
         routes=(Route("remote-ops", (f"json://127.0.0.1:{port}/hook?cto=2&rto=5",),
                       ("dispatched", "breach")),),
@@ -99,6 +94,7 @@ def test_the_outbox_survives_a_restart_with_the_receiver_down_then_up(tmp_path):
         assert "group: remote-ops" in post["message"]
         (row,) = store.outbox()
         assert (row["state"], row["attempts"], row["last_error"]) == ("sent", 2, None)
+    held.close()
 
 
 def test_a_row_claimed_by_a_worker_that_died_is_taken_again_later(tmp_path):

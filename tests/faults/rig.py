@@ -18,10 +18,10 @@ import httpx
 
 from agent.profiles import load_named
 from simulators.barrier import BarrierSim
-from simulators.broker import free_port
 from simulators.device import SimDevice
 from simulators.net_sim import HttpSim
 from simulators.netproxy import NetProxy
+from simulators.ports import log_size, port_in_log
 from tests.agent_support import durable_mosquitto
 from tests.helpers import fleet_toml, wait_for
 
@@ -79,16 +79,15 @@ class Rig:
         self.db_path = root / "collector.db"
         self.state_dir = root / "agent-state"
         self.outbox_path = self.state_dir / f"{PROJECT}.{SITE}.outbox.db"
-        self.api_port = free_port()
         self.collector_cfg = root / "collector.toml"
         self.collector_cfg.write_text(
             f'broker = "{self.broker.url}"\ndatabase = "{self.db_path}"\n'
             f"outage_threshold_s = {THRESHOLD_S}\nsite_silence_factor = {SILENCE_FACTOR}\n"
-            f"[api]\nport = {self.api_port}\nanonymous_read = true\n"
+            "[api]\nport = 0\nanonymous_read = true\n"  # each run's port is read from its log
             f"[mqtt]\n{self.broker.mqtt_toml()}{fleet_toml({PROJECT: [SITE]})}")
         self.agent_cfg = root / "agent.toml"
         self.write_agent_config()
-        self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.api_port}", timeout=5)
+        self.api = httpx.Client(timeout=5)  # pointed at each collector run's port
         self.collector: subprocess.Popen | None = None
         self.agent: subprocess.Popen | None = None
         self.procs: list[subprocess.Popen] = []
@@ -114,8 +113,11 @@ class Rig:
     # --- processes -----------------------------------------------------------------------
 
     def start_collector(self) -> None:
+        offset = log_size(self.root / "collector.log")
         self.collector = self._spawn("collector", [self.exe, "collector", "run", "--config",
                                                    str(self.collector_cfg)])
+        port = port_in_log(self.root / "collector.log", self.collector, offset=offset)
+        self.api.base_url = f"http://127.0.0.1:{port}"
         wait_for(lambda: (self.health() or {}).get("mqtt_connected"), 30, 0.05,
                  what="the collector to connect")
 

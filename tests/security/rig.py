@@ -17,7 +17,7 @@ import httpx
 import paho.mqtt.client as mqtt
 
 from agent import wire
-from simulators.broker import free_port
+from simulators.ports import log_size, port_in_log
 from tests.helpers import wait_for
 
 BEAT_S = 0.3
@@ -94,8 +94,7 @@ class Rig:
     def __init__(self, root: Path, broker, exe: str):
         self.root, self.broker = root, broker
         self.exe, self.db = exe, root / "collector.db"
-        self.port = free_port()
-        self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=5)
+        self.api = httpx.Client(timeout=5)  # pointed at each collector run's port
         self.start_collector("parkwatch-collector")
         self.s1 = Site(broker, "P1", "S1")
         self.s2 = Site(broker, "P2", "S2")
@@ -110,11 +109,14 @@ class Rig:
         cfg.write_text(f'broker = "mqtt://127.0.0.1:{self.broker.port}"\n'
                        f'database = "{self.db}"\nclient_id = "{client_id}"\n'
                        f"outage_threshold_s = {THRESHOLD_S}\nsite_silence_factor = 3\n"
-                       f"[api]\nport = {self.port}\nanonymous_read = true\n"
+                       "[api]\nport = 0\nanonymous_read = true\n"
                        f"[mqtt]\n{self.broker.mqtt_toml()}{projects}")
-        self.proc = subprocess.Popen([self.exe, "collector", "run", "--config", str(cfg)],
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=open(self.root / "collector.log", "ab"))
+        log = self.root / "collector.log"
+        offset = log_size(log)
+        with open(log, "ab") as err:
+            self.proc = subprocess.Popen([self.exe, "collector", "run", "--config", str(cfg)],
+                                         stdout=subprocess.DEVNULL, stderr=err)
+        self.api.base_url = f"http://127.0.0.1:{port_in_log(log, self.proc, offset=offset)}"
         wait_for(lambda: (self.health() or {}).get("mqtt_connected"), 30,
                  what="the collector to connect")
 

@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from agent import wire
-from simulators.broker import free_port
+from simulators.ports import log_size, port_in_log
 from tests.broker_support import Login, register, write_broker
 from tests.helpers import wait_for
 
@@ -37,22 +37,26 @@ def will(project, site, boot=1):
 
 class CollectorProcess:
     def __init__(self, tmp, broker, sites: list[str], exe: str):
-        self.port = free_port()
         self.db = tmp / "collector.db"
+        self.log = tmp / "collector.log"
         self.cfg = tmp / "collector.toml"
         self.cfg.write_text(
             f'broker = "{broker.url}"\ndatabase = "{self.db}"\n'
             "outage_threshold_s = 1.0\nsite_silence_factor = 1.5\n"
-            f"[api]\nport = {self.port}\nanonymous_read = true\n"
+            "[api]\nport = 0\nanonymous_read = true\n"
             "[platform]\nshare = 0.3\nmin_sites = 3\nwindow_s = 5\n"
             f"[mqtt]\n{broker.mqtt_toml()}"
             f"[projects.P1]\nsites = [{', '.join(repr(s) for s in sites)}]\n")
         self.exe, self.proc = exe, None
-        self.api = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=5)
+        self.api = httpx.Client(timeout=5)  # pointed at each run's port
 
     def start(self):
-        self.proc = subprocess.Popen([self.exe, "collector", "run", "--config", str(self.cfg)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        offset = log_size(self.log)
+        with open(self.log, "ab") as err:
+            self.proc = subprocess.Popen([self.exe, "collector", "run", "--config",
+                                          str(self.cfg)], stdout=subprocess.DEVNULL, stderr=err)
+        port = port_in_log(self.log, self.proc, offset=offset)  # the kernel picked it
+        self.api.base_url = f"http://127.0.0.1:{port}"
         wait_for(lambda: (self.health() or {}).get("mqtt_connected"), 30,
                  what="the collector to connect")
         return self
