@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from agent import wire
-from agent.conf import ConfigError, Section, load_toml
-from agent.wire import WireError, check_id
+from parkwatch.core import wire
+from parkwatch.core.conf import ConfigError, Section, load_toml
+from parkwatch.core.wire import WireError, check_id
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ import sqlite3
 import threading
 import time
 
-from agent import wire
 from agent.boot import PersistentCounter
 from agent.config import AgentConfig
 from agent.device import Change, IntercomCall, LoopTimeout, Output
@@ -28,6 +27,7 @@ from agent.poller import DevicePoller
 from agent.procwatch import ProcessScanner, ProcessWatch, SoftwareChange
 from agent.systemd import Notifier, stuck_loops
 from agent.uplink import ClockOffset, UplinkPeriod, UplinkTracker, parse_beacon
+from parkwatch.core import wire
 
 log = logging.getLogger("parkwatch.agent")
 

@@ -8,7 +8,7 @@ table, and the whole run (machine, load average, every benchmark's object) is pr
 JSON object on the last line and written to ``--json FILE``. ``--quick`` runs small
 workloads (about two minutes in all) to check that the harness works; the figures in
 docs/performance.md come from a full run. Exit code 1 when any benchmark failed or ran out
-of time. Not part of the test suite (tests/test_bench_smoke.py only checks it still runs).
+of time. Not part of the test suite (tests/sim/test_bench_smoke.py only checks it still runs).
 """
 
 from __future__ import annotations

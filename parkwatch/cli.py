@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 
-from agent.conf import ConfigError, UserError, package_version
+from parkwatch.core.conf import ConfigError, UserError, package_version
 
 
 def _terminate(signum, frame):
@@ -116,13 +116,13 @@ def _sim_site(args) -> int:
 
 
 def _sim_scenario(args) -> int:
-    from collector import commands
+    from collector.downtime import cli as commands
 
     return commands.sim_scenario(args)
 
 
 def _report_budget(args) -> int:
-    from collector import commands
+    from collector.downtime import cli as commands
 
     return commands.report_budget(args)
 
@@ -257,12 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     monthly.set_defaults(func=_report_monthly)
 
     try:
-        from collector.users_cli import add_parser as add_user_parser
+        from collector.web.users_cli import add_parser as add_user_parser
     except ImportError:  # a gateway without the collector extra
         pass
     else:
         add_user_parser(sub)
-        from collector import broker_cli, fleet_cli
+        from collector.fleet import broker_cli
+        from collector.fleet import site_cli as fleet_cli
 
         fleet_cli.add_parser(sub)
         broker_cli.add_parser(sub)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from agent.cli import main as parkwatch
-from collector.registry import Registry
+from collector.fleet.registry import Registry
 from collector.store import Store
+from parkwatch.cli import main as parkwatch
 from simulators.broker import free_port, wait_for_port
 
 

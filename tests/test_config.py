@@ -5,8 +5,8 @@ import subprocess
 import pytest
 
 from agent import config as agent_config
-from agent.conf import ConfigError
 from collector import config as collector_config
+from parkwatch.core.conf import ConfigError
 
 GOOD = """
 project = "p1"

@@ -1,7 +1,6 @@
 """The outage core on a virtual clock: no broker, no threads, no sleeping."""
 
-from agent import wire
-from collector.tracker import (
+from collector.tracking.tracker import (
     DEVICE_OFFLINE,
     SITE_NETWORK,
     IncidentDeclared,
@@ -9,6 +8,7 @@ from collector.tracker import (
     OutageStarted,
     Tracker,
 )
+from parkwatch.core import wire
 
 
 def hb(ts, state="ok", since=None, interval=1000.0):

@@ -10,7 +10,6 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from agent.conf import Section, load_toml
 from agent.profiles import sections
 from agent.profiles.checksums import ALGORITHMS
 from agent.profiles.errors import ProfileError
@@ -30,6 +29,7 @@ from agent.profiles.schema import (
     Profile,
     Transport,
 )
+from parkwatch.core.conf import Section, load_toml
 
 FORMAT_VERSION = 1
 # The shipped profiles are under 6 kB; a profile is parsed once per file but by every

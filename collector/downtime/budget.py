@@ -22,8 +22,8 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from collector import intervals as iv
-from collector.intervals import Interval
+from collector.downtime import intervals as iv
+from collector.downtime.intervals import Interval
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agent.conf import UserError
+from parkwatch.core.conf import UserError
 
 
 def sim_scenario(args) -> int:
-    from collector.scenario import runner, spec
+    from simulators.scenario import runner, spec
 
     scenario = spec.load(args.file)
     db = Path(args.db)
@@ -30,7 +30,7 @@ def sim_scenario(args) -> int:
 
 
 def report_budget(args) -> int:
-    from collector import report
+    from collector.downtime import report
     from collector.store import Store
 
     if not Path(args.db).exists():

@@ -14,8 +14,8 @@ import re
 
 import sqlite_utils
 
-from collector.ids import storable
-from collector.outages import PLATFORM
+from collector.tracking.outages import PLATFORM
+from parkwatch.core.ids import storable
 
 CAUSES = ("customer",)
 MAX_MAINTENANCE_S = 31 * 86400

@@ -1,4 +1,5 @@
-"""Budget figures read from the collector's database: the shell around ``collector.budget``.
+"""Budget figures read from the collector's database: the shell around
+``collector.downtime.budget``.
 
 Used by ``GET /api/projects/{project}/budget`` and ``parkwatch report budget``.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from collector.budget import DEFAULT_TIMEZONE, BudgetRules, NetOutage, compute, year_bounds
+from collector.downtime.budget import DEFAULT_TIMEZONE, BudgetRules, NetOutage, compute, year_bounds
 
 MARGIN_S = 7 * 86400  # sight before New Year still tells how long a crossing outage was seen
 

@@ -14,9 +14,9 @@ import pwd
 import sys
 from pathlib import Path
 
-from agent.conf import UserError
-from collector import brokerconf
-from collector.fleet_cli import add_source_args, open_registry
+from collector.fleet import brokerconf
+from collector.fleet.site_cli import add_source_args, open_registry
+from parkwatch.core.conf import UserError
 
 DEFAULT_COLLECTOR_USER = "parkwatch-collector"
 
@@ -54,7 +54,7 @@ def _tls(args, out: Path) -> tuple[str, str, str] | None:
                 raise UserError(f"no such file: {name}")
         return tuple(str(Path(p).resolve()) for p in own)
     if args.make_certs:
-        from collector import certs
+        from collector.fleet import certs
 
         ca, crt, key, made = certs.make(out, [h.strip() for h in args.make_certs.split(",")])
         print(f"parkwatch broker: {'made' if made else 'kept the existing'} CA and server "

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent import wire
+from parkwatch.core import wire
 
 ITERATIONS = 101  # what mosquitto_passwd 2.0 writes; mosquitto reads the count from the hash
 

@@ -13,8 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from agent.conf import UserError
-from collector.brokerconf import write_private
+from collector.fleet.brokerconf import write_private
+from parkwatch.core.conf import UserError
 
 DAYS = 825  # what clients accept for a server certificate
 CA_DAYS = 3650

@@ -19,8 +19,8 @@ from dataclasses import replace
 
 import sqlite_utils
 
-from agent import wire
-from collector import brokerconf
+from collector.fleet import brokerconf
+from parkwatch.core import wire
 
 RELOAD_S = 2.0  # how often a live collector looks for registry changes
 
@@ -94,7 +94,7 @@ class Registry:
 
     def _changed(self, now: float, actor: str, action: str, project: str, site: str,
                  detail: dict) -> None:
-        from collector.marks import _audit
+        from collector.downtime.marks import _audit
 
         self.db.conn.execute("UPDATE fleet_state SET generation = generation + 1")
         _audit(self.db, now, actor, action, f"site:{project}/{site}", "", detail)

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from agent.conf import UserError
+from parkwatch.core.conf import UserError
 
 RELOAD_NOTE = ("write the broker's files again (parkwatch broker config --out DIR ...) and "
                "reload mosquitto (kill -HUP its pid, or systemctl reload mosquitto)")
@@ -20,7 +20,7 @@ RELOAD_NOTE = ("write the broker's files again (parkwatch broker config --out DI
 
 def open_registry(args):
     """(Registry, CollectorConfig or None) for ``--config`` or ``--db``."""
-    from collector.registry import Registry, config_sites
+    from collector.fleet.registry import Registry, config_sites
     from collector.store import Store
 
     if getattr(args, "config", None):
@@ -48,7 +48,7 @@ def _account(project: str, site: str, password: str) -> None:
 
 
 def run(args) -> int:
-    from collector.registry import RegistryError
+    from collector.fleet.registry import RegistryError
 
     try:
         registry, _ = open_registry(args)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from collector.outages import (
+from collector.tracking.outages import (
     PLATFORM,
     SITE_NETWORK,
     Absorbed,
@@ -28,7 +28,7 @@ from collector.outages import (
 )
 
 if TYPE_CHECKING:
-    from collector.tracker import SiteView, Tracker
+    from collector.tracking.tracker import SiteView, Tracker
 
 
 def _site_outage_at(tracker: Tracker, site: SiteView, t: float) -> Outage | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 
-from collector.outages import Outage
+from collector.tracking.outages import Outage
 
 
 class RecentDrops:

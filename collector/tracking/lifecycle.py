@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 
-from collector.outages import (
+from collector.tracking.outages import (
     GRADE_EDGES_S,
     Decision,
     GradeChanged,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from collector.dropwindow import RecentDrops
-from collector.outages import (
+from collector.tracking.dropwindow import RecentDrops
+from collector.tracking.outages import (
     PLATFORM,
     PLATFORM_PROJECT,
     PLATFORM_SITE,

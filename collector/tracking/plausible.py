@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from agent import wire
+from parkwatch.core import wire
 
 YEAR_S = 365 * 86400.0
 
@@ -166,7 +166,7 @@ class Gate:
 
 
 def rules_from(section) -> Rules:
-    """The ``[plausibility]`` table (an ``agent.conf.Section``); every key is optional."""
+    """The ``[plausibility]`` table (an ``parkwatch.core.conf.Section``); every key is optional."""
     d = Rules()
     rules = Rules(
         max_past_s=section.number("max_past_s", d.max_past_s, positive=True),

@@ -16,12 +16,11 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from agent import wire
-from collector import absorption
-from collector.clocks import local_time, stale_message, update_offset
-from collector.heard import HeardSpans
-from collector.lifecycle import OutageBook
-from collector.outages import (
+from collector.tracking import absorption
+from collector.tracking.clocks import local_time, stale_message, update_offset
+from collector.tracking.heard import HeardSpans
+from collector.tracking.lifecycle import OutageBook
+from collector.tracking.outages import (
     DEVICE_FAULT,
     DEVICE_OFFLINE,
     PLATFORM,
@@ -36,8 +35,9 @@ from collector.outages import (
     SiteClock,
     SiteEvent,
 )
-from collector.platform import PlatformDetector, PlatformRule
-from collector.uplink import apply_uplink_record
+from collector.tracking.platform import PlatformDetector, PlatformRule
+from collector.tracking.uplink import apply_uplink_record
+from parkwatch.core import wire
 
 __all__ = ["DEVICE_FAULT", "DEVICE_OFFLINE", "SITE_NETWORK", "SOFTWARE_DOWN", "DeviceView",
            "IncidentDeclared", "Outage", "OutageEnded", "OutageKey", "OutageStarted",

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agent import wire
-from collector.outages import (
+from collector.tracking.outages import (
     SITE_NETWORK,
     Absorbed,
     Decision,
@@ -41,16 +40,17 @@ from collector.outages import (
     OutageStarted,
     grade,
 )
+from parkwatch.core import wire
 
 if TYPE_CHECKING:
-    from collector.tracker import SiteView, Tracker
+    from collector.tracking.tracker import SiteView, Tracker
 
 SOURCE = "uplink_record"
 
 
 def record_period(site: SiteView, msg: wire.Event, now: float) -> tuple[float, float] | None:
     """The record's period on the collector's clock (never in the future), without the time
-    the collector heard the site's live heartbeats (collector/heard.py); None when that
+    the collector heard the site's live heartbeats (collector/tracking/heard.py); None when that
     leaves nothing of it."""
     offset = msg.detail.get("offset_s")
     if offset is None:

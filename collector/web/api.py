@@ -15,17 +15,18 @@ from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.conf import package_version
-from collector import api_models as m
-from collector import fleet_api, marks, report
-from collector.console.deps import AuthContext
-from collector.console.guard import actor
-from collector.console.routes import mount
-from collector.contract import errors, install, validation_error
+from collector.downtime import marks, report
 from collector.ingest import Ingest
-from collector.safejson import SafeJSONResponse
 from collector.store import list_incidents, list_outages, open_db
+from collector.web import api_models as m
+from collector.web import fleet_api
+from collector.web.console.deps import AuthContext
+from collector.web.console.guard import actor
+from collector.web.console.routes import mount
+from collector.web.contract import errors, install, validation_error
+from collector.web.safejson import SafeJSONResponse
 from collector.workflow.api import router_for
+from parkwatch.core.conf import package_version
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 REASON = ("why, in words: at least 3 letters (any script); checked once the target is known "

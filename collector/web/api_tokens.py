@@ -1,6 +1,6 @@
 """API tokens: issued with an expiry, stored as SHA-256 hashes with a short prefix (to
 name one in a listing and revoke it), refused once expired or revoked or when the user is
-disabled. Part of ``collector.auth.Users`` (a mixin over its table and audit helpers).
+disabled. Part of ``collector.web.auth.Users`` (a mixin over its table and audit helpers).
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import hashlib
 import secrets
 from typing import TYPE_CHECKING
 
-from collector.passwords import AuthError
+from collector.web.passwords import AuthError
 
 if TYPE_CHECKING:
-    from collector.auth import User
+    from collector.web.auth import User
 
 TOKEN_DAYS_DEFAULT = 90  # an API token lives this long unless told otherwise
 TOKEN_DAYS_MAX = 365  # and never longer

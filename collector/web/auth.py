@@ -15,13 +15,13 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from collector.api_tokens import (  # noqa: F401 (the limits: re-exported)
+from collector.web.api_tokens import (  # noqa: F401 (the limits: re-exported)
     TOKEN_DAYS_DEFAULT,
     TOKEN_DAYS_MAX,
     ApiTokens,
     _token_hash,
 )
-from collector.passwords import (  # noqa: F401 (hash_password, AuthError: re-exported)
+from collector.web.passwords import (  # noqa: F401 (hash_password, AuthError: re-exported)
     AuthError,
     check_password,
     dummy_hash,

@@ -6,7 +6,7 @@ that says both.
   raised by hand with a plain message is reshaped by ``install``, and a NaN or infinity
   echoed from the request is sent as text (it is not JSON).
 - Security (bearer token, session cookie), 401 and 403 are written into each operation from
-  the guard's own rule table (``collector.console.guard.permission_for``), so the document
+  the guard's own rule table (``collector.web.console.guard.permission_for``), so the document
   cannot drift from what the guard enforces.
 - A method a path does not serve answers 405 with ``Allow`` listing every method it does
   serve (the router alone names only the first route's), and ``OPTIONS`` answers 204 with
@@ -30,9 +30,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from collector.auth import PERMISSIONS, ROLES
-from collector.console.deps import SESSION_COOKIE
-from collector.console.guard import OPEN, permission_for
+from collector.web.auth import PERMISSIONS, ROLES
+from collector.web.console.deps import SESSION_COOKIE
+from collector.web.console.guard import OPEN, permission_for
 
 
 class Error(BaseModel):
@@ -141,7 +141,7 @@ def document(doc: dict, anonymous_read: bool) -> dict:
                     responses.setdefault("403", {"description": WHY[403], **ref})
             if "requestBody" in op:
                 responses.setdefault("400", {"description": WHY[400], **ref})
-                # Every body is capped (collector/console/bodylimit.py).
+                # Every body is capped (collector/web/console/bodylimit.py).
                 responses.setdefault("413", {"description": WHY[413], **ref})
     return doc
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector.contract import errors, validation_error
-from collector.registry import Registry, RegistryError, config_sites
+from collector.fleet.registry import Registry, RegistryError, config_sites
 from collector.store import open_db
+from collector.web.contract import errors, validation_error
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 

@@ -16,7 +16,7 @@ from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
-from collector.auth import ROLES, TOKEN_DAYS_DEFAULT, TOKEN_DAYS_MAX, AuthError, Users
+from collector.web.auth import ROLES, TOKEN_DAYS_DEFAULT, TOKEN_DAYS_MAX, AuthError, Users
 
 
 def _password(args) -> str:

@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agent.wirefields import (  # noqa: F401  (limits and WireError are part of the contract)
+from parkwatch.core.wirefields import (  # noqa: F401  (limits and WireError are part of the contract)
     MAX_DETAIL_BYTES,
     MAX_DEVICES,
     MAX_INT,

@@ -1,4 +1,4 @@
-"""Field checks and plausibility limits of the wire contract (``agent.wire`` re-exports
+"""Field checks and plausibility limits of the wire contract (``parkwatch.core.wire`` re-exports
 them; docs/wire.md, "Limits", describes them). Cheap: they run on every heartbeat."""
 
 from __future__ import annotations

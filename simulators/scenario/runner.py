@@ -18,19 +18,19 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from agent import wire
-from agent.config import Broker
 from agent.device import Reading
-from collector import marks
 from collector.config import CollectorConfig, ProjectConfig
 from collector.core import Core
-from collector.platform import PlatformRule
-from collector.scenario.sites import OFFLINE_AFTER, POLL_S, SimSite
-from collector.scenario.spec import GLOBAL_KINDS, Event, Scenario
-from collector.scenario.workflow import Simulation
+from collector.downtime import marks
 from collector.store import Store
+from collector.tracking.platform import PlatformRule
 from collector.workflow.responders import Delays, Override, Responders
 from collector.workflow.store import WorkflowStore
+from parkwatch.core import wire
+from parkwatch.core.broker import Broker
+from simulators.scenario.sites import OFFLINE_AFTER, POLL_S, SimSite
+from simulators.scenario.spec import GLOBAL_KINDS, Event, Scenario
+from simulators.scenario.workflow import Simulation
 
 TICK_S = 0.25  # the live collector ticks four times a second; so does the virtual one
 BATCH = 20000  # happenings per database transaction

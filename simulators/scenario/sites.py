@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from agent import wire
 from agent.device import Change, DeviceMonitor, Reading
+from parkwatch.core import wire
 
 POLL_S = 1.0  # the agent's default poll interval
 OFFLINE_AFTER = 3  # and its default missed polls before a device is offline

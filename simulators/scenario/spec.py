@@ -12,13 +12,13 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from agent.conf import ConfigError, Section, load_toml
-from agent.wire import WireError, check_id
-from collector.budget import DEFAULT_TIMEZONE
 from collector.config import timezone as read_timezone
-from collector.scenario import workflow
-from collector.scenario.workflow import WorkflowPlan
+from collector.downtime.budget import DEFAULT_TIMEZONE
 from collector.workflow.responders import Delays, delays_of
+from parkwatch.core.conf import ConfigError, Section, load_toml
+from parkwatch.core.wire import WireError, check_id
+from simulators.scenario import workflow
+from simulators.scenario.workflow import WorkflowPlan
 
 SITE_KINDS = ("uplink_down", "device_offline", "device_fault", "software_down",
               "loop_timeout", "intercom_call")

@@ -15,13 +15,13 @@ import heapq
 import math
 from dataclasses import dataclass, field, replace
 
-from agent.conf import Section
 from collector.workflow.config import WorkflowConfig, from_section
 from collector.workflow.problems import Proposal
 from collector.workflow.responders import Delays, Responders
 from collector.workflow.routing import KINDS, LEVELS, SEAT, device_class, route, severity_of
 from collector.workflow.service import WorkflowService
 from collector.workflow.store import WorkflowStore
+from parkwatch.core.conf import Section
 
 CHANNELS = ("intercom", "phone", "seat", "email", "other")
 SCAN_EVERY_S = 86400.0  # common problems: looked for daily (and before each confirmation)

@@ -3,7 +3,7 @@
 import pytest
 
 from agent import config as agent_config
-from agent.conf import ConfigError
+from parkwatch.core.conf import ConfigError
 
 BASE = 'project = "p1"\nsite = "s1"\nbroker = "mqtts://broker.example:8883"\n'
 
@@ -109,7 +109,7 @@ def test_what_the_agent_cannot_use_at_start_is_one_line(tmp_path, parkwatch_exe,
 
 def test_agents_listen_for_the_collectors_clock_beacons_unless_told_not_to(tmp_path):
     from agent import config as agent_config
-    from agent import wire
+    from parkwatch.core import wire
 
     base = 'project = "p"\nsite = "s"\nbroker = "mqtt://127.0.0.1:1"\n'
     (tmp_path / "a.toml").write_text(base)

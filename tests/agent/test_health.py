@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from agent import wire
+from parkwatch.core import wire
 from tests.agent_support import Recorder, durable_mosquitto
 from tests.helpers import wait_for
 

@@ -9,7 +9,7 @@ import pytest
 from agent import config as agent_config
 from agent.install import packaged
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def unit_settings(text: str) -> dict[str, list[str]]:

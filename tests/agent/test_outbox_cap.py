@@ -5,8 +5,9 @@ import time
 
 import pytest
 
-from agent.config import AgentConfig, Broker
+from agent.config import AgentConfig
 from agent.service import Agent
+from parkwatch.core.broker import Broker
 from tests.agent_support import Recorder, durable_mosquitto
 from tests.helpers import wait_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent import config as agent_config
-from agent.conf import ConfigError
+from parkwatch.core.conf import ConfigError
 
 HEAD = 'project = "p"\nsite = "s"\nbroker = "mqtt://127.0.0.1:1883"\n'
 

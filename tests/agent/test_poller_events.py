@@ -8,10 +8,11 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from agent import wire
-from agent.config import AgentConfig, Broker, DeviceConfig
+from agent.config import AgentConfig, DeviceConfig
 from agent.profiles import load_named
 from agent.service import Agent
+from parkwatch.core import wire
+from parkwatch.core.broker import Broker
 from simulators.device import SimDevice
 from simulators.net_sim import TcpSim
 from simulators.serial_sim import SerialSim

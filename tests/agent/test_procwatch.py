@@ -4,9 +4,9 @@ import subprocess
 import sys
 import uuid
 
-from agent import wire
 from agent.config import ProcessConfig
 from agent.procwatch import ProcessScanner, ProcessWatch, Seen
+from parkwatch.core import wire
 from tests.helpers import wait_for
 
 

@@ -3,9 +3,9 @@
 import signal
 import sqlite3
 
-from agent.config import Broker
 from collector.config import CollectorConfig
 from collector.service import Collector
+from parkwatch.core.broker import Broker
 from simulators.barrier import BarrierSim
 from tests.agent_support import Recorder, agent_toml, outbox_events, start_agent
 from tests.helpers import fleet, wait_for

@@ -3,7 +3,7 @@
 import signal
 import time
 
-from agent import wire
+from parkwatch.core import wire
 from simulators.broker import free_port
 from tests.agent_support import Recorder, agent_toml, start_agent
 from tests.helpers import wait_for

@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from agent.config import AgentConfig, Broker
+from agent.config import AgentConfig
 from agent.service import Agent, supervise
 from agent.systemd import Notifier, stuck_loops
+from parkwatch.core.broker import Broker
 from tests.helpers import wait_for
 
 

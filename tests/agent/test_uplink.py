@@ -86,8 +86,9 @@ def test_broker_outage_replays_in_order_and_the_uplink_record_matches_the_cut(
 
 def test_a_blackhole_is_dated_by_the_last_heartbeat_echo_not_by_keepalive(tmp_path, broker):
     """SIGSTOP freezes the broker: TCP stays up, nothing answers; only keepalive notices."""
-    from agent.config import AgentConfig, Broker
+    from agent.config import AgentConfig
     from agent.service import Agent
+    from parkwatch.core.broker import Broker
 
     recorder = Recorder(broker, durable=True)
     agent = Agent(AgentConfig(

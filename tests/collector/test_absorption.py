@@ -3,11 +3,10 @@ docs/architecture.md): part of the site's outage while it lasts, their own probl
 site is back. The pure tracker on a virtual clock, then the core on a real SQLite file
 across collector restarts."""
 
-from agent import wire
-from agent.config import Broker
 from collector.config import CollectorConfig
 from collector.core import Core
-from collector.outages import (
+from collector.store import Store, list_incidents, list_outages
+from collector.tracking.outages import (
     DEVICE_FAULT,
     SITE_NETWORK,
     SOFTWARE_DOWN,
@@ -19,8 +18,9 @@ from collector.outages import (
     OutageKey,
     OutageStarted,
 )
-from collector.store import Store, list_incidents, list_outages
-from collector.tracker import Tracker
+from collector.tracking.tracker import Tracker
+from parkwatch.core import wire
+from parkwatch.core.broker import Broker
 from tests.helpers import fleet
 
 # A site heard at 0 s, silent from then on (heartbeat every 10 s, down after 30 s), back at

@@ -7,11 +7,11 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from agent.config import Broker
 from collector.config import CollectorConfig
-from collector.scenario import runner, spec
 from collector.service import Collector
+from parkwatch.core.broker import Broker
 from simulators.broker import Mosquitto
+from simulators.scenario import runner, spec
 from tests.helpers import admin_headers
 
 SCENARIO = """

@@ -72,10 +72,10 @@ def test_every_operation_keeps_its_contract(served, caller):
 def test_the_document_follows_anonymous_read(tmp_path):
     """Reads list "no credentials" as an alternative, and no 401, when the config waives them;
     writes keep both."""
-    from agent.config import Broker
-    from collector.api import create_app
     from collector.config import CollectorConfig
     from collector.ingest import Ingest
+    from collector.web.api import create_app
+    from parkwatch.core.broker import Broker
 
     for anonymous in (False, True):
         cfg = CollectorConfig(broker=Broker("127.0.0.1", 9), database=tmp_path / "c.db",

@@ -4,10 +4,10 @@ import json
 
 import paho.mqtt.client as mqtt
 
-from agent import wire
-from agent.config import Broker
 from collector.config import CollectorConfig
 from collector.service import Collector
+from parkwatch.core import wire
+from parkwatch.core.broker import Broker
 from tests.helpers import wait_for
 
 

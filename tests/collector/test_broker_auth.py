@@ -8,10 +8,10 @@ import logging
 import httpx
 import pytest
 
-from agent import wire
-from agent.config import Broker, MqttOptions, Secret
 from collector.config import CollectorConfig
 from collector.service import Collector
+from parkwatch.core import wire
+from parkwatch.core.broker import Broker, MqttOptions, Secret
 from tests.broker_support import Login, register, write_broker
 from tests.helpers import fleet, wait_for
 

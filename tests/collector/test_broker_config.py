@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from agent import wire
-from collector.brokerconf import verify_password
+from collector.fleet.brokerconf import verify_password
+from parkwatch.core import wire
 from tests.broker_support import Login, cli, register, write_broker
 from tests.helpers import wait_for
 

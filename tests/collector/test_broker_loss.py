@@ -8,10 +8,10 @@ import time
 import httpx
 import paho.mqtt.client as mqtt
 
-from agent import wire
-from agent.config import Broker
 from collector.config import CollectorConfig
 from collector.service import Collector
+from parkwatch.core import wire
+from parkwatch.core.broker import Broker
 from tests.helpers import fleet, wait_for
 
 BEAT_S = 0.5

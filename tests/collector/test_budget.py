@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector import intervals as iv
-from collector.budget import BudgetRules, NetOutage, compute, windows
+from collector.downtime import intervals as iv
+from collector.downtime.budget import BudgetRules, NetOutage, compute, windows
 
 SH = ZoneInfo("Asia/Shanghai")
 YEAR_END = datetime(2027, 1, 1, tzinfo=SH).timestamp()

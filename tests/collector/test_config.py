@@ -2,8 +2,8 @@
 
 import pytest
 
-from agent.conf import ConfigError
 from collector import config
+from parkwatch.core.conf import ConfigError
 
 BASE = 'broker = "mqtt://127.0.0.1:1883"\ndatabase = "c.db"\n'
 

@@ -3,11 +3,11 @@
 import httpx
 import pytest
 
-from agent.config import Broker
 from collector.config import CollectorConfig
-from collector.console.guard import permission_for
 from collector.service import Collector
 from collector.store import Store
+from collector.web.console.guard import permission_for
+from parkwatch.core.broker import Broker
 from tests.helpers import admin_headers
 
 MANUAL = {"project": "P1", "kind": "unknown", "title": "arm stuck", "description": "lane 2",

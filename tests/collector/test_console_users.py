@@ -13,11 +13,11 @@ import time
 
 import pytest
 
-from collector import passwords
-from collector.auth import TOKEN_DAYS_MAX, AuthError, Users
-from collector.console.bodylimit import MAX_ATTACHMENT_BODY, MAX_BODY, cap_for
-from collector.console.ratelimit import LoginLimiter
 from collector.store import MIGRATIONS, Store
+from collector.web import passwords
+from collector.web.auth import TOKEN_DAYS_MAX, AuthError, Users
+from collector.web.console.bodylimit import MAX_ATTACHMENT_BODY, MAX_BODY, cap_for
+from collector.web.console.ratelimit import LoginLimiter
 from tests import auth_fixtures
 from tests.auth_fixtures import PASSWORD
 

@@ -2,12 +2,12 @@
 tracker: which outage an uplink record revises, late messages of a dead connection, and
 clock offsets that survive a restart. Messages in, decisions out, time passed in."""
 
-from agent import wire
 from collector.config import CollectorConfig
 from collector.core import Core
-from collector.outages import Absorbed, IncidentDeclared, OutageStarted, SiteClock
 from collector.store import Store
-from collector.tracker import Tracker
+from collector.tracking.outages import Absorbed, IncidentDeclared, OutageStarted, SiteClock
+from collector.tracking.tracker import Tracker
+from parkwatch.core import wire
 from tests.helpers import fleet
 
 
@@ -107,7 +107,7 @@ def test_a_clock_set_while_the_connection_lived_is_believed_after_two_beats():
 
 
 def test_the_clock_offset_is_stored_and_resumed(tmp_path):
-    from agent.config import Broker
+    from parkwatch.core.broker import Broker
 
     cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=tmp_path / "c.db",
                           projects=fleet("p/s"))

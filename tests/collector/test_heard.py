@@ -1,11 +1,11 @@
-"""Heard spans (collector/heard.py) and what they do to uplink records in the tracker."""
+"""Heard spans (collector/tracking/heard.py) and what they do to uplink records in the tracker."""
 
 from __future__ import annotations
 
-from agent import wire
-from collector.heard import MAX_SPANS, HeardSpans
-from collector.outages import OutageRevised, OutageStarted
-from collector.tracker import Tracker
+from collector.tracking.heard import MAX_SPANS, HeardSpans
+from collector.tracking.outages import OutageRevised, OutageStarted
+from collector.tracking.tracker import Tracker
+from parkwatch.core import wire
 
 
 def test_one_span_per_connection_while_its_heartbeats_keep_coming():

@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from collector.outages import SITE_NETWORK, Outage, OutageKey
-from collector.platform import PlatformDetector, PlatformRule
+from collector.tracking.outages import SITE_NETWORK, Outage, OutageKey
+from collector.tracking.platform import PlatformDetector, PlatformRule
 
 
 class ScanDetector(PlatformDetector):

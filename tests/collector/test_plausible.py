@@ -1,12 +1,12 @@
-"""The plausibility gate (collector/plausible.py) on its own: messages and ``now`` in, a
+"""The plausibility gate (collector/tracking/plausible.py) on its own: messages and ``now`` in, a
 verdict out."""
 
 from __future__ import annotations
 
 import pytest
 
-from agent import wire
-from collector.plausible import YEAR_S, Gate, Rules
+from collector.tracking.plausible import YEAR_S, Gate, Rules
+from parkwatch.core import wire
 
 NOW = 1_800_000_000.0
 

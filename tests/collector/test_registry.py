@@ -10,13 +10,13 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from agent import wire
-from agent.config import Broker
 from collector.config import CollectorConfig
 from collector.core import Core
-from collector.registry import Registry
+from collector.fleet.registry import Registry
 from collector.service import Collector
 from collector.store import Store
+from parkwatch.core import wire
+from parkwatch.core.broker import Broker
 from tests.helpers import admin_headers, fleet, wait_for
 
 

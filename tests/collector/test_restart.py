@@ -16,7 +16,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from agent import wire
+from parkwatch.core import wire
 from simulators.broker import free_port
 from tests.helpers import fleet_toml, wait_for
 

@@ -1,8 +1,7 @@
 """The outage core beyond the basics: evidence, absorption, platform incidents, grades,
 unknown time. Pure: messages in, decisions out, time passed in."""
 
-from agent import wire
-from collector.outages import (
+from collector.tracking.outages import (
     DEVICE_OFFLINE,
     PLATFORM,
     SITE_NETWORK,
@@ -16,8 +15,9 @@ from collector.outages import (
     OutageStarted,
     grade,
 )
-from collector.platform import PlatformRule
-from collector.tracker import Tracker
+from collector.tracking.platform import PlatformRule
+from collector.tracking.tracker import Tracker
+from parkwatch.core import wire
 
 
 def hb(ts, site="s", interval=10.0, devices=None):

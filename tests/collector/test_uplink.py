@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent import wire
 from agent.mqtt_link import Backoff
 from agent.uplink import ClockOffset, UplinkPeriod, UplinkTracker, parse_beacon
+from parkwatch.core import wire
 
 WALL0, MONO0 = 1_795_000_000.0, 500.0
 

@@ -8,12 +8,12 @@ import random
 
 import pytest
 
-from agent import wire
-from agent.config import Broker
 from collector.config import CollectorConfig
 from collector.core import Core
-from collector.platform import PlatformRule
 from collector.store import Store
+from collector.tracking.platform import PlatformRule
+from parkwatch.core import wire
+from parkwatch.core.broker import Broker
 from tests.helpers import fleet
 
 SITES = [("P1", f"a{i}") for i in range(3)] + [("P2", f"b{i}") for i in range(3)]

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from agent import wire
+from parkwatch.core import wire
 
 T = "parkwatch/v1/p1/s1/"
 

@@ -4,11 +4,11 @@ import json
 import re
 from pathlib import Path
 
-from collector import report
-from collector.scenario import runner, spec
+from collector.downtime import report
 from collector.store import open_db
+from simulators.scenario import runner, spec
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "budget.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "budget.md"
 
 
 def test_worked_example_in_docs_budget_md(tmp_path):

@@ -22,12 +22,12 @@ import pytest
 import tomllib
 
 from agent import config as agent_config
-from agent import wire
-from agent.cli import build_parser
 from collector import config as collector_config
-from collector.scenario import spec
+from parkwatch.cli import build_parser
+from parkwatch.core import wire
+from simulators.scenario import spec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"(?:^(<!-- not runnable: [^\n]+?-->)\n)?^```(\w*)\n(.*?)^```", re.S | re.M)
 MINIMAL_COLLECTOR = 'broker = "mqtt://127.0.0.1:9"\ndatabase = "{db}"\n'
@@ -67,9 +67,10 @@ def _code_keys(paths, broad: bool) -> set[str]:
 
 PROFILE_CODE = sorted((ROOT / "agent" / "profiles").glob("*.py"))
 CONFIG_CODE = [ROOT / p for p in ("agent/config.py", "collector/config.py",
-                                   "collector/workflow/config.py", "collector/plausible.py")]
-SCENARIO_CODE = [ROOT / p for p in ("collector/scenario/spec.py",
-                                     "collector/scenario/workflow.py",
+                                   "collector/workflow/config.py",
+                                   "collector/tracking/plausible.py")]
+SCENARIO_CODE = [ROOT / p for p in ("simulators/scenario/spec.py",
+                                     "simulators/scenario/workflow.py",
                                      "collector/workflow/responders.py")]
 
 

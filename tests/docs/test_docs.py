@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from agent import config as agent_config
-from agent import wire
-from agent.cli import build_parser
 from collector import config as collector_config
+from parkwatch.cli import build_parser
+from parkwatch.core import wire
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_sample_configs_load():

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import paho.mqtt.client as mqtt
 
-from agent import wire
+from parkwatch.core import wire
 from simulators.broker import free_port
 from tests.helpers import wait_for
 

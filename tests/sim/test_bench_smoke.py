@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench import run_all
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_quick_harness_on_decode_prints_a_table_and_json(tmp_path):

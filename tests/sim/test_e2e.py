@@ -9,10 +9,10 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from agent import wire
-from agent.config import Broker
 from collector.config import CollectorConfig
 from collector.service import Collector
+from parkwatch.core import wire
+from parkwatch.core.broker import Broker
 from simulators.barrier import BarrierSim
 from tests.helpers import fleet, wait_for
 

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from agent.conf import ConfigError
-from collector import report
-from collector.scenario import runner, spec
+from collector.downtime import report
 from collector.store import list_incidents, list_outages, open_db
+from parkwatch.core.conf import ConfigError
+from simulators.scenario import runner, spec
 
 HEAD = """
 start = "2026-01-01T00:00:00+08:00"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.conf import ConfigError
-from collector.scenario import runner, spec
+from parkwatch.core.conf import ConfigError
+from simulators.scenario import runner, spec
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "scenarios.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "scenarios.md"
 
 
 def doc_example() -> str:

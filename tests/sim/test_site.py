@@ -15,7 +15,7 @@ from simulators.control import ControlServer
 from simulators.device import SimDevice
 from tests.helpers import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / "docs/configs/site-all-profiles.toml"
 
 

@@ -11,15 +11,15 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from agent.config import Broker
-from collector.api import create_app
 from collector.config import CollectorConfig
 from collector.ingest import Ingest
 from collector.store import Store
+from collector.web.api import create_app
 from collector.workflow.api import build_router
 from collector.workflow.config import WorkflowConfig
+from parkwatch.core.broker import Broker
 from tests.helpers import admin_headers
-from tests.test_workflow_business_time import ts
+from tests.workflow.test_business_time import ts
 
 
 class Served:

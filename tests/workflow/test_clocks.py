@@ -4,7 +4,7 @@ from collector.workflow.business_time import BusinessClock
 from collector.workflow.clocks import ClockSettings, Escalation, describe, evaluate
 from collector.workflow.lifecycle import Ticket, step
 from collector.workflow.routing import DEFAULT_GROUPS
-from tests.test_workflow_business_time import MIN, local, ts
+from tests.workflow.test_business_time import MIN, local, ts
 
 BC = BusinessClock()
 S = ClockSettings(escalations=(Escalation(0, ("seat-lead",)), Escalation(30 * MIN, ("boss",))))

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.conf import ConfigError
 from collector.workflow.config import WorkflowConfig, load
 from collector.workflow.responders import load as load_responders
+from parkwatch.core.conf import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "docs/configs/workflow.toml"
 
 

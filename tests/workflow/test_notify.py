@@ -10,14 +10,14 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from agent import wire
 from collector.store import Store
-from collector.tracker import Tracker
+from collector.tracking.tracker import Tracker
 from collector.workflow.config import Outbox, Route, WorkflowConfig
 from collector.workflow.notify import Notifier
 from collector.workflow.routing import DEFAULT_GROUPS, Group
 from collector.workflow.service import WorkflowWorker
 from collector.workflow.store import STALE_CLAIM_S, WorkflowStore
+from parkwatch.core import wire
 from tests.helpers import wait_for
 
 

@@ -14,7 +14,7 @@ from collector.workflow.scores import (
     monthly,
     percentile,
 )
-from tests.test_workflow_business_time import MIN, ts
+from tests.workflow.test_business_time import MIN, ts
 
 BC = BusinessClock()
 G = DEFAULT_GROUPS

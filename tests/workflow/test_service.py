@@ -8,16 +8,16 @@ import json
 
 import pytest
 
-from agent import wire
-from collector.scenario.workflow import Simulation
 from collector.store import Store
-from collector.tracker import Tracker
+from collector.tracking.tracker import Tracker
 from collector.workflow.config import Route, WorkflowConfig
 from collector.workflow.report import monthly_report
 from collector.workflow.responders import Delays, Override, Responders
 from collector.workflow.service import WorkflowService
 from collector.workflow.store import WorkflowStore
-from tests.test_workflow_business_time import MIN, ts
+from parkwatch.core import wire
+from simulators.scenario.workflow import Simulation
+from tests.workflow.test_business_time import MIN, ts
 
 EVERYONE = ("seat", "remote-ops", "branch-after-sales", "technical-liaison",
             "operations-centre", "site-patrol")

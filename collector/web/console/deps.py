@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from fastapi import Depends, HTTPException, Request
 
-from collector.auth import User, Users
-from collector.console.ratelimit import LoginLimiter
+from collector.web.auth import User, Users
+from collector.web.console.ratelimit import LoginLimiter
 
 SESSION_COOKIE = "pw_session"
 

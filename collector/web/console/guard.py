@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from collector.auth import ROLE_NAMES, User
-from collector.console.deps import SESSION_COOKIE, AuthContext
+from collector.web.auth import ROLE_NAMES, User
+from collector.web.console.deps import SESSION_COOKIE, AuthContext
 
 OPEN = None  # no sign-in needed
 

@@ -10,12 +10,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from collector.api_models import Me, Ok
-from collector.auth import AuthError, User, dummy_hash
-from collector.console.bodylimit import BodyLimit
-from collector.console.deps import SESSION_COOKIE, AuthContext, current_user, optional_user
-from collector.console.guard import AuthGuard
-from collector.contract import errors
+from collector.web.api_models import Me, Ok
+from collector.web.auth import AuthError, User, dummy_hash
+from collector.web.console.bodylimit import BodyLimit
+from collector.web.console.deps import SESSION_COOKIE, AuthContext, current_user, optional_user
+from collector.web.console.guard import AuthGuard
+from collector.web.contract import errors
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("parkwatch.console")
