@@ -116,7 +116,7 @@ def _sim_site(args) -> int:
 
 
 def _sim_scenario(args) -> int:
-    from collector.downtime import cli as commands
+    from simulators.scenario import cli as commands
 
     return commands.sim_scenario(args)
 
