@@ -1,6 +1,7 @@
 from collector.store import Store, list_incidents, list_outages
 from collector.tracking.tracker import Tracker
-from tests.collector.test_tracker import ev, hb
+from tests.collector.test_tracker import ev
+from tests.collector.test_tracker import gate_hb as hb
 
 
 def test_decisions_land_in_sqlite_and_survive_a_restart_without_a_second_incident(tmp_path):
