@@ -27,8 +27,8 @@ from collector.web.contract import errors, install, validation_error
 from collector.web.safejson import SafeJSONResponse
 from collector.workflow.api import router_for
 from parkwatch.core.conf import package_version
+from parkwatch.core.ids import ID_PATTERN as ID
 
-ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 REASON = ("why, in words: at least 3 letters (any script); checked once the target is known "
           "to exist and to allow the mark")
 

@@ -13,8 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from collector.fleet.registry import Registry, RegistryError, config_sites
 from collector.store import open_db
 from collector.web.contract import errors, validation_error
-
-ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+from parkwatch.core.ids import ID_PATTERN as ID
 
 
 class SiteIn(BaseModel):

@@ -10,10 +10,10 @@ re-meaning a field is, and bumps ``SCHEMA_VERSION`` together with the topic root
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from parkwatch.core.ids import ID as _ID
 from parkwatch.core.wirefields import (  # noqa: F401  (limits and WireError are part of the contract)
     MAX_DETAIL_BYTES,
     MAX_DEVICES,
@@ -58,7 +58,6 @@ SEVERITIES = ("critical", "major", "minor")
 EVENT_KINDS = ("device_state", "loop_timeout", "intercom", "software", "uplink", "dropped")
 UPLINK_CAUSES = ("dns", "tcp_connect", "tls", "mqtt_refused", "keepalive_loss", "unknown")
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def check_id(value: Any, what: str) -> str:
