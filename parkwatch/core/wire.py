@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from parkwatch.core.ids import ID as _ID
+from parkwatch.core.jsonenc import compact
 from parkwatch.core.wirefields import (  # noqa: F401  (limits and WireError are part of the contract)
     MAX_DETAIL_BYTES,
     MAX_DEVICES,
@@ -224,7 +225,7 @@ _MODELS = {STATUS: Status, HEARTBEAT: Heartbeat, EVENT: Event}
 
 def encode(msg: Message) -> bytes:
     body = {"v": SCHEMA_VERSION, **asdict(msg)}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return compact(body)
 
 
 def decode(topic_name: str, payload: bytes) -> Message:

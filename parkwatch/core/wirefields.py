@@ -3,9 +3,10 @@ them; docs/wire.md, "Limits", describes them). Cheap: they run on every heartbea
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
+
+from parkwatch.core.jsonenc import compact
 
 # Plausibility limits (docs/wire.md, "Limits"): cheap checks on every message.
 MAX_INT = 2**63 - 1  # boot, seq and counts: what an SQLite INTEGER holds
@@ -86,7 +87,7 @@ def _detail(d: dict) -> dict:
     detail = _get(d, "detail", dict, optional=True)
     if not detail:
         return {}
-    size = len(json.dumps(detail, separators=(",", ":"), ensure_ascii=False).encode())
+    size = len(compact(detail))
     if size > MAX_DETAIL_BYTES:
         raise WireError(f"field 'detail' is {size} bytes; at most {MAX_DETAIL_BYTES}",
                         "too_long")
