@@ -32,9 +32,10 @@ from collector.workflow.config import WorkflowConfig
 from collector.workflow.routing import KINDS, device_class, route, severity_of
 from collector.workflow.scores import grade
 from collector.workflow.store import WorkflowStore
+from parkwatch.core.clock import Clock
 
 
-def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
+def build_router(database, cfg: WorkflowConfig, clock: Clock = time.time) -> APIRouter:
     r = APIRouter()
 
     def session():

@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request
 
 from collector.web.auth import User, Users
 from collector.web.console.ratelimit import LoginLimiter
+from parkwatch.core.clock import Clock
 
 SESSION_COOKIE = "pw_session"
 
@@ -17,7 +18,7 @@ class AuthContext:
     """What the guard and sign-in need: a way to open the users table, the clock, and the
     login failure counts (this process's memory)."""
 
-    def __init__(self, open_db: Callable, clock: Callable[[], float] = time.time,
+    def __init__(self, open_db: Callable, clock: Clock = time.time,
                  limiter: LoginLimiter | None = None):
         self.open_db = open_db
         self.clock = clock
