@@ -28,10 +28,10 @@ from collector.tracking.outages import (
 )
 
 if TYPE_CHECKING:
-    from collector.tracking.tracker import SiteView, Tracker
+    from collector.tracking.ports import Book, Site
 
 
-def _site_outage_at(tracker: Tracker, site: SiteView, t: float) -> Outage | None:
+def _site_outage_at(tracker: Book, site: Site, t: float) -> Outage | None:
     """The site's network outage that covers time ``t``, if any (open or recently closed)."""
     o = tracker.open.get(OutageKey(SITE_NETWORK, site.project, site.site))
     if o is not None and t >= o.started_at:
@@ -42,7 +42,7 @@ def _site_outage_at(tracker: Tracker, site: SiteView, t: float) -> Outage | None
     return None
 
 
-def on_start(tracker: Tracker, site: SiteView, outage: Outage) -> list[Decision]:
+def on_start(tracker: Book, site: Site, outage: Outage) -> list[Decision]:
     """A device or software outage began: absorbed by the site outage it starts in, or,
     when that one is already over, released at once (it is still down after it)."""
     host = _site_outage_at(tracker, site, outage.started_at)
@@ -55,7 +55,7 @@ def on_start(tracker: Tracker, site: SiteView, outage: Outage) -> list[Decision]
     return [Absorbed(outage, host)]
 
 
-def release(tracker: Tracker, site: SiteView, ended: Outage) -> list[Decision]:
+def release(tracker: Book, site: Site, ended: Outage) -> list[Decision]:
     """The site's outage ``ended``: the outages it absorbed that are still open are released."""
     out: list[Decision] = []
     for outage in list(tracker.open.values()):
@@ -64,15 +64,15 @@ def release(tracker: Tracker, site: SiteView, ended: Outage) -> list[Decision]:
                 k.kind not in (SITE_NETWORK, PLATFORM):
             outage.absorbed, outage.released_at = False, ended.ended_at
             out.append(Absorbed(outage, None))
-            tracker._schedule(outage)
+            tracker.schedule(outage)
     return out
 
 
-def end(tracker: Tracker, site: SiteView, key: OutageKey, at: float, source: str,
+def end(tracker: Book, site: Site, key: OutageKey, at: float, source: str,
         now: float) -> list[Decision]:
     """End a device or software outage; one released that ended before its site outage did
     was part of it after all."""
-    out = tracker._end(key, at, source, now)
+    out = tracker.end_outage(key, at, source, now)
     if not out:
         return out
     outage = out[-1].outage
@@ -89,7 +89,7 @@ def end(tracker: Tracker, site: SiteView, key: OutageKey, at: float, source: str
     return out
 
 
-def on_resume(tracker: Tracker, site: SiteView, outage: Outage) -> list[Decision]:
+def on_resume(tracker: Book, site: Site, outage: Outage) -> list[Decision]:
     """An open device or software outage taken back after a restart: still absorbed only
     while the site outage that absorbed it is open (resumed before it: ids grow)."""
     if not outage.absorbed or outage.key.kind in (SITE_NETWORK, PLATFORM):

@@ -103,6 +103,9 @@ class OutageBook:
         elif not outage.absorbed:
             self._push(outage.own_start() + self.threshold_s, "declare", outage)
 
+    # The book's operations as rules outside it apply them (collector/tracking/ports.py).
+    end_outage, qualifies, declare, schedule = _end, _qualifies, _declare, _schedule
+
     def _schedule_grade(self, outage: Outage, now: float) -> None:
         for edge in GRADE_EDGES_S:
             if outage.started_at + edge >= now:

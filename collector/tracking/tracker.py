@@ -266,6 +266,8 @@ class Tracker(OutageBook):
         if len(site.recent) > RECENT_CLOSED:
             del site.recent[0]
 
+    set_state, remember = _set_state, _remember  # for the rules in ports.Book's terms
+
     # --- events and devices ----------------------------------------------------------------
 
     def _event(self, site: SiteView, msg: wire.Event, now: float) -> list[Decision]:

@@ -43,12 +43,12 @@ from collector.tracking.outages import (
 from parkwatch.core import wire
 
 if TYPE_CHECKING:
-    from collector.tracking.tracker import SiteView, Tracker
+    from collector.tracking.ports import Book, Site
 
 SOURCE = "uplink_record"
 
 
-def record_period(site: SiteView, msg: wire.Event, now: float) -> tuple[float, float] | None:
+def record_period(site: Site, msg: wire.Event, now: float) -> tuple[float, float] | None:
     """The record's period on the collector's clock (never in the future), without the time
     the collector heard the site's live heartbeats (collector/tracking/heard.py); None when that
     leaves nothing of it."""
@@ -60,7 +60,7 @@ def record_period(site: SiteView, msg: wire.Event, now: float) -> tuple[float, f
     return site.heard.clip(start, max(start, end))
 
 
-def _match(tracker: Tracker, site: SiteView, boot: int, start: float,
+def _match(tracker: Book, site: Site, boot: int, start: float,
            end: float) -> Outage | None:
     """The site outage the record describes (see the module docstring), or None."""
     candidates = list(site.recent)
@@ -88,7 +88,7 @@ def _match(tracker: Tracker, site: SiteView, boot: int, start: float,
     return best
 
 
-def apply_uplink_record(tracker: Tracker, site: SiteView, msg: wire.Event,
+def apply_uplink_record(tracker: Book, site: Site, msg: wire.Event,
                         now: float) -> list[Decision]:
     period = record_period(site, msg, now)
     if period is None or period[1] <= period[0]:
@@ -106,10 +106,10 @@ def apply_uplink_record(tracker: Tracker, site: SiteView, msg: wire.Event,
         if tracker.platform is not None:
             tracker.platform.revised(outage)
     if outage.ended_at is None:  # the link was back at ``end``: the outage is over
-        out += tracker._end(outage.key, end, SOURCE, now)
+        out += tracker.end_outage(outage.key, end, SOURCE, now)
         outage.end_boot = msg.boot
-        tracker._set_state(site, "online")
-        tracker._remember(site, outage)
+        tracker.set_state(site, "online")
+        tracker.remember(site, outage)
         out.insert(0, OutageRevised(outage))
         return out
     if (exact_end and outage.end_source != SOURCE) or end > outage.ended_at:
@@ -123,7 +123,7 @@ def merged(outage: Outage) -> bool:
     return outage.absorbed and outage.platform_id is None
 
 
-def _merge(tracker: Tracker, site: SiteView, outage: Outage, start: float, end: float,
+def _merge(tracker: Book, site: Site, outage: Outage, start: float, end: float,
            now: float) -> tuple[Outage, list[Decision]]:
     """The record is one period without a connection: every other site outage inside it is
     the same outage, however the collector came to split it (a healed blackhole lets the
@@ -143,8 +143,8 @@ def _merge(tracker: Tracker, site: SiteView, outage: Outage, start: float, end: 
     for o in group[1:]:
         o.absorbed = True
         if o.ended_at is None:
-            out += tracker._end(o.key, end, SOURCE, now)
-            tracker._remember(site, o)
+            out += tracker.end_outage(o.key, end, SOURCE, now)
+            tracker.remember(site, o)
         out.append(Absorbed(o, keep))
         if o.incident:
             o.incident, o.withdrawn = False, True
@@ -152,10 +152,10 @@ def _merge(tracker: Tracker, site: SiteView, outage: Outage, start: float, end: 
     return keep, out
 
 
-def _reassess(tracker: Tracker, outage: Outage, now: float) -> list[Decision]:
+def _reassess(tracker: Book, outage: Outage, now: float) -> list[Decision]:
     """A closed outage's length changed: declare it, withdraw it, or regrade it."""
-    if tracker._qualifies(outage, now):
-        return tracker._declare(outage, now)
+    if tracker.qualifies(outage, now):
+        return tracker.declare(outage, now)
     if outage.incident and tracker.visible(outage, now) <= tracker.threshold_s:
         outage.incident, outage.withdrawn = False, True
         return [IncidentWithdrawn(outage, now)]
@@ -167,14 +167,14 @@ def _reassess(tracker: Tracker, outage: Outage, now: float) -> list[Decision]:
     return []
 
 
-def _new_outage(tracker: Tracker, site: SiteView, boot: int, start: float, end: float,
+def _new_outage(tracker: Book, site: Site, boot: int, start: float, end: float,
                 now: float) -> list[Decision]:
     outage = Outage(OutageKey(SITE_NETWORK, site.project, site.site), start, now,
                     last_seen_at=start, start_source=SOURCE, detected_by=SOURCE,
                     ended_at=end, end_source=SOURCE, end_boot=boot)
-    tracker._remember(site, outage)
+    tracker.remember(site, outage)
     out: list[Decision] = [OutageStarted(outage)]
-    if tracker._qualifies(outage, now):
-        out += tracker._declare(outage, now)
+    if tracker.qualifies(outage, now):
+        out += tracker.declare(outage, now)
     out.append(OutageEnded(outage))
     return out

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from collector.web.passwords import AuthError
 
 if TYPE_CHECKING:
-    from collector.web.auth import User
+    from collector.web.roles import User
 
 TOKEN_DAYS_DEFAULT = 90  # an API token lives this long unless told otherwise
 TOKEN_DAYS_MAX = 365  # and never longer
