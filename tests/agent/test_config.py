@@ -122,7 +122,7 @@ def test_agents_listen_for_the_collectors_clock_beacons_unless_told_not_to(tmp_p
     assert agent_config.load(tmp_path / "b.toml").mqtt.clock_topic is None
 
 
-# --- Bad config files of either half (formerly tests/test_config.py): one line naming
+# --- Bad config files of either half: one line naming
 # file, key and problem.
 
 GOOD = """

@@ -237,7 +237,7 @@ def test_next_deadline_lets_a_virtual_clock_jump():
     assert t.next_deadline() is None
 
 
-# --- The basics (formerly tests/test_tracker.py): a device's outage, a silent site, the will.
+# --- The basics: a device's outage, a silent site, the will.
 
 def gate_hb(ts, state="ok", since=None, interval=1000.0):
     return wire.Heartbeat("p", "s", 1, 1, ts, interval,
