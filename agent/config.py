@@ -4,20 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from agent import wire
-from agent.conf import ConfigError, Section, load_toml
-from agent.wire import WireError, check_id
-
-
-@dataclass(frozen=True)
-class Broker:
-    host: str
-    port: int
-    tls: bool = False
-    keepalive_s: int = 30
-
+from parkwatch.core import wire
+from parkwatch.core.broker import Broker, MqttOptions, Secret, mqtt_options, parse_broker_url
+from parkwatch.core.conf import ConfigError, Section, load_toml
+from parkwatch.core.wire import WireError, check_id
 
 DEFAULT_PROFILE = "bg-5b-xor"  # the walking skeleton's barrier: configs from before profiles
 
@@ -65,44 +56,6 @@ class DeviceConfig:
             lane=self.lane or self.name)
 
 
-class Secret:
-    """A password: handed to the MQTT client, never shown in a log, repr or error."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-@dataclass(frozen=True)
-class MqttOptions:
-    """The ``[mqtt]`` table: authentication, TLS files, reconnect pacing, clock beacons."""
-
-    username: str | None = None
-    password: Secret | None = field(default=None, repr=False)
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    connect_timeout_s: float = 10.0
-    reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 60.0
-    clock_topic: str | None = wire.CLOCK_TOPIC
-
-
 @dataclass(frozen=True)
 class ProcessConfig:
     """One ``[[processes]]`` entry: a process of the site's parking software to watch."""
@@ -124,24 +77,6 @@ class AgentConfig:
     outbox_max_mb: float = 64.0
     processes: tuple[ProcessConfig, ...] = field(default_factory=tuple)
     process_check_s: float = 2.0
-
-
-def parse_broker_url(section: Section, key: str) -> Broker:
-    url = section.str(key)
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise section.error(
-            key, f"must look like mqtt://host:port or mqtts://host:port, got {url!r}")
-    if parts.username is not None or parts.password is not None:
-        # Never dropped in silence (the broker would then see an anonymous client), and
-        # never taken from a URL (it ends up in logs and process listings).
-        raise section.error(key, "must not carry credentials; give [mqtt] username and "
-                                 "password or password_file")
-    try:
-        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-    except ValueError:
-        raise section.error(key, f"has an invalid port: {url!r}") from None
-    return Broker(host=parts.hostname, port=port, tls=parts.scheme == "mqtts")
 
 
 def _id(section: Section, key: str, default=None) -> str:
@@ -241,55 +176,6 @@ def load(path: str | Path) -> AgentConfig:
         process_check_s=top.number("process_check_s", 2.0, minimum=0.1))
     top.done()
     return cfg
-
-
-def _readable(section: Section, key: str) -> str | None:
-    value = section.str(key, None)
-    if value is not None and not Path(value).is_file():
-        raise section.error(key, f"no such file: {value}")
-    return value
-
-
-def mqtt_options(top: Section, tls: bool, agent_keys: bool = True) -> MqttOptions:
-    """The ``[mqtt]`` table. The collector's has only the account and TLS keys
-    (``agent_keys=False``): reconnect pacing and the clock topic are the agent's."""
-    m = top.table("mqtt", optional=True)
-    password = m.str("password", None)
-    password_file = _readable(m, "password_file")
-    if password is not None and password_file is not None:
-        raise m.error("password_file", "give either password or password_file, not both")
-    if password_file is not None:
-        try:
-            password = Path(password_file).read_text(encoding="utf-8").strip("\r\n")
-        except (OSError, UnicodeDecodeError) as e:
-            raise m.error("password_file", f"cannot be read ({type(e).__name__})") from None
-        if not password:
-            raise m.error("password_file", f"{password_file} is empty")
-    pacing = {}
-    if agent_keys:
-        pacing = dict(connect_timeout_s=m.number("connect_timeout_s", 10.0, positive=True),
-                      reconnect_min_s=m.number("reconnect_min_s", 1.0, positive=True),
-                      reconnect_max_s=m.number("reconnect_max_s", 60.0, positive=True),
-                      clock_topic=m.str("clock_topic", wire.CLOCK_TOPIC) or None)
-    opts = MqttOptions(
-        username=m.str("username", None),
-        password=None if password is None else Secret(password),
-        ca_file=_readable(m, "ca_file"), cert_file=_readable(m, "cert_file"),
-        key_file=_readable(m, "key_file"), **pacing)
-    if opts.password is not None and opts.username is None:
-        raise m.error("username", "is missing (a password needs a username)")
-    if opts.reconnect_max_s < opts.reconnect_min_s:
-        raise m.error("reconnect_max_s", "must not be less than reconnect_min_s")
-    if opts.key_file and not opts.cert_file:
-        raise m.error("key_file", "needs cert_file (the client certificate)")
-    for key in ("ca_file", "cert_file"):
-        if getattr(opts, key) and not tls:
-            raise m.error(key, "is set but the broker URL is mqtt://; use mqtts:// for TLS")
-    if opts.clock_topic is not None and (not opts.clock_topic or "#" in opts.clock_topic
-                                         or "+" in opts.clock_topic):
-        raise m.error("clock_topic", "must be one topic name, without + or #")
-    m.done()
-    return opts
 
 
 def _outbox(top: Section) -> float:

@@ -17,7 +17,6 @@ import sqlite3
 import threading
 import time
 
-from agent import wire
 from agent.boot import PersistentCounter
 from agent.config import AgentConfig
 from agent.device import Change, IntercomCall, LoopTimeout, Output
@@ -28,6 +27,8 @@ from agent.poller import DevicePoller
 from agent.procwatch import ProcessScanner, ProcessWatch, SoftwareChange
 from agent.systemd import Notifier, stuck_loops
 from agent.uplink import ClockOffset, UplinkPeriod, UplinkTracker, parse_beacon
+from parkwatch.core import wire
+from parkwatch.core.jsonenc import compact
 
 log = logging.getLogger("parkwatch.agent")
 
@@ -42,7 +43,7 @@ class StartError(Exception):
 def mark_historical(payload: bytes) -> bytes:
     body = json.loads(payload)
     body["historical"] = True
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return compact(body)
 
 
 class Agent:

@@ -25,7 +25,7 @@ import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from agent.wire import UPLINK_CAUSES
+from parkwatch.core.wire import UPLINK_CAUSES
 
 LOSS_KINDS = ("closed", "keepalive")
 

@@ -50,7 +50,7 @@ def main(argv=None) -> int:
         text += (f'\n[[devices]]\nname = "gate-{i}"\nport = "{sim.path}"\n'
                  "poll_interval_s = 1.0\ntimeout_s = 0.5\n")
     cfg.write_text(text)
-    agent = subprocess.Popen([sys.executable, "-m", "agent.cli", "agent", "run", "--config",
+    agent = subprocess.Popen([sys.executable, "-m", "parkwatch.cli", "agent", "run", "--config",
                               str(cfg)], cwd=ROOT, stdout=subprocess.DEVNULL,
                              stderr=open(work / "agent.log", "w"))
     proc = psutil.Process(agent.pid)

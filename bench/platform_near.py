@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from agent import wire  # noqa: E402
 from bench.benchlib import add_json_arg, emit, machine_line, print_figures  # noqa: E402
-from collector.platform import PlatformDetector, PlatformRule  # noqa: E402
-from collector.tracker import Tracker  # noqa: E402
-from tests.test_platform_near import ScanDetector  # noqa: E402  (the detector as it was)
+from collector.tracking.platform import PlatformDetector, PlatformRule  # noqa: E402
+from collector.tracking.tracker import Tracker  # noqa: E402
+from parkwatch.core import wire  # noqa: E402
+from tests.collector.test_platform_near import ScanDetector  # noqa: E402  (the detector as it was)
 
 
 def run(sites: int, detector: type) -> dict:
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
         "after_members": after["members"],
         "after_joins_per_s": after["joins_per_s"],
         # Wills before the platform formed (30% of the online sites): the recent-drop window
-        # was a pass over every drop of the last window_s too (collector/dropwindow.py).
+        # was a pass over every drop of the last window_s too (collector/tracking/dropwindow.py).
         "before_drops_before_platform_per_s": before["drops_before_platform_per_s"],
         "after_same_sites_drops_before_platform_per_s":
             after_same["drops_before_platform_per_s"],

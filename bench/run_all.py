@@ -11,7 +11,7 @@ docs/performance.md come from a full run. Exit code 1 when any benchmark failed 
 of time. ``--repeat N`` runs each benchmark N times (one after the other, each in a fresh
 process group that is cleaned up before the next) and prints min / median / max over the
 runs for every headline figure; the JSON keeps every run. Not part of the test suite
-(tests/test_bench_smoke.py only checks it still runs).
+(tests/sim/test_bench_smoke.py only checks it still runs).
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.benchlib import add_json_arg, emit, machine_line, print_figures  # noqa: E402
-from collector import report  # noqa: E402
-from collector.scenario import runner, spec  # noqa: E402
+from collector.downtime import report  # noqa: E402
+from simulators.scenario import runner, spec  # noqa: E402
 
 SH = timezone(timedelta(hours=8))
 KINDS = ["uplink_down"] * 6 + ["device_offline", "device_fault", "software_down",

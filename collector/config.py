@@ -7,14 +7,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from agent.conf import ConfigError, Section, load_toml
-from agent.config import Broker, MqttOptions, mqtt_options, parse_broker_url
-from agent.wire import WireError, check_id
-from collector.budget import DEFAULT_TIMEZONE
-from collector.platform import PlatformRule
-from collector.plausible import Rules as PlausibilityRules
-from collector.plausible import rules_from as plausibility_rules
+from collector.downtime.budget import DEFAULT_TIMEZONE
+from collector.tracking.platform import PlatformRule
+from collector.tracking.plausible import Rules as PlausibilityRules
+from collector.tracking.plausible import rules_from as plausibility_rules
 from collector.workflow.config import WorkflowConfig, from_section
+from parkwatch.core.broker import Broker, MqttOptions, mqtt_options, parse_broker_url
+from parkwatch.core.conf import ConfigError, Section, load_toml
+from parkwatch.core.wire import WireError, check_id
 
 
 @dataclass(frozen=True)

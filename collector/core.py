@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from agent import wire
 from collector.config import CollectorConfig
-from collector.outages import Decision, Outage
-from collector.plausible import Gate
-from collector.registry import RELOAD_S, Fleet, config_sites
+from collector.fleet.registry import RELOAD_S, Fleet, config_sites
 from collector.storage_guard import sound_outage
 from collector.store import Store
-from collector.tracker import Tracker
-from collector.uplink import record_period
+from collector.tracking.outages import Decision, Outage
+from collector.tracking.plausible import Gate
+from collector.tracking.tracker import Tracker
+from collector.tracking.uplink import record_period
+from parkwatch.core import wire
 
 RESUME_CLOSED_S = 2 * 86400  # closed site outages a late uplink record may still revise
 log = logging.getLogger("parkwatch.collector")
@@ -54,7 +54,7 @@ class Core:
         self.received = 0
         self.duplicates = 0
         self._next_alive = 0.0
-        # Only sites of the fleet registry are heard (collector/registry.py).
+        # Only sites of the fleet registry are heard (collector/fleet/registry.py).
         self.fleet = Fleet(store.db, config_sites(cfg))
         self._next_fleet = now + RELOAD_S
         self.rejected: Counter[str] = Counter()
@@ -84,7 +84,7 @@ class Core:
         An event's delivery mark and the decisions it caused are one transaction: a
         collector killed in between has stored neither, so the broker's redelivery (the
         shell acknowledges a message only after this returns) is not taken for a copy.
-        An implausible message (collector/plausible.py) changes nothing and is counted.
+        An implausible message (collector/tracking/plausible.py) changes nothing and is counted.
         """
         msg = self.fleet.admit(msg, self._reject)  # first: made-up sites get no state at all
         if msg is None:

@@ -12,11 +12,11 @@ from collections import Counter, deque
 
 import paho.mqtt.client as mqtt
 
-from agent import wire
 from collector.config import CollectorConfig
 from collector.core import Core
 from collector.storage_guard import RETRY_S, StorageGuard, close_quietly, is_storage_error
 from collector.store import Store
+from parkwatch.core import wire
 
 log = logging.getLogger("parkwatch.collector")
 BATCH = 2000  # messages handled per hold of the lock (the API waits at most that long)

@@ -9,9 +9,9 @@ import time
 
 import uvicorn
 
-from collector.api import create_app
 from collector.config import CollectorConfig
 from collector.ingest import Ingest
+from collector.web.api import create_app
 from collector.workflow.service import worker_for
 
 log = logging.getLogger("parkwatch.collector")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from collector import auth, registry
-from collector.outages import (
+from collector.fleet import registry
+from collector.tracking.outages import (
     PLATFORM,
     Absorbed,
     Decision,
@@ -32,6 +32,7 @@ from collector.outages import (
     SiteClock,
     SiteEvent,
 )
+from collector.web import auth
 from collector.workflow.schema import MIGRATIONS as WORKFLOW_MIGRATIONS
 
 MIGRATIONS: list[tuple[str, str]] = [

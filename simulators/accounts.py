@@ -9,7 +9,7 @@ import threading
 
 import paho.mqtt.client as mqtt
 
-from collector.brokerconf import (
+from collector.fleet.brokerconf import (
     Account,
     collector_account,
     hash_password,
@@ -63,7 +63,7 @@ class Accounts:
 
     @staticmethod
     def mqtt(username: str, password: str, **options):
-        from agent.config import MqttOptions, Secret
+        from parkwatch.core.broker import MqttOptions, Secret
 
         return MqttOptions(username=username, password=Secret(password), **options)
 

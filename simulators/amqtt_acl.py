@@ -2,7 +2,7 @@
 
 amqtt's own ``FileAuthPlugin`` takes only argon2/bcrypt/``$6$`` hashes and its topic ACL
 plugin has no read rules of mosquitto's kind, so these two plugins read the very files
-``collector.brokerconf`` writes for mosquitto: the ``$7$`` password file and the ACL
+``collector.fleet.brokerconf`` writes for mosquitto: the ``$7$`` password file and the ACL
 (``user NAME`` then ``topic read|write FILTER`` lines; nothing is allowed that is not
 granted). Both files are read again when they change, as mosquitto does on SIGHUP.
 
@@ -23,7 +23,7 @@ from amqtt.contexts import Action
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from paho.mqtt.client import topic_matches_sub
 
-from collector.brokerconf import verify_password
+from collector.fleet.brokerconf import verify_password
 
 
 class _Files:

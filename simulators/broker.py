@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from collector.brokerconf import acl_file, password_file, site_username, write_private
+from collector.fleet.brokerconf import acl_file, password_file, site_username, write_private
 from simulators.accounts import Accounts, accepts, toml_login
 from simulators.ports import HeldPort
 
@@ -53,7 +53,7 @@ def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> 
 class _Locked:
     """The accounts side of a locked-down broker: the collector's account, one per site
     (``add_site``) and extras, written as mosquitto's password file and ACL in
-    ``workdir`` (``collector.brokerconf``)."""
+    ``workdir`` (``collector.fleet.brokerconf``)."""
 
     port: int
     workdir: Path

@@ -19,14 +19,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from agent.config import AgentConfig, Broker, DeviceConfig
+from agent.config import AgentConfig, DeviceConfig
 from agent.profiles import load_named
 from agent.service import Agent
-from collector.auth import Users
 from collector.config import CollectorConfig, ProjectConfig
 from collector.service import Collector
 from collector.store import open_db
+from collector.web.auth import Users
 from collector.workflow.config import WorkflowConfig
+from parkwatch.core.broker import Broker
 from simulators.broker import start_broker
 from simulators.control import apply
 from simulators.device import SimDevice

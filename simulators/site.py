@@ -12,8 +12,8 @@ import sys
 import threading
 from pathlib import Path
 
-from agent.conf import load_toml
 from agent.config import AgentConfig, DeviceConfig
+from parkwatch.core.conf import load_toml
 from simulators.control import ControlServer
 from simulators.device import SimDevice
 from simulators.net_sim import HttpSim, TcpSim

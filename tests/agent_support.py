@@ -13,7 +13,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from agent import wire
+from parkwatch.core import wire
 from simulators.broker import Mosquitto
 
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.config import Broker
-from collector.auth import Users
 from collector.config import CollectorConfig
 from collector.service import Collector
 from collector.store import Store
+from collector.web.auth import Users
 from collector.workflow.config import WorkflowConfig
 from collector.workflow.problems import Proposal
 from collector.workflow.store import WorkflowStore
+from parkwatch.core.broker import Broker
 from tests.helpers import fleet
 
 PASSWORD = "correct-horse-1"

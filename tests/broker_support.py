@@ -13,8 +13,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from agent.cli import main as parkwatch
-from collector.registry import Registry
+from parkwatch.cli import main as parkwatch
+from collector.fleet.registry import Registry
 from collector.store import Store
 from simulators.broker import wait_for_port
 from simulators.ports import HeldPort

@@ -10,16 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import AgentConfig, Broker, DeviceConfig
+from agent.config import AgentConfig, DeviceConfig
 from agent.service import Agent
-from collector.auth import Users
 from collector.config import CollectorConfig
 from collector.service import Collector
 from collector.store import Store
+from collector.web.auth import Users
 from collector.workflow.config import WorkflowConfig
+from parkwatch.core.broker import Broker
 from simulators.barrier import BarrierSim
+from tests.collector.test_api import SCENARIO as BUDGET_SCENARIO
 from tests.helpers import fleet
-from tests.test_collector_api import SCENARIO as BUDGET_SCENARIO
 
 PASSWORD = "correct-horse-1"
 USERS = [("seat1", "seat", None), ("ops1", "member", "remote-ops"),
@@ -77,7 +78,7 @@ def console(tmp_path, mosquitto):
 @pytest.fixture
 def scenario_console(tmp_path, mosquitto):
     """A collector over a database a scenario filled: project P001's 2026 outages."""
-    from collector.scenario import runner, spec
+    from simulators.scenario import runner, spec
 
     path = tmp_path / "s.toml"
     path.write_text(BUDGET_SCENARIO)

@@ -11,17 +11,17 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from agent.config import Broker
-from collector import marks
 from collector.config import CollectorConfig
-from collector.scenario import runner, spec
+from collector.downtime import marks
 from collector.service import Collector
 from collector.store import Store
 from collector.workflow.config import WorkflowConfig
 from collector.workflow.problems import Proposal
 from collector.workflow.store import WorkflowStore
+from parkwatch.core.broker import Broker
+from simulators.scenario import runner, spec
+from tests.collector.test_api import SCENARIO
 from tests.helpers import admin_headers
-from tests.test_collector_api import SCENARIO
 
 
 @dataclass

@@ -20,8 +20,8 @@ def wait_for(condition, timeout: float = 10.0, interval: float = 0.05, what: str
 def admin_headers(database, username: str = "admin", role: str = "admin",
                   group: str | None = None) -> dict:
     """Add a user to a collector database and return headers carrying its API token."""
-    from collector.auth import Users
     from collector.store import Store
+    from collector.web.auth import Users
 
     users = Users(Store(database).db)
     if username not in {u["username"] for u in users.list()}:
@@ -42,7 +42,7 @@ def _sites(sites) -> dict[str, list[str]]:
 
 def fleet(*sites, **project) -> dict:
     """``CollectorConfig.projects`` registering the sites a test's collector hears from
-    (collector/registry.py: a collector hears only the sites it knows); ``project`` are
+    (collector/fleet/registry.py: a collector hears only the sites it knows); ``project`` are
     other ``ProjectConfig`` fields."""
     from collector.config import ProjectConfig
 

@@ -21,6 +21,7 @@ from agent.profiles import framing
 from agent.profiles.errors import DecodeError
 from agent.profiles.schema import FRAMED, MODBUS, FieldSpec, Framing, Message, Profile
 from agent.profiles.state import Reading, compile_rules
+from parkwatch.core.jsonenc import compact
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ class Codec:
             doc = json.loads(body)
             for spec, value in specs:
                 F.write_json(spec, doc, value)
-            return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+            return compact(doc)
         root = SafeET.fromstring(body, forbid_dtd=True)  # the profile's sample: no DTDs
         if root.tag.startswith("{"):
             ET.register_namespace("", root.tag[1:].split("}", 1)[0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.conf import ConfigError
+from parkwatch.core.conf import ConfigError
 
 # A profile is a config file: its problems name the file and the key, and the CLI prints them
 # on one line like any other config problem.

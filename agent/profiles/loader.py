@@ -6,11 +6,9 @@ into a file (``firmware_profiles/<name>.toml``) or takes a path as it is.
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from pathlib import Path
 
-from agent.conf import Section, load_toml
 from agent.profiles import sections
 from agent.profiles.checksums import ALGORITHMS
 from agent.profiles.errors import ProfileError
@@ -30,12 +28,13 @@ from agent.profiles.schema import (
     Profile,
     Transport,
 )
+from parkwatch.core.conf import Section, load_toml
+from parkwatch.core.ids import ID as _ID
 
 FORMAT_VERSION = 1
 # The shipped profiles are under 6 kB; a profile is parsed once per file but by every
 # agent that names it, so a runaway one is refused before it is parsed.
 MAX_PROFILE_BYTES = 256_000
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PARITIES = {"none": "N", "even": "E", "odd": "O"}
 DEFAULT_PORTS = {"tcp": None, "http": 80, "modbus_tcp": 502}
 

@@ -8,7 +8,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from agent.wire import SEVERITIES as SEVERITIES  # the same words on the wire as in every profile
+from parkwatch.core.wire import (
+    SEVERITIES as SEVERITIES,  # the same words on the wire as in every profile
+)
 
 TRANSPORTS = ("serial", "tcp", "http", "modbus_rtu", "modbus_tcp")
 FRAMED = ("serial", "tcp")            # raw protocols: the profile describes the framing

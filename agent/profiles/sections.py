@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.conf import Section
 from agent.profiles import fields as F
 from agent.profiles.schema import (
     BINARY_TYPES,
@@ -21,6 +20,7 @@ from agent.profiles.schema import (
     Message,
     Rule,
 )
+from parkwatch.core.conf import Section
 
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 

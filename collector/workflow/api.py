@@ -11,9 +11,9 @@ from typing import Literal
 from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from collector import marks
-from collector.console.guard import actor, require_problem_group
-from collector.contract import errors, invalid
+from collector.downtime import marks
+from collector.web.console.guard import actor, require_problem_group
+from collector.web.contract import errors, invalid
 from collector.workflow import api_models as m
 from collector.workflow import clocks, lifecycle, report
 from collector.workflow.api_bodies import (
@@ -32,9 +32,10 @@ from collector.workflow.config import WorkflowConfig
 from collector.workflow.routing import KINDS, device_class, route, severity_of
 from collector.workflow.scores import grade
 from collector.workflow.store import WorkflowStore
+from parkwatch.core.clock import Clock
 
 
-def build_router(database, cfg: WorkflowConfig, clock=time.time) -> APIRouter:
+def build_router(database, cfg: WorkflowConfig, clock: Clock = time.time) -> APIRouter:
     r = APIRouter()
 
     def session():

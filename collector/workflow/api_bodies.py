@@ -13,9 +13,10 @@ from urllib.parse import quote
 from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from parkwatch.core.ids import ID_PATTERN as ID  # as the collector's routes check a project id
+
 MAX_ATTACHMENT = 5 * 1024 * 1024
 Level = Literal["low", "medium", "high"]
-ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # as the collector's routes check a project id
 # A MIME type as RFC 9110 spells one (type/subtype and parameters): no CR, LF or quotes
 # outside a quoted parameter, so it is safe in a Content-Type header.
 TOKEN = r"[A-Za-z0-9!#$&^_.+-]+"

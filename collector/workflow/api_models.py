@@ -1,10 +1,10 @@
-"""What the workflow's routes answer, as response models (see ``collector.api_models``)."""
+"""What the workflow's routes answer, as response models (see ``collector.web.api_models``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from collector.api_models import Out
+from collector.web.api_models import Out
 
 
 class Assignment(Out):

@@ -43,8 +43,8 @@ def stored_workflow(database: str) -> WorkflowConfig | None:
     import json
     import sqlite3
 
-    from agent.conf import Section
     from collector.workflow.config import from_section
+    from parkwatch.core.conf import Section
 
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:

@@ -1,7 +1,7 @@
 """The ``[workflow]`` table of the collector's TOML config, validated once, here.
 
 Every key is optional: without a ``[workflow]`` table the defaults of domain.md apply. A
-wrong key stops the collector with one line naming the file and the key (agent.conf).
+wrong key stops the collector with one line naming the file and the key (parkwatch.core.conf).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from agent.conf import ConfigError, Section, load_toml
 from collector.workflow.business_time import ALL_DAYS, BusinessClock, parse_hhmm, zone
 from collector.workflow.clocks import ClockSettings, Escalation
 from collector.workflow.lifecycle import Limits
@@ -27,6 +26,7 @@ from collector.workflow.routing import (
     Rule,
 )
 from collector.workflow.scores import DEFAULT_TIERS, GRADES, Tier
+from parkwatch.core.conf import ConfigError, Section, load_toml
 
 EVENTS = ("opened", "dispatched", "breach", "escalation", "reminder", "resolved", "reopened",
           "report_overdue", "limit", "outage_ended", "problem", "plan_overdue")

@@ -33,10 +33,10 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
-from agent.conf import Section, load_toml
 from collector.workflow.business_time import BusinessClock
 from collector.workflow.lifecycle import Ticket
 from collector.workflow.routing import SEAT
+from parkwatch.core.conf import Section, load_toml
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h)$")
 _UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0}

@@ -23,6 +23,7 @@ from collector.workflow.lifecycle import Event
 from collector.workflow.notify import Notifier
 from collector.workflow.routing import device_class, route
 from collector.workflow.store import WorkflowStore
+from parkwatch.core.clock import Clock
 
 log = logging.getLogger("parkwatch.workflow")
 SYSTEM = "system"
@@ -163,7 +164,7 @@ class WorkflowService:
 class WorkflowWorker:
     """The service and the notifier under the real clock, each in its own thread."""
 
-    def __init__(self, database: str | Path, cfg: WorkflowConfig, clock=time.time):
+    def __init__(self, database: str | Path, cfg: WorkflowConfig, clock: Clock = time.time):
         self.database, self.cfg, self.clock = Path(database), cfg, clock
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import sqlite_utils
 
-from collector.ids import storable
 from collector.store import migrate, open_db
 from collector.workflow import lifecycle
 from collector.workflow.config import WorkflowConfig
 from collector.workflow.lifecycle import Assignment, Event, Step, Ticket
 from collector.workflow.notify import render, targets
 from collector.workflow.problems import Proposal, Sighting
+from parkwatch.core.ids import storable
 
 TICKET_FIELDS = ("id", "project", "site", "device", "opened_at", "assessed", "kind",
                  "severity", "state", "transfers", "plan_changes", "plan", "plan_date",

@@ -12,7 +12,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from agent import wire
+from parkwatch.core import wire
 from tests.faults import results
 from tests.faults.rig import PROJECT, SITE
 from tests.helpers import wait_for

@@ -15,7 +15,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from agent import wire
+from parkwatch.core import wire
 from tests.helpers import wait_for
 
 PROJECT, SITE = "p1", "lot-fc"
@@ -171,7 +171,7 @@ def seed_poison(database: Path, start: float) -> list[int]:
     """Four real incidents (device outages played through the core's tracker and store);
     the first three then get a poison time each, as a forged message or a damaged row
     would leave them. Returns the incident ids, the good one last."""
-    from tests.test_workflow_service import Feed
+    from tests.workflow.test_service import Feed
 
     feed = Feed(database)
     feed.store.ensure_project("P1", "Asia/Shanghai", 60.0, 60.0)

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import paho.mqtt.client as mqtt
 
-from agent import wire
+from parkwatch.core import wire
 from simulators.ports import log_size, port_in_log
 from tests.helpers import wait_for
 

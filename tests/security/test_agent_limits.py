@@ -19,12 +19,12 @@ import tracemalloc
 import paho.mqtt.client as mqtt
 import pytest
 
-from agent import wire
 from agent.links import MAX_REPLY_BYTES, LinkTimeout
 from agent.net_links import HttpLink, TcpLink
 from agent.outbox import KEEP, Outbox
 from agent.profiles import Codec, DecodeError, load_named, resolve
 from agent.profiles.loader import MAX_PROFILE_BYTES
+from parkwatch.core import wire
 from tests.agent_support import Recorder
 from tests.helpers import wait_for
 from tests.security.hostile_devices import MB, FloodTcp, HostileCamera

@@ -19,11 +19,12 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from agent import wire
-from agent.config import AgentConfig, Broker
+from agent.config import AgentConfig
 from agent.service import Agent
 from collector.config import CollectorConfig
 from collector.service import Collector
+from parkwatch.core import wire
+from parkwatch.core.broker import Broker
 from tests.agent_support import Recorder, agent_toml, start_agent
 from tests.helpers import fleet, wait_for
 

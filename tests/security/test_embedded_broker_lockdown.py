@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from agent import wire
+from parkwatch.core import wire
 from simulators.broker import EmbeddedBroker, Mosquitto
 from tests.helpers import wait_for
 from tests.security.test_broker_lockdown import Client, heartbeat

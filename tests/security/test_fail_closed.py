@@ -154,11 +154,11 @@ def test_poison_records_are_skipped_by_the_workflow_and_shown_as_placeholders(
     """Before: one outage whose start was -1e13 made the workflow worker fail every tick
     for good (no later incident got a ticket), the board showed "Invalid time value", and
     an infinite time made every listing of incidents and outages answer 500."""
-    from collector.auth import Users
     from collector.store import Store
+    from collector.web.auth import Users
     from tests.console_fixtures import PASSWORD
     from tests.helpers import admin_headers
-    from tests.test_workflow_business_time import ts
+    from tests.workflow.test_business_time import ts
 
     database = tmp_path / "collector.db"
     ids = seed_poison(database, ts("2026-03-02 10:00"))
@@ -213,9 +213,9 @@ def test_storage_grace_s_is_checked(tmp_path, value, problem):
 
 
 def test_a_dead_worker_thread_is_a_reason_to_exit(tmp_path, mosquitto):
-    from agent.config import Broker
     from collector.config import CollectorConfig
     from collector.service import EXIT_THREAD, Collector
+    from parkwatch.core.broker import Broker
 
     collector = Collector(CollectorConfig(broker=Broker("127.0.0.1", mosquitto.port),
                                           mqtt=mosquitto.collector_mqtt(),

@@ -12,7 +12,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from agent import wire
+from parkwatch.core import wire
 from tests.helpers import wait_for
 from tests.security.rig import Rig
 

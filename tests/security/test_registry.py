@@ -18,7 +18,7 @@ import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
-from agent import wire
+from parkwatch.core import wire
 from simulators.ports import log_size, port_in_log
 from tests.broker_support import Login, register, write_broker
 from tests.helpers import wait_for

@@ -1,0 +1,1 @@
+"""The network-down budget: its rules (pure), operator marks, the report."""

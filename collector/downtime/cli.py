@@ -1,0 +1,29 @@
+"""``parkwatch report budget``: the budget figures of a collector database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from parkwatch.core.conf import UserError
+
+
+def report_budget(args) -> int:
+    from collector.downtime import report
+    from collector.store import Store
+
+    if not Path(args.db).exists():
+        raise UserError(f"{args.db}: no such database")
+    db = Store(args.db).db
+    names = [args.project] if args.project else [p["project"] for p in report.projects(db)]
+    try:
+        rows = [report.budget(db, name, args.year) for name in names]
+    except report.ReportError as e:
+        raise UserError(f"{args.db}: {e}") from None
+    if args.json:
+        print(json.dumps(rows if not args.project else rows[0], indent=2))
+    elif rows:
+        print(report.table(rows))
+    else:
+        print(f"{args.db}: no projects yet")
+    return 0

@@ -1,0 +1,1 @@
+"""The fleet: registered sites, their broker accounts and ACL, certificates."""

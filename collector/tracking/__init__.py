@@ -1,0 +1,1 @@
+"""Outage tracking: the collector's sans-I/O centre (tracker, evidence, clocks)."""

@@ -1,0 +1,194 @@
+"""The collector's HTTP API (FastAPI). The ingest thread writes outages; the API reads them
+and writes only operator marks (exclusions, maintenance windows), each with an audit row.
+
+A request that is wrong gets a 4xx whose ``detail`` says what, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from collector.downtime import marks, report
+from collector.ingest import Ingest
+from collector.store import list_incidents, list_outages, open_db
+from collector.web import api_models as m
+from collector.web import fleet_api
+from collector.web.console.deps import AuthContext
+from collector.web.console.guard import actor
+from collector.web.console.routes import mount
+from collector.web.contract import errors, install, validation_error
+from collector.web.safejson import SafeJSONResponse
+from collector.workflow.api import router_for
+from parkwatch.core.conf import package_version
+from parkwatch.core.ids import ID_PATTERN as ID
+
+REASON = ("why, in words: at least 3 letters (any script); checked once the target is known "
+          "to exist and to allow the mark")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExclusionIn(_Body):
+    cause: Literal["customer"] = "customer"
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
+    by: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
+
+
+class RevokeIn(_Body):
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
+    by: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
+
+
+class MaintenanceIn(_Body):
+    from_: datetime = Field(alias="from")
+    to: datetime
+    reason: str = Field(min_length=1, max_length=500, description=REASON)
+    by: str | None = Field(None, min_length=1, max_length=100)  # the signed-in user wins
+
+
+def _epoch(t: datetime, timezone: str) -> float:
+    """A time without an offset is read in the project's own time zone."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=ZoneInfo(timezone))
+    return t.timestamp()
+
+
+def create_app(ingest: Ingest) -> FastAPI:
+    app = FastAPI(title="parkwatch collector", version=package_version(),
+                  default_response_class=SafeJSONResponse)  # poison values: safejson.py
+    app.include_router(router_for(ingest.cfg))
+    app.include_router(fleet_api.router(ingest.cfg, lambda: ingest.clock()))
+
+    def db():
+        return open_db(ingest.cfg.database)
+
+    def now() -> float:
+        return ingest.clock()
+
+    mount(app, AuthContext(db, now), ingest.cfg.anonymous_read)
+
+    @app.exception_handler(marks.MarkError)
+    def _mark_error(request: Request, e: marks.MarkError):
+        body = validation_error(e.message) if e.status == 422 else {"detail": e.message}
+        return JSONResponse(body, status_code=e.status)
+
+    @app.exception_handler(report.ReportError)
+    def _report_error(request: Request, e: report.ReportError):
+        return JSONResponse({"detail": str(e)}, status_code=404)
+
+    @app.get("/healthz", response_model=m.Health)
+    def healthz():
+        storage = ingest.storage.report(time.monotonic())  # fails closed: storage_guard.py
+        return {"ok": storage["ok"] and ingest.broker_problem is None, "storage": storage,
+                "broker_problem": ingest.broker_problem,
+                "mqtt_connected": ingest.connected.is_set(),
+                "received": ingest.received, "duplicates": ingest.duplicates,
+                "rejected": ingest.rejections.total,
+                "rejected_by_reason": dict(ingest.rejections.by_reason),
+                "rejected_by_code": dict(ingest.rejections.by_code),
+                "backlog": ingest.backlog,
+                "run": ingest.core.run_id if ingest.core else None}
+
+    @app.get("/api/sites", response_model=list[m.Site])
+    def sites():
+        with ingest.lock:
+            return [{
+                "project": s.project, "site": s.site, "state": s.state,
+                "last_seen": s.last_seen, "boot": s.boot,
+                "clock_offset_s": None if s.offset is None else round(s.offset, 3),
+                "devices": [{"device": name, "state": d.state, "fault": d.fault,
+                             "since": d.since} for name, d in sorted(s.devices.items())],
+            } for s in sorted(ingest.tracker.sites.values() if ingest.tracker else (),
+                              key=lambda s: (s.project, s.site))]  # no store yet: none
+
+    @app.get("/api/incidents", response_model=list[m.Incident])
+    def incidents(state: str | None = Query(None, pattern="^(open|closed|withdrawn)$")):
+        return list_incidents(db(), state)
+
+    @app.get("/api/outages", response_model=list[m.Outage])
+    def outages(project: str | None = Query(None, pattern=ID)):
+        return list_outages(db(), project)
+
+    @app.get("/api/incidents/{incident_id}", response_model=m.Incident,
+             responses=errors(404))
+    def incident(incident_id: int):
+        rows = [r for r in list_incidents(db()) if r["id"] == incident_id]
+        if not rows:
+            raise HTTPException(404, f"no incident {incident_id}")
+        return rows[0]
+
+    @app.get("/api/projects", response_model=list[m.Project])
+    def projects():
+        return report.projects(db())
+
+    @app.get("/api/zones")
+    def zones():
+        """Each project's time zone, and the collector's own (for the platform's incidents
+        and projects it has not heard of): the console shows every time in them."""
+        return {"default": ingest.cfg.timezone,
+                "projects": {r["project"]: r["timezone"] for r in report.projects(db())}}
+
+    @app.get("/api/projects/{project}/budget", response_model=m.Budget,
+             responses=errors(404))
+    def budget(project: str = Path(pattern=ID),
+               year: int = Query(..., ge=2000, le=2200, description="calendar year")):
+        run = ingest.core.run_id if ingest.core else None
+        return report.budget(db(), project, year, now=now(), live_run=run)
+
+    @app.post("/api/outages/{outage_id}/exclusion", status_code=201,
+              response_model=m.Exclusion, responses=errors(404, 409))
+    def exclude(outage_id: int, body: ExclusionIn, request: Request):
+        return marks.exclude_outage(db(), outage_id, body.cause, body.reason,
+                                    actor(request, body.by), now())
+
+    @app.get("/api/exclusions", response_model=list[m.Exclusion])
+    def exclusions(project: str | None = Query(None, pattern=ID)):
+        return marks.list_exclusions(db(), project)
+
+    @app.post("/api/exclusions/{mark_id}/revoke", response_model=m.Exclusion,
+              responses=errors(404, 409))
+    def revoke_exclusion(mark_id: int, body: RevokeIn, request: Request):
+        return marks.revoke_exclusion(db(), mark_id, body.reason, actor(request, body.by),
+                                      now())
+
+    @app.post("/api/projects/{project}/maintenance", status_code=201,
+              response_model=m.Maintenance, responses=errors(404))
+    def add_maintenance(body: MaintenanceIn, request: Request,
+                        project: str = Path(pattern=ID)):
+        d = db()
+        marks.known_project(d, project)
+        tz = report.rules_for(d, project).timezone
+        return marks.add_maintenance(d, project, _epoch(body.from_, tz), _epoch(body.to, tz),
+                                     body.reason, actor(request, body.by), now())
+
+    @app.get("/api/projects/{project}/maintenance", response_model=list[m.Maintenance])
+    def maintenance(project: str = Path(pattern=ID)):
+        return marks.list_maintenance(db(), project)
+
+    @app.post("/api/maintenance/{mid}/revoke", response_model=m.Maintenance,
+              responses=errors(404, 409))
+    def revoke_maintenance(mid: int, body: RevokeIn, request: Request):
+        return marks.revoke_maintenance(db(), mid, body.reason, actor(request, body.by),
+                                        now())
+
+    @app.get("/api/audit", response_model=list[m.AuditEntry])
+    def audit(limit: int = Query(100, ge=1, le=10000)):
+        return marks.audit_log(db(), limit)
+
+    @app.get("/api/collector/runs", response_model=m.Runs)
+    def runs():
+        d = db()
+        return {"runs": list(d.query("SELECT * FROM collector_runs ORDER BY id")),
+                "sight": list(d.query("SELECT * FROM sight ORDER BY id"))}
+
+    install(app, ingest.cfg.anonymous_read)
+    return app

@@ -1,0 +1,1 @@
+"""parkwatch: the shared core both halves stand on, and the command line."""

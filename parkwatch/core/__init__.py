@@ -1,0 +1,1 @@
+"""The shared core: wire contract, config, broker options, ids, JSON, clocks."""

@@ -1,0 +1,1 @@
+"""Tests that keep the docs and the layout true."""

@@ -1,0 +1,1 @@
+"""Tests of the simulators, scenarios, the demo and the whole chain."""
