@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agent.config import AgentConfig  # noqa: E402
-from parkwatch.core.broker import Broker  # noqa: E402
 from agent.service import Agent  # noqa: E402
 from bench.benchlib import add_json_arg, collector_login, emit, machine_line  # noqa: E402
+from parkwatch.core.broker import Broker  # noqa: E402
 from simulators.broker import Mosquitto  # noqa: E402
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from parkwatch.cli import main as parkwatch
 from collector.fleet.registry import Registry
 from collector.store import Store
+from parkwatch.cli import main as parkwatch
 from simulators.broker import wait_for_port
 from simulators.ports import HeldPort
 

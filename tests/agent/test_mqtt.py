@@ -10,8 +10,8 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from agent import config as agent_config
-from parkwatch.core import wire
 from agent.mqtt_link import LinkSettings, MqttLink
+from parkwatch.core import wire
 from simulators.broker import Mosquitto
 from simulators.ports import HeldPort
 from tests.agent_support import Recorder, start_agent

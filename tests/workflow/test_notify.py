@@ -9,7 +9,6 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from parkwatch.core import wire
 from collector.store import Store
 from collector.tracking.tracker import Tracker
 from collector.workflow.config import Outbox, Route, WorkflowConfig
@@ -17,6 +16,7 @@ from collector.workflow.notify import Notifier
 from collector.workflow.routing import DEFAULT_GROUPS, Group
 from collector.workflow.service import WorkflowWorker
 from collector.workflow.store import STALE_CLAIM_S, WorkflowStore
+from parkwatch.core import wire
 from simulators.ports import HeldPort
 from tests.helpers import wait_for
 
