@@ -28,14 +28,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agent.backoff import Backoff
-from agent.deferred import import_deferring
+from agent.deferred import NeverRaised, import_deferring
 
 if TYPE_CHECKING:
     import ssl
 
-# ssl and the rest load when paho first uses them: for TLS (then ``ssl_context`` has
-# imported ssl already), WebSockets, a SOCKS proxy. A plain connection never does.
-mqtt = import_deferring("paho.mqtt.client", ("ssl", "hashlib", "urllib.request", "uuid"))
+# ssl and the rest load when paho first uses them: for TLS (``ssl_context`` imports ssl
+# before paho sees a socket), WebSockets, a SOCKS proxy. A plain connection never does.
+mqtt = import_deferring("paho.mqtt.client", {
+    "ssl": {"SSLWantReadError": NeverRaised, "SSLWantWriteError": NeverRaised},
+    "hashlib": {}, "urllib.request": {}, "uuid": {}})
 
 log = logging.getLogger("parkwatch.agent.mqtt")
 
