@@ -87,3 +87,27 @@ def test_a_modbus_device_is_what_brings_pymodbus_in(tmp_path, mosquitto):
             ready=("accepted us", "device loops: poll failed"))
     assert "pymodbus" in modules and "agent.modbus_link" in modules
     assert under(modules, *NOT_FOR_THE_AGENT) == []
+
+
+DEFERRING = """\
+import sys
+sys.path.insert(0, sys.argv[1])
+from agent.deferred import NeverRaised, import_deferring
+
+lib = import_deferring("lib", {"colorsys": {"ONE_THIRD": NeverRaised}, "fractions": {}})
+assert "colorsys" not in sys.modules and "fractions" not in sys.modules, "loaded early"
+assert lib.colorsys.ONE_THIRD is NeverRaised  # nobody has imported colorsys yet
+assert lib.half() == 0.5 and "fractions" in sys.modules  # first use: the real module
+import colorsys, fractions
+assert lib.fractions.Fraction is fractions.Fraction  # one module, not a copy
+assert lib.colorsys.ONE_THIRD == colorsys.ONE_THIRD == 1 / 3  # imported now: the real one
+print("ok")
+"""
+
+
+def test_a_deferred_module_loads_on_first_use_and_is_the_real_one(tmp_path):
+    (tmp_path / "lib.py").write_text("import colorsys\nimport fractions\n\n\n"
+                                     "def half():\n    return float(fractions.Fraction(1, 2))\n")
+    done = subprocess.run([sys.executable, "-c", DEFERRING, str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
