@@ -20,38 +20,29 @@ from __future__ import annotations
 import logging
 import random
 import socket
-import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import paho.mqtt.client as mqtt
+from agent.backoff import Backoff
+from agent.deferred import NeverRaised, import_deferring
+
+if TYPE_CHECKING:
+    import ssl
+
+# ssl and the rest load when paho first uses them: for TLS (``ssl_context`` imports ssl
+# before paho sees a socket), WebSockets, a SOCKS proxy. A plain connection never does.
+mqtt = import_deferring("paho.mqtt.client", {
+    "ssl": {"SSLWantReadError": NeverRaised, "SSLWantWriteError": NeverRaised},
+    "hashlib": {}, "urllib.request": {}, "uuid": {}})
 
 log = logging.getLogger("parkwatch.agent.mqtt")
 
 STABLE_S = 10.0  # a session that lasted this long resets the backoff
 REPEAT_LOG_S = 600.0  # how often an unchanged connection failure is logged again
-
-
-class Backoff:
-    """Decorrelated jitter: each wait is uniform between ``min_s`` and three times the last
-    one, capped at ``max_s``. Gateways that lost the broker together spread out at once
-    and stay spread (they do not line up on the powers of two of plain doubling)."""
-
-    def __init__(self, min_s: float, max_s: float, rng: Callable[[], float] = random.random):
-        if not 0 < min_s <= max_s:
-            raise ValueError("need 0 < min_s <= max_s")
-        self.min_s, self.max_s, self.rng = min_s, max_s, rng
-        self._last = min_s
-
-    def next(self) -> float:
-        hi = min(self.max_s, self._last * 3)
-        self._last = self.min_s + (hi - self.min_s) * self.rng()
-        return self._last
-
-    def reset(self) -> None:
-        self._last = self.min_s
 
 
 @dataclass(frozen=True)
@@ -72,6 +63,8 @@ class LinkSettings:
 
 
 def ssl_context(s: LinkSettings) -> ssl.SSLContext:
+    import ssl
+
     ctx = ssl.create_default_context(cafile=s.ca_file)  # no ca_file: the system's CAs
     if s.cert_file:
         ctx.load_cert_chain(s.cert_file, s.key_file)
@@ -219,11 +212,11 @@ class MqttLink:
         self._beat()
         try:
             client.connect(s.host, s.port, keepalive=s.keepalive_s)
-        except (ssl.SSLError, ssl.CertificateError) as e:
-            return self._fail("tls", f"TLS handshake with {s.host}:{s.port} failed: {e}")
         except socket.gaierror as e:
             return self._fail("dns", f"cannot resolve {s.host}: {e}")
-        except OSError as e:
+        except OSError as e:  # ssl.SSLError and ssl.CertificateError are OSErrors
+            if self._ssl is not None and isinstance(e, sys.modules["ssl"].SSLError):
+                return self._fail("tls", f"TLS handshake with {s.host}:{s.port} failed: {e}")
             return self._fail("tcp_connect", f"cannot connect to {s.host}:{s.port}: {e}")
         except Exception as e:  # paho refusing its arguments, say: still a failed attempt
             return self._fail("unknown", f"cannot connect to {s.host}:{s.port}: {e!r}")

@@ -4,11 +4,19 @@ Devices on one RS485 bus share one ``SerialLink`` (``acquire`` by port path), so
 pollers take turns on the line. A port that fails (USB adapter pulled, pty gone) is closed;
 the device's polls then fail (and it goes offline after N), while reopening is attempted on
 a tenacity backoff schedule, so the agent never needs a restart.
+
+pyserial opens and configures the port; the exchange itself is a few plain system calls on
+its descriptor (write, drain, then wait for input with the poll's remaining time and read
+whatever has arrived) instead of pyserial's ``read(in_waiting)`` loop, which cost an ioctl
+and a select per call and woke every 20 ms while the device was still thinking.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import select
 import termios
 import threading
 import time
@@ -58,6 +66,8 @@ class SerialLink:
         self.users = 0
         self.opens = 0
         self._serial: serial.Serial | None = None
+        self._poll: select.poll | None = None  # waits for input on the open port
+
 
     def exchange(self, request: bytes, framing: Framing, accept: Callable[[bytes], Any],
                  timeout_s: float, on_noise: Callable[[int], None] | None = None) -> Any:
@@ -67,11 +77,11 @@ class SerialLink:
             reader = FrameReader(framing)
             try:
                 ser.reset_input_buffer()  # a late answer to the last poll is stale now
-                ser.write(request)
-                ser.flush()
+                self._write_all(ser.fileno(), request)
+                ser.flush()  # tcdrain: the request is on the line before the clock starts
                 deadline = self.clock() + timeout_s
                 while True:
-                    data = ser.read(max(1, ser.in_waiting))
+                    data = self._read_available(ser.fileno(), deadline - self.clock())
                     for frame in reader.feed(data):
                         result = accept(frame)
                         if result is not None:
@@ -85,6 +95,35 @@ class SerialLink:
             finally:
                 if on_noise is not None and reader.noise:
                     on_noise(reader.noise)  # line noise skipped around the frames
+
+    def _read_available(self, fd: int, wait_s: float) -> bytes:
+        """What has arrived, waiting up to ``wait_s`` for the first byte; b"" if nothing."""
+        try:
+            if not self._poll.poll(max(0, int(wait_s * 1000 + 0.999))):
+                return b""
+            data = os.read(fd, 4096)
+        except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.EINTR):
+                return b""
+            raise
+        if not data:  # what pyserial says of a port that is ready but reads nothing
+            raise serial.SerialException("device reports readiness to read but returned no "
+                                         "data (device disconnected or multiple access on "
+                                         "port?)")
+        return data
+
+    @staticmethod
+    def _write_all(fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:
+                pass
+            if view:  # the output buffer is full: wait until the line takes more
+                waiter = select.poll()
+                waiter.register(fd, select.POLLOUT)
+                waiter.poll()
 
     def _open(self) -> serial.Serial:
         if self._serial is not None:
@@ -102,6 +141,8 @@ class SerialLink:
             level = logging.WARNING if self.gate.failures == 1 else logging.DEBUG
             log.log(level, "cannot open %s: %s; retrying in %.1fs", self.port, e, delay)
             raise LinkDown(f"{self.port}: {e}") from None
+        self._poll = select.poll()
+        self._poll.register(self._serial.fileno(), select.POLLIN | select.POLLPRI)
         if self.gate.failures:
             log.info("reopened %s after %d failed attempts", self.port, self.gate.failures)
         self.gate.succeeded()
@@ -120,4 +161,4 @@ class SerialLink:
                 self._serial.close()
             except (serial.SerialException, OSError):
                 pass
-            self._serial = None
+            self._serial = self._poll = None

@@ -1,5 +1,7 @@
 """The ``parkwatch`` command. Each subcommand imports only what it needs, so a gateway
-with just the ``agent`` extra never loads FastAPI."""
+with just the ``agent`` extra never loads FastAPI, and ``parkwatch agent run`` loads no
+collector or simulator module (tests/test_agent_imports.py): the agent's memory is what it
+polls with, not the product's other commands."""
 
 from __future__ import annotations
 
@@ -160,10 +162,34 @@ def _verbose_everywhere(parser: argparse.ArgumentParser) -> None:
                 _verbose_everywhere(child)
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Version(argparse.Action):
+    """argparse's ``version`` action, the version looked up only when asked for: reading
+    the package metadata costs the agent ~3 MB of RSS (importlib.metadata, email, zipfile)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show program's version number and exit"):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser._print_message(f"parkwatch {package_version()}\n", sys.stdout)
+        parser.exit()
+
+
+BUILTIN_COMMANDS = ("agent", "collector", "profile", "sim", "report", "demo")
+
+
+def _command(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` names (top-level options take no value), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given the ``command`` about to run, one of ours, the
+    collector's extra subcommands (user, site, broker: they import the collector's
+    password hashing and its broker config) are left out, which changes nothing else."""
     p = argparse.ArgumentParser(prog="parkwatch", description=DESCRIPTION)
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    p.add_argument("--version", action="version", version=f"parkwatch {package_version()}")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     agent = sub.add_parser("agent", help="the site agent").add_subparsers(
@@ -256,17 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the collector's SQLite database (instead of --config's)")
     monthly.set_defaults(func=_report_monthly)
 
-    try:
-        from collector.web.users_cli import add_parser as add_user_parser
-    except ImportError:  # a gateway without the collector extra
-        pass
-    else:
-        add_user_parser(sub)
-        from collector.fleet import broker_cli
-        from collector.fleet import site_cli as fleet_cli
-
-        fleet_cli.add_parser(sub)
-        broker_cli.add_parser(sub)
+    if command not in BUILTIN_COMMANDS:
+        _collector_subcommands(sub)
 
     demo = sub.add_parser("demo", help="broker, two simulated sites and a collector, locally")
     demo.add_argument("--port", type=int, default=8080, help="API port (default 8080)")
@@ -282,8 +299,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _collector_subcommands(sub) -> None:
+    try:
+        from collector.web.users_cli import add_parser as add_user_parser
+    except ImportError:  # a gateway without the collector extra
+        return
+    add_user_parser(sub)
+    from collector.fleet import broker_cli
+    from collector.fleet import site_cli as fleet_cli
+
+    fleet_cli.add_parser(sub)
+    broker_cli.add_parser(sub)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_command(argv)).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _terminate)
