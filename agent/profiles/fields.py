@@ -14,9 +14,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
 
-import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from agent.profiles import xmlbody as X
 from agent.profiles.errors import DecodeError
 from agent.profiles.schema import BINARY_TYPES, FieldSpec
 
@@ -198,73 +198,15 @@ def json_getter(spec: FieldSpec) -> Getter:
     return get
 
 
-def _local(tag: Any) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
-
-
-def _xml_find(root: ET.Element, path: tuple) -> ET.Element | None:
-    el = root
-    steps = list(path)
-    while steps:
-        name = steps.pop(0)
-        index = steps.pop(0) if steps and isinstance(steps[0], int) else 0
-        matches = [c for c in el if _local(c.tag) == name]
-        if index >= len(matches):
-            return None
-        el = matches[index]
-    return el
-
-
-def _element_path(path: tuple) -> str:
-    """('hddList', 'hdd', 0, 'status') -> '{*}hddList/{*}hdd[1]/{*}status' (any namespace)."""
-    parts: list[str] = []
-    for step in path:
-        if isinstance(step, int):
-            parts[-1] += f"[{step + 1}]"
-        else:
-            parts.append("{*}" + step)
-    return "/".join(parts)
-
-
-def _steps(path: tuple) -> tuple[tuple[str, int], ...]:
-    steps: list[tuple[str, int]] = []
-    for step in path:
-        if isinstance(step, int):
-            steps[-1] = (steps[-1][0], step)
-        else:
-            steps.append((step, 0))
-    return tuple(steps)
-
-
-def _walk(root: ET.Element, steps: tuple[tuple[str, int], ...]) -> ET.Element | None:
-    """Follow the steps in the root's namespace (the usual case: one default namespace)."""
-    tag = root.tag
-    ns = tag[:tag.index("}") + 1] if tag[:1] == "{" else ""
-    el = root
-    for name, index in steps:
-        want = ns + name
-        for child in el:
-            if child.tag == want:
-                if not index:
-                    el = child
-                    break
-                index -= 1
-        else:
-            return None
-    return el
-
-
 def xml_getter(spec: FieldSpec) -> Getter:
-    path, cook, where = spec.path, _text_cooker(spec), format_path(spec.path)
-    attr = path[-1][1:] if isinstance(path[-1], str) and path[-1].startswith("@") else None
-    steps = _steps(path[:-1] if attr else path)
-    find_path = _element_path(path[:-1] if attr else path)
+    """One field of an XML body (a message's XML fields are read together by
+    ``compile_xml``; this one serves matching and single reads)."""
+    plan = X.Plan()
+    read = X.field_reader(spec.path, plan)
+    cook, where = _text_cooker(spec), format_path(spec.path)
 
     def get(root: ET.Element) -> Any:
-        el = _walk(root, steps)
-        if el is None and find_path:  # elements from other namespaces than the root's
-            el = root.find(find_path)
-        value = None if el is None else (el.get(attr) if attr else (el.text or "").strip())
+        value = read(root, plan.elements(root))
         if value is None:
             if spec.optional:
                 return None
@@ -272,6 +214,38 @@ def xml_getter(spec: FieldSpec) -> Getter:
         return cook(value)
 
     return get
+
+
+def compile_xml(specs: list[FieldSpec]) -> Callable[[ET.Element], dict[str, Any]]:
+    """All XML fields of a message, each element on their paths found once per body."""
+    plan = X.Plan()
+    reads = [(s.name, X.field_reader(s.path, plan), _text_cooker(s), s.optional,
+              format_path(s.path)) for s in specs]
+
+    def extract(root: ET.Element) -> dict[str, Any]:
+        els = plan.elements(root)
+        out = {}
+        for name, read, cook, optional, where in reads:
+            value = read(root, els)
+            if value is None:
+                if not optional:
+                    raise DecodeError("field", f"field '{name}': no '{where}' in the XML")
+                out[name] = None
+            else:
+                out[name] = cook(value)
+        return out
+
+    return extract
+
+
+def compile_body(specs: list[FieldSpec], body_format: str
+                 ) -> Callable[[Any], dict[str, Any]]:
+    """The body fields of a message read together, in their order (the first bad one
+    raises): tokens, JSON paths or XML paths."""
+    if body_format == "xml" and all(s.token is None for s in specs):
+        return compile_xml(specs)
+    getters = [(s.name, getter(s, body_format)) for s in specs]
+    return lambda doc: {name: get(doc) for name, get in getters}
 
 
 def getter(spec: FieldSpec, body_format: str) -> Getter:
@@ -290,9 +264,7 @@ def parse_body(body_format: str, body: bytes, delimiter: str = ",") -> Any:
         if body_format == "json":
             return json.loads(body)
         if body_format == "xml":
-            # A device's reply is untrusted: no DTD, no entity (a billion laughs), no external
-            # reference (a file or URL read on the gateway). No device profile needs one.
-            return SafeET.fromstring(body, forbid_dtd=True)
+            return X.parse(body)  # safely: see agent/profiles/xmlbody.py
     except DefusedXmlException as e:
         raise DecodeError("payload", f"the xml body has a DTD or entity, refused "
                                      f"({type(e).__name__})") from None
@@ -372,10 +344,4 @@ def write_json(spec: FieldSpec, doc: Any, value: Any) -> None:
 
 
 def write_xml(spec: FieldSpec, root: ET.Element, value: Any) -> None:
-    path = spec.path
-    if isinstance(path[-1], str) and path[-1].startswith("@"):
-        el = _xml_find(root, path[:-1])
-        el.set(path[-1][1:], text_of(spec, value))
-    else:
-        el = _xml_find(root, path)
-        el.text = text_of(spec, value)
+    X.set_text(root, spec.path, text_of(spec, value))
