@@ -2,7 +2,7 @@
 
 The agent uses ``request``/``decode_*``/``reading``; the simulator uses ``parse_request`` and
 ``encode_reply``. Every decode either returns a ``Decoded`` or raises ``DecodeError``; the
-frame check (``framing.unframe``, or pymodbus' CRC) always runs before any field is read, so
+frame check (``framing.unframe``, or the Modbus CRC-16) always runs before any field is read, so
 no state ever comes from a frame whose checksum fails.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 
 import defusedxml.ElementTree as SafeET
 
+from agent.profiles import bodies as B
 from agent.profiles import fields as F
 from agent.profiles import framing
 from agent.profiles.errors import DecodeError
@@ -50,7 +51,7 @@ class _Ctx:
         doc = self._docs.get(fmt)
         if doc is None:
             a, b = self.span
-            doc = self._docs[fmt] = F.parse_body(fmt, self.frame[a:b], self.delimiter)
+            doc = self._docs[fmt] = B.parse_body(fmt, self.frame[a:b], self.delimiter)
         return doc
 
 
@@ -61,7 +62,7 @@ class _Compiled:
         body = [f for f in msg.fields if f.offset is None]
         self.body_format = "text" if any(f.token is not None for f in msg.fields) \
             else msg.format
-        self.body = F.compile_body(body, self.body_format) if body else None
+        self.body = B.compile_body(body, self.body_format) if body else None
         self.match = [(F.getter(msg.field(name), msg.format), msg.field(name).offset is None,
                        value) for name, value in msg.match]
 
@@ -78,7 +79,7 @@ class _Compiled:
         """``extract`` of a whole HTTP body, without a context: nothing else reads it."""
         out = self.binary(body)
         if self.body is not None:
-            out.update(self.body(F.parse_body(self.body_format, body)))
+            out.update(self.body(B.parse_body(self.body_format, body)))
         return out
 
     def extract(self, ctx: _Ctx) -> dict[str, Any]:

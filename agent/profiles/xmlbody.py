@@ -138,11 +138,16 @@ class Plan:
         return els
 
 
-def field_reader(path: tuple, plan: Plan) -> Callable[[ET.Element, list], str | None]:
-    """(root, the plan's elements) -> the text or attribute at ``path``, or None."""
+def locate(path: tuple, plan: Plan) -> tuple[int, str | None, str]:
+    """(the plan's slot of the element, the attribute or None, the any-namespace path)."""
     attr = path[-1][1:] if isinstance(path[-1], str) and path[-1].startswith("@") else None
     where = path[:-1] if attr else path
-    slot, find_path = plan.slot(where), element_path(where)
+    return plan.slot(where), attr, element_path(where)
+
+
+def field_reader(path: tuple, plan: Plan) -> Callable[[ET.Element, list], str | None]:
+    """(root, the plan's elements) -> the text or attribute at ``path``, or None."""
+    slot, attr, find_path = locate(path, plan)
 
     def read(root: ET.Element, els: list) -> str | None:
         el = els[slot]
