@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.profiles import Codec, DecodeError, available, load_named, modbus
+from agent.profiles import fields as F
 from agent.profiles import xmlbody as X
+from agent.profiles.schema import FieldSpec
 
 PROFILES = available()
 MODBUS = [n for n in PROFILES if load_named(n).kind.startswith("modbus")]
@@ -183,3 +185,20 @@ def _same_with_nan(a, b) -> bool:
     assert any(isinstance(v, float) and math.isnan(v) for v in a.fields.values())
     return (a.state, a.fault, a.severity, a.occupied, a.intercom, a.faults) == \
         (b.state, b.fault, b.severity, b.occupied, b.intercom, b.faults)
+
+
+TEXTS = st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.floats(),
+                  st.sampled_from([" 1 ", "TRUE", " off", "0x1", "١٢", "1_0", "-3", "", "yes"]))
+
+
+@pytest.mark.parametrize("spec", [
+    FieldSpec("n", path=("n",), type="int"), FieldSpec("b", path=("b",), type="bool"),
+    FieldSpec("e", path=("e",), type="int", enum={0: "zero", 1: "one"}),
+    FieldSpec("s", path=("s",), type="int", scale=0.5)], ids=lambda s: s.name)
+@settings(max_examples=300, deadline=None)
+@given(text=TEXTS)
+def test_text_conversion_shortcuts_agree_with_the_generic_conversion(spec, text):
+    def reference(t):
+        return F._cooker(spec)(F._convert_text(spec, t)) if spec.enum or spec.scale \
+            else F._convert_text(spec, t)
+    assert outcome(F._text_cooker(spec), text) == outcome(reference, text)

@@ -114,9 +114,9 @@ def _convert_text(spec: FieldSpec, text: Any) -> Any:
             if isinstance(text, bool):
                 return text
             s = str(text).strip().lower()
-            if s in ("1", "true", "yes", "on"):
+            if s in _TRUE:
                 return True
-            if s in ("0", "false", "no", "off"):
+            if s in _FALSE:
                 return False
             return _bad(spec, text)
         if isinstance(text, bool) or isinstance(text, (dict, list)):
@@ -131,6 +131,9 @@ def _convert_text(spec: FieldSpec, text: Any) -> Any:
         return value
     except (ValueError, TypeError):
         return _bad(spec, text)
+
+
+_TRUE, _FALSE = frozenset(("1", "true", "yes", "on")), frozenset(("0", "false", "no", "off"))
 
 
 def _bad(spec: FieldSpec, text: Any):
@@ -160,6 +163,15 @@ def _text_cooker(spec: FieldSpec) -> Callable[[Any], Any]:
                     return int(text.strip(), 10)
                 except ValueError:
                     return _bad(spec, text)
+            return slow(text)
+    elif spec.type == "bool":
+        def convert(text: Any, slow=convert) -> Any:
+            if type(text) is str:
+                s = text.strip().lower()
+                if s in _TRUE:
+                    return True
+                if s in _FALSE:
+                    return False
             return slow(text)
     if spec.bit is None and spec.enum is None and spec.scale is None:
         return convert
