@@ -202,3 +202,12 @@ def test_text_conversion_shortcuts_agree_with_the_generic_conversion(spec, text)
         return F._cooker(spec)(F._convert_text(spec, t)) if spec.enum or spec.scale \
             else F._convert_text(spec, t)
     assert outcome(F._text_cooker(spec), text) == outcome(reference, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=80))
+def test_binascii_crcs_agree_with_the_tables(data):
+    from agent.profiles import checksums as cs
+
+    assert cs.crc16_ccitt(data) == cs._crc16_ccitt_table(data)
+    assert cs.crc16_xmodem(data) == cs._crc16_xmodem_table(data)
