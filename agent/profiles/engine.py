@@ -58,7 +58,8 @@ class _Ctx:
 class _Compiled:
     def __init__(self, msg: Message):
         self.msg, self.name = msg, msg.name
-        self.binary = F.compile_binary([f for f in msg.fields if f.offset is not None])
+        self.binary_specs = [f for f in msg.fields if f.offset is not None]
+        self.binary = F.compile_binary(self.binary_specs)
         body = [f for f in msg.fields if f.offset is None]
         self.body_format = "text" if any(f.token is not None for f in msg.fields) \
             else msg.format
@@ -77,9 +78,13 @@ class _Compiled:
 
     def extract_body(self, body: bytes) -> dict[str, Any]:
         """``extract`` of a whole HTTP body, without a context: nothing else reads it."""
+        if self.body is None:
+            return self.binary(body)
+        fields = self.body(B.parse_body(self.body_format, body))
+        if not self.binary_specs:
+            return fields
         out = self.binary(body)
-        if self.body is not None:
-            out.update(self.body(B.parse_body(self.body_format, body)))
+        out.update(fields)
         return out
 
     def extract(self, ctx: _Ctx) -> dict[str, Any]:

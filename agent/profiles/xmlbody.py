@@ -132,9 +132,15 @@ class Plan:
         tag = root.tag
         ns = tag[:tag.index("}") + 1] if tag[:1] == "{" else ""
         els: list[ET.Element | None] = [root]
+        append = els.append
         for parent, name, index, plain in self.walk:
             el = els[parent]
-            els.append(None if el is None else _child(el, ns + name, index, plain))
+            if el is None:
+                append(None)
+            elif plain and not index:  # the usual step, inline: Element.find runs in C
+                append(el.find(ns + name))
+            else:
+                append(_child(el, ns + name, index, plain))
         return els
 
 
