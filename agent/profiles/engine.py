@@ -80,11 +80,10 @@ class _Compiled:
         """``extract`` of a whole HTTP body, without a context: nothing else reads it."""
         if self.body is None:
             return self.binary(body)
-        fields = self.body(B.parse_body(self.body_format, body))
         if not self.binary_specs:
-            return fields
-        out = self.binary(body)
-        out.update(fields)
+            return self.body(B.parse_body(self.body_format, body))
+        out = self.binary(body)  # first, as in ``extract``: its error comes first
+        out.update(self.body(B.parse_body(self.body_format, body)))
         return out
 
     def extract(self, ctx: _Ctx) -> dict[str, Any]:
