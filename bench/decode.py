@@ -97,7 +97,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=1.0, help="per profile (default 1)")
     ap.add_argument("--repeat", type=int, default=1,
-                    help="measurements per profile; the median is reported (default 1)")
+                    help="measurements per profile, sharing its --seconds; the median is "
+                         "reported (default 1)")
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
                     help="cpu: the process' CPU time (default); wall: elapsed time")
     add_json_arg(ap)
