@@ -2,7 +2,7 @@
 
 A device's reply is untrusted: no DTD, no entity (a billion laughs), no external reference
 (a file or URL read on the gateway); no device profile needs one. defusedxml refuses them,
-but only in the pure-Python parser, five times slower than ElementTree's C parser. A body
+but only in the pure-Python parser, twice as slow as ElementTree's C parser. A body
 that provably holds no DTD (``no_dtd_possible``) has nothing for it to refuse, so it goes to
 the C parser: the same tree and the same parse errors (tests/test_profile_fastpaths.py).
 """
