@@ -6,6 +6,7 @@ MODBUS 0x4B37, CCITT-FALSE 0x29B1, XMODEM 0x31C3, KERMIT 0x2189.
 
 from __future__ import annotations
 
+from binascii import crc_hqx
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
@@ -69,10 +70,19 @@ def _plain_crc(poly: int, init: int) -> Callable[[bytes], int]:
     return crc
 
 
+def crc16_ccitt(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE, in C: binascii's CRC-CCITT with the register preset to FFFF."""
+    return crc_hqx(data, 0xFFFF)
+
+
+def crc16_xmodem(data: bytes) -> int:
+    return crc_hqx(data, 0)
+
+
 crc16_modbus = _reflected_crc(0xA001, 0xFFFF)
 crc16_kermit = _reflected_crc(0x8408, 0x0000)
-crc16_ccitt = _plain_crc(0x1021, 0xFFFF)  # CRC-16/CCITT-FALSE
-crc16_xmodem = _plain_crc(0x1021, 0x0000)
+# The table-driven versions of the two above, the reference tests hold them to.
+_crc16_ccitt_table, _crc16_xmodem_table = _plain_crc(0x1021, 0xFFFF), _plain_crc(0x1021, 0)
 
 
 @dataclass(frozen=True)

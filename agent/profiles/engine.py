@@ -2,7 +2,7 @@
 
 The agent uses ``request``/``decode_*``/``reading``; the simulator uses ``parse_request`` and
 ``encode_reply``. Every decode either returns a ``Decoded`` or raises ``DecodeError``; the
-frame check (``framing.unframe``, or pymodbus' CRC) always runs before any field is read, so
+frame check (``framing.unframe``, or the Modbus CRC-16) always runs before any field is read, so
 no state ever comes from a frame whose checksum fails.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 
 import defusedxml.ElementTree as SafeET
 
+from agent.profiles import bodies as B
 from agent.profiles import fields as F
 from agent.profiles import framing
 from agent.profiles.errors import DecodeError
@@ -31,6 +32,14 @@ class Decoded:
     fields: dict[str, Any]
 
 
+def _decoded(reply: str, address: int | None, fields: dict[str, Any]) -> Decoded:
+    """``Decoded(reply, address, fields)`` without the frozen ``__init__``'s guarded writes,
+    a sizeable part of decoding a short frame."""
+    d = object.__new__(Decoded)
+    vars(d).update(reply=reply, address=address, fields=fields)
+    return d
+
+
 class _Ctx:
     """One unescaped frame and its body, parsed at most once and only if a field needs it."""
 
@@ -43,17 +52,19 @@ class _Ctx:
         doc = self._docs.get(fmt)
         if doc is None:
             a, b = self.span
-            doc = self._docs[fmt] = F.parse_body(fmt, self.frame[a:b], self.delimiter)
+            doc = self._docs[fmt] = B.parse_body(fmt, self.frame[a:b], self.delimiter)
         return doc
 
 
 class _Compiled:
     def __init__(self, msg: Message):
         self.msg, self.name = msg, msg.name
-        self.binary = F.compile_binary([f for f in msg.fields if f.offset is not None])
-        self.body = [(f.name, F.getter(f, msg.format)) for f in msg.fields if f.offset is None]
+        self.binary_specs = [f for f in msg.fields if f.offset is not None]
+        self.binary = F.compile_binary(self.binary_specs)
+        body = [f for f in msg.fields if f.offset is None]
         self.body_format = "text" if any(f.token is not None for f in msg.fields) \
             else msg.format
+        self.body = B.compile_body(body, self.body_format) if body else None
         self.match = [(F.getter(msg.field(name), msg.format), msg.field(name).offset is None,
                        value) for name, value in msg.match]
 
@@ -66,12 +77,20 @@ class _Compiled:
             return False
         return True
 
+    def extract_body(self, body: bytes) -> dict[str, Any]:
+        """``extract`` of a whole HTTP body, without a context: nothing else reads it."""
+        if self.body is None:
+            return self.binary(body)
+        if not self.binary_specs:
+            return self.body(B.parse_body(self.body_format, body))
+        out = self.binary(body)  # first, as in ``extract``: its error comes first
+        out.update(self.body(B.parse_body(self.body_format, body)))
+        return out
+
     def extract(self, ctx: _Ctx) -> dict[str, Any]:
         out = self.binary(ctx.frame)
-        if self.body:
-            doc = ctx.doc(self.body_format)
-            for name, get in self.body:
-                out[name] = get(doc)
+        if self.body is not None:
+            out.update(self.body(ctx.doc(self.body_format)))
         return out
 
 
@@ -114,13 +133,14 @@ class Codec:
             compiled = next((c for c in self._matchable if c.matches(ctx)), None)
             if compiled is None:
                 raise DecodeError("unknown", "frame matches no reply of the profile")
-        return Decoded(compiled.name, self._read_address(ctx), compiled.extract(ctx))
+        return _decoded(compiled.name, self._read_address(ctx), compiled.extract(ctx))
 
     def decode_body(self, body: bytes, reply: str | None = None) -> Decoded:
         """An HTTP body; without ``reply``, the first reply whose fields all read wins."""
-        candidates = [reply] if reply is not None else list(self._replies)
+        if reply is not None:
+            return _decoded(reply, None, self._replies[reply].extract_body(body))
         error: DecodeError | None = None
-        for name in candidates:
+        for name in self._replies:
             ctx = _Ctx(body, (0, len(body)))
             try:
                 return Decoded(name, None, self._replies[name].extract(ctx))
@@ -131,14 +151,15 @@ class Codec:
     def decode_adu(self, adu: bytes, reply: str | None = None) -> Decoded:
         from agent.profiles import modbus
 
-        pdu = modbus.parse_response(self.kind, adu)
-        name = reply or self._modbus_reply(pdu.function_code, len(pdu.registers))
-        return self.decode_registers(name, pdu.registers, pdu.dev_id)
+        function_code, registers, unit = modbus.read_registers(self.kind, adu)
+        name = reply or self._modbus_reply(function_code, len(registers))
+        return self.decode_registers(name, registers, unit)
 
     def decode_registers(self, reply: str, registers, unit: int | None = None) -> Decoded:
         compiled = self._replies[reply]
         data = struct.pack(f">{len(registers)}H", *registers)
-        return Decoded(reply, unit, compiled.extract(_Ctx(data, (0, len(data)))))
+        return _decoded(reply, unit, compiled.binary(data) if compiled.body is None
+                        else compiled.extract_body(data))
 
     def _modbus_reply(self, function_code: int, count: int) -> str:
         name = self._modbus_replies.get((function_code, count))

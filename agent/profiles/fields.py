@@ -7,16 +7,14 @@ the parsed JSON or XML body. Every failure is a ``DecodeError('field' | 'payload
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
-
+from agent.profiles import xmlbody as X
 from agent.profiles.errors import DecodeError
 from agent.profiles.schema import BINARY_TYPES, FieldSpec
 
@@ -116,9 +114,9 @@ def _convert_text(spec: FieldSpec, text: Any) -> Any:
             if isinstance(text, bool):
                 return text
             s = str(text).strip().lower()
-            if s in ("1", "true", "yes", "on"):
+            if s in _TRUE:
                 return True
-            if s in ("0", "false", "no", "off"):
+            if s in _FALSE:
                 return False
             return _bad(spec, text)
         if isinstance(text, bool) or isinstance(text, (dict, list)):
@@ -133,6 +131,9 @@ def _convert_text(spec: FieldSpec, text: Any) -> Any:
         return value
     except (ValueError, TypeError):
         return _bad(spec, text)
+
+
+_TRUE, _FALSE = frozenset(("1", "true", "yes", "on")), frozenset(("0", "false", "no", "off"))
 
 
 def _bad(spec: FieldSpec, text: Any):
@@ -154,9 +155,27 @@ def _text_cooker(spec: FieldSpec) -> Callable[[Any], Any]:
             return get(text) or unknown(text)
         return named
     cook = _cooker(spec)
+    convert = partial(_convert_text, spec)
+    if spec.type == "int":  # the usual case, text from XML or a token: straight to int()
+        def convert(text: Any, slow=convert) -> Any:
+            if type(text) is str:
+                try:
+                    return int(text.strip(), 10)
+                except ValueError:
+                    return _bad(spec, text)
+            return slow(text)
+    elif spec.type == "bool":
+        def convert(text: Any, slow=convert) -> Any:
+            if type(text) is str:
+                s = text.strip().lower()
+                if s in _TRUE:
+                    return True
+                if s in _FALSE:
+                    return False
+            return slow(text)
     if spec.bit is None and spec.enum is None and spec.scale is None:
-        return lambda text: _convert_text(spec, text)
-    return lambda text: cook(_convert_text(spec, text))
+        return convert
+    return lambda text: cook(convert(text))
 
 
 def token_getter(spec: FieldSpec) -> Getter:
@@ -198,73 +217,15 @@ def json_getter(spec: FieldSpec) -> Getter:
     return get
 
 
-def _local(tag: Any) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
-
-
-def _xml_find(root: ET.Element, path: tuple) -> ET.Element | None:
-    el = root
-    steps = list(path)
-    while steps:
-        name = steps.pop(0)
-        index = steps.pop(0) if steps and isinstance(steps[0], int) else 0
-        matches = [c for c in el if _local(c.tag) == name]
-        if index >= len(matches):
-            return None
-        el = matches[index]
-    return el
-
-
-def _element_path(path: tuple) -> str:
-    """('hddList', 'hdd', 0, 'status') -> '{*}hddList/{*}hdd[1]/{*}status' (any namespace)."""
-    parts: list[str] = []
-    for step in path:
-        if isinstance(step, int):
-            parts[-1] += f"[{step + 1}]"
-        else:
-            parts.append("{*}" + step)
-    return "/".join(parts)
-
-
-def _steps(path: tuple) -> tuple[tuple[str, int], ...]:
-    steps: list[tuple[str, int]] = []
-    for step in path:
-        if isinstance(step, int):
-            steps[-1] = (steps[-1][0], step)
-        else:
-            steps.append((step, 0))
-    return tuple(steps)
-
-
-def _walk(root: ET.Element, steps: tuple[tuple[str, int], ...]) -> ET.Element | None:
-    """Follow the steps in the root's namespace (the usual case: one default namespace)."""
-    tag = root.tag
-    ns = tag[:tag.index("}") + 1] if tag[:1] == "{" else ""
-    el = root
-    for name, index in steps:
-        want = ns + name
-        for child in el:
-            if child.tag == want:
-                if not index:
-                    el = child
-                    break
-                index -= 1
-        else:
-            return None
-    return el
-
-
 def xml_getter(spec: FieldSpec) -> Getter:
-    path, cook, where = spec.path, _text_cooker(spec), format_path(spec.path)
-    attr = path[-1][1:] if isinstance(path[-1], str) and path[-1].startswith("@") else None
-    steps = _steps(path[:-1] if attr else path)
-    find_path = _element_path(path[:-1] if attr else path)
+    """One field of an XML body (a message's XML fields are read together by
+    ``compile_xml``; this one serves matching and single reads)."""
+    plan = X.Plan()
+    read = X.field_reader(spec.path, plan)
+    cook, where = _text_cooker(spec), format_path(spec.path)
 
     def get(root: ET.Element) -> Any:
-        el = _walk(root, steps)
-        if el is None and find_path:  # elements from other namespaces than the root's
-            el = root.find(find_path)
-        value = None if el is None else (el.get(attr) if attr else (el.text or "").strip())
+        value = read(root, plan.elements(root))
         if value is None:
             if spec.optional:
                 return None
@@ -280,26 +241,6 @@ def getter(spec: FieldSpec, body_format: str) -> Getter:
     if spec.token is not None:
         return token_getter(spec)
     return json_getter(spec) if body_format == "json" else xml_getter(spec)
-
-
-def parse_body(body_format: str, body: bytes, delimiter: str = ",") -> Any:
-    """The body as tokens, a JSON value or an XML root element."""
-    try:
-        if body_format == "text":
-            return body.decode("ascii").split(delimiter)
-        if body_format == "json":
-            return json.loads(body)
-        if body_format == "xml":
-            # A device's reply is untrusted: no DTD, no entity (a billion laughs), no external
-            # reference (a file or URL read on the gateway). No device profile needs one.
-            return SafeET.fromstring(body, forbid_dtd=True)
-    except DefusedXmlException as e:
-        raise DecodeError("payload", f"the xml body has a DTD or entity, refused "
-                                     f"({type(e).__name__})") from None
-    except (ValueError, LookupError, ET.ParseError, RecursionError) as e:
-        raise DecodeError("payload", f"the {body_format} body does not parse: "
-                                     f"{str(e)[:80]}") from None
-    raise DecodeError("payload", f"no body format {body_format!r}")
 
 
 def format_path(path: tuple) -> str:
@@ -372,10 +313,4 @@ def write_json(spec: FieldSpec, doc: Any, value: Any) -> None:
 
 
 def write_xml(spec: FieldSpec, root: ET.Element, value: Any) -> None:
-    path = spec.path
-    if isinstance(path[-1], str) and path[-1].startswith("@"):
-        el = _xml_find(root, path[:-1])
-        el.set(path[-1][1:], text_of(spec, value))
-    else:
-        el = _xml_find(root, path)
-        el.text = text_of(spec, value)
+    X.set_text(root, spec.path, text_of(spec, value))

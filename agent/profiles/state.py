@@ -55,8 +55,25 @@ def compile_rules(rules: tuple[Rule, ...]):
         prepared.append((rule.kind, rule.field, test, negate, rule.code, rule.severity,
                          rule.severities, rule.channel))
     prepared = tuple(prepared)
+    names = tuple(dict.fromkeys(rule.field for rule in rules))
+    verdicts: dict[tuple, dict[str, Any]] = {}
 
     def evaluate(fields: Mapping[str, Any]) -> Reading:
+        """The verdict of a set of rule-field values is remembered: a device repeats the
+        same few states, so most frames cost a lookup and one ``Reading``."""
+        values = tuple(map(fields.get, names))
+        types = tuple(map(type, values))
+        if _CACHEABLE.issuperset(types):  # equal values of these types print the same
+            key = values + types          # (1, True and 1.0 are equal but print apart)
+            verdict = verdicts.get(key)
+            if verdict is None:
+                if len(verdicts) >= _CACHE_SIZE:
+                    verdicts.clear()
+                verdict = verdicts[key] = _verdict(evaluate_fully(fields))
+            return _with_fields(verdict, fields)
+        return evaluate_fully(fields)
+
+    def evaluate_fully(fields: Mapping[str, Any]) -> Reading:
         faults: list[Fault] = []
         occupied: set = set()
         intercom: set = set()
@@ -80,7 +97,29 @@ def compile_rules(rules: tuple[Rule, ...]):
                 intercom.add(channel)
         return _reading(faults, occupied, intercom, fields)
 
+    evaluate.fully = evaluate_fully  # the reference, for tests
     return evaluate
+
+
+_CACHEABLE = frozenset((str, int, bool, type(None)))
+_CACHE_SIZE = 256
+_new = object.__new__
+
+
+def _verdict(reading: Reading) -> dict[str, Any]:
+    verdict = dict(vars(reading))
+    del verdict["fields"]
+    return verdict
+
+
+def _with_fields(verdict: dict[str, Any], fields: Mapping[str, Any]) -> Reading:
+    """A ``Reading`` with the remembered verdict: its frozen ``__init__`` (seven guarded
+    attribute writes) is the slow part of a reading, so the attributes are filled in at once."""
+    reading = _new(Reading)
+    attrs = vars(reading)
+    attrs.update(verdict)
+    attrs["fields"] = fields
+    return reading
 
 
 def _equals(expected: Any, value: Any) -> bool:
