@@ -55,7 +55,7 @@ def measure(args, tree: Path) -> dict:
                  "poll_interval_s = 1.0\ntimeout_s = 0.5\n")
     cfg.write_text(text)
     env = {**os.environ, "PYTHONPATH": str(tree)}  # that tree's agent, whatever is installed
-    # the command line's home in that tree (an older tree has it as agent/cli.py)
+    # the command line's home in that tree (an older tree keeps it in the agent package)
     cli = "parkwatch.cli" if (tree / "parkwatch" / "cli.py").exists() else "agent" + ".cli"
     agent = subprocess.Popen([sys.executable, "-m", cli, "agent", "run", "--config",
                               str(cfg)], cwd=tree, env=env, stdout=subprocess.DEVNULL,

@@ -131,7 +131,7 @@ def _unpacker(count: int) -> struct.Struct:
 def read_registers(kind: str, adu: bytes) -> tuple[int, tuple[int, ...], int]:
     """Exactly one read-registers response ADU -> (function code, registers, unit).
 
-    The same answer as ``parse_response`` (tests/test_profile_properties.py checks it on
+    The same answer as ``parse_response`` (tests/agent/test_profile_properties.py checks it on
     random frames); what the direct path does not accept is left to pymodbus."""
     n = len(adu)
     if kind == "modbus_rtu":
