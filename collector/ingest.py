@@ -24,7 +24,25 @@ BATCH = 2000  # messages handled per hold of the lock (the API waits at most tha
 IDLE_S = 0.005  # the worker's nap when there is nothing to do
 TURN_S = 0.25  # a batch ends after this long: the worker turns (and ticks) at least this often
 RETAINED_OK = "/" + wire.STATUS  # the one channel whose retained messages are believed
+READ_BURST = 512  # packets paho's thread reads per wake-up at most (_Client)
 STALL_S = 1.0  # a turn this late means the process was frozen (paused VM, SIGSTOP, swap storm)
+
+
+class _Client(mqtt.Client):
+    """paho reads one packet per wake-up of its network thread, and each wake-up waits for
+    the GIL behind the worker: under load the socket fills, then the broker drops. This
+    reads what is there (up to READ_BURST packets) at each wake-up."""
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        for _ in range(READ_BURST):
+            if self._sock is None:
+                return mqtt.MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = self._packet_read()
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+            if rc == mqtt.MQTTErrorCode.MQTT_ERR_AGAIN:
+                break
+        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
 class Ingest:
@@ -53,7 +71,7 @@ class Ingest:
         # records above all) are queued by the broker and delivered when it is back. Each
         # is acknowledged only once it is handled and stored (manual acks): a collector
         # killed with messages still in its inbox gets them again from the broker.
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
+        self.client = _Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
                                   protocol=mqtt.MQTTv311, clean_session=False,
                                   manual_ack=True)
         self._session = 0  # counts connections: an ack belongs to the one that delivered
