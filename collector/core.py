@@ -85,8 +85,9 @@ class Core:
         store.apply(resumed)
         self.run_id = store.begin_run(now)
 
-    def handle(self, msg: wire.Message, now: float) -> list[Decision]:
+    def handle(self, msg: wire.Message, now: float, shed: int = 0) -> list[Decision]:
         """One validated message received at ``now``; duplicates of events are dropped.
+        ``shed``: heartbeats of the site the inbox replaced by this one (collector/lag.py).
 
         An event's delivery mark and the decisions it caused are one transaction: a
         collector killed in between has stored neither, so the broker's redelivery (the
@@ -96,6 +97,8 @@ class Core:
         msg = self.fleet.admit(msg, self._reject)  # first: made-up sites get no state at all
         if msg is None:
             return []
+        if not isinstance(msg, wire.Status) and not getattr(msg, "historical", False):
+            self.lag.heard((msg.project, msg.site), msg.boot, msg.seq, shed)  # a gap: lost
         site = self.tracker.sites.get((msg.project, msg.site))
         verdict = self.gate.check(msg, now, site.offset if site is not None else None)
         if not verdict.ok:

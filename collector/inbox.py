@@ -20,7 +20,10 @@ import termios
 import threading
 from collections import deque
 
+import paho.mqtt.client as mqtt
+
 HEARTBEAT_SUFFIX = b"/heartbeat"
+READ_BURST = 512  # packets paho's thread reads per wake-up at most (BurstClient)
 
 
 class Inbox:
@@ -90,3 +93,20 @@ def unread_bytes(sock) -> int:
     except (OSError, ValueError):
         return 0
     return int.from_bytes(buf, sys.byteorder)
+
+
+class BurstClient(mqtt.Client):
+    """paho reads one packet per wake-up of its network thread, and each wake-up waits for
+    the GIL behind the worker: under load the socket fills, then the broker drops. This
+    reads what is there (up to READ_BURST packets) at each wake-up."""
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        for _ in range(READ_BURST):
+            if self._sock is None:
+                return mqtt.MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = self._packet_read()
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+            if rc == mqtt.MQTTErrorCode.MQTT_ERR_AGAIN:
+                break
+        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS

@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 from agent import wire
 from collector.config import CollectorConfig
 from collector.core import Core
-from collector.inbox import Inbox, unread_bytes
+from collector.inbox import BurstClient, Inbox, unread_bytes
 from collector.rejections import Rejections
 from collector.storage_guard import RETRY_S, StorageGuard, close_quietly, is_storage_error
 from collector.store import Store
@@ -24,25 +24,7 @@ BATCH = 2000  # messages handled per hold of the lock (the API waits at most tha
 IDLE_S = 0.005  # the worker's nap when there is nothing to do
 TURN_S = 0.25  # a batch ends after this long: the worker turns (and ticks) at least this often
 RETAINED_OK = "/" + wire.STATUS  # the one channel whose retained messages are believed
-READ_BURST = 512  # packets paho's thread reads per wake-up at most (_Client)
 STALL_S = 1.0  # a turn this late means the process was frozen (paused VM, SIGSTOP, swap storm)
-
-
-class _Client(mqtt.Client):
-    """paho reads one packet per wake-up of its network thread, and each wake-up waits for
-    the GIL behind the worker: under load the socket fills, then the broker drops. This
-    reads what is there (up to READ_BURST packets) at each wake-up."""
-
-    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
-        for _ in range(READ_BURST):
-            if self._sock is None:
-                return mqtt.MQTTErrorCode.MQTT_ERR_NO_CONN
-            rc = self._packet_read()
-            if rc > 0:
-                return self._loop_rc_handle(rc)
-            if rc == mqtt.MQTTErrorCode.MQTT_ERR_AGAIN:
-                break
-        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
 class Ingest:
@@ -67,11 +49,12 @@ class Ingest:
         self._worker: threading.Thread | None = None
         self._read_to: float | None = None  # for the next tick (collector/lag.py)
         self._unread_bytes = 0
+        self._shed = 0  # heartbeats the one being handled replaced (collector/inbox.py)
         # A persistent session: QoS 1 events sent while the collector was down (uplink
         # records above all) are queued by the broker and delivered when it is back. Each
         # is acknowledged only once it is handled and stored (manual acks): a collector
         # killed with messages still in its inbox gets them again from the broker.
-        self.client = _Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
+        self.client = BurstClient(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
                                   protocol=mqtt.MQTTv311, clean_session=False,
                                   manual_ack=True)
         self._session = 0  # counts connections: an ack belongs to the one that delivered
@@ -269,7 +252,7 @@ class Ingest:
                     entry = inbox.pop()
                     if entry is None:
                         break
-                    item, payload, _, now, _, ack, _ = entry
+                    item, payload, _, now, self._shed, ack, _ = entry
                     if now < self._resumed_at:  # heard while the store was failing
                         if ack is None and payload is not None:
                             continue  # QoS 0: that time is unknown, like a restart's
@@ -337,7 +320,7 @@ class Ingest:
                 decisions = []
                 core.link_down(now)
             else:
-                decisions = core.handle(item, now)
+                decisions = core.handle(item, now, self._shed)
             for d in decisions:
                 log.debug("%s %s", type(d).__name__, getattr(d, "outage", d))
         except Exception as e:

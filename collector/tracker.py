@@ -101,7 +101,8 @@ class Tracker(OutageBook):
                     site, msg.boot, msg.ts, now, self.silence_factor * site.interval_s):
             historical = True  # made while the site was cut off, let through late
         if not historical:
-            site.last_seen = now
+            if site.last_seen is None or now > site.last_seen:  # one handled late: older
+                site.last_seen = now
             if isinstance(msg, wire.Heartbeat):
                 site.heard.add(msg.boot, now, 2 * msg.interval_s)
             # A retained status may be old: only heartbeats tell the gateway's clock.

@@ -127,3 +127,43 @@ def test_a_waiting_heartbeat_takes_its_sites_later_ones_and_an_event_ends_that()
     assert box.read_to(10.0) == 1.5
     assert [box.pop()[1] for _ in range(3)] == [b"x", b"e", b"3"]
     assert box.pop() is None and box.read_to(10.0) == 10.0
+
+
+def test_messages_missing_from_many_sites_mean_behind_and_shed_ones_do_not():
+    rule = LagRule()
+    rule.check(0.0, 0.0)
+    for seq in range(1, 6):  # 40 sites, each of its messages 2 apart: half went missing
+        for s in range(40):
+            rule.heard(("p", f"s{s}"), 1, 2 * seq)
+    assert rule.check(0.5, 0.5) == BEHIND and rule.missing == 160
+    quiet = LagRule()
+    quiet.check(0.0, 0.0)
+    for seq in range(1, 6):  # the same gaps, each explained by a heartbeat the inbox shed
+        for s in range(40):
+            quiet.heard(("p", f"s{s}"), 1, 2 * seq, shed=1 if seq > 1 else 0)
+    assert quiet.check(0.5, 0.5) is None and quiet.missing == 0
+    few = LagRule()  # two sites with huge gaps (a misbehaving agent) blind nobody
+    few.check(0.0, 0.0)
+    for seq in range(1, 50):
+        few.heard(("p", "a"), 1, 1000 * seq)
+        few.heard(("p", "b"), 1, 1000 * seq)
+    assert few.check(0.5, 0.5) is None
+    # Caught up once two windows pass with nothing missing.
+    for t in (1.5, 2.5):
+        for s in range(40):
+            rule.heard(("p", f"s{s}"), 1, 100 + int(t * 10) + s % 1)
+        rule.check(t, t)
+    for s in range(40):
+        rule.heard(("p", f"s{s}"), 1, 126)
+    assert rule.check(3.6, 3.6) == CAUGHT_UP
+
+
+def test_a_gap_in_a_sites_numbers_after_a_reconnect_is_the_links_not_the_brokers():
+    rule = LagRule()
+    rule.check(0.0, 0.0)
+    for s in range(40):
+        rule.heard(("p", f"s{s}"), 1, 1)
+    rule.reset()
+    for s in range(40):
+        rule.heard(("p", f"s{s}"), 1, 50)
+    assert rule.check(0.5, 0.5) is None and rule.missing == 0
