@@ -97,9 +97,12 @@ class Core:
         msg = self.fleet.admit(msg, self._reject)  # first: made-up sites get no state at all
         if msg is None:
             return []
-        if not isinstance(msg, wire.Status) and not getattr(msg, "historical", False):
-            self.lag.heard((msg.project, msg.site), msg.boot, msg.seq, shed)  # a gap: lost
         site = self.tracker.sites.get((msg.project, msg.site))
+        if site is not None and site.state == "online" and \
+                not isinstance(msg, wire.Status) and not getattr(msg, "historical", False):
+            # A gap in an online site's numbers is a lost message (collector/lag.py); one
+            # back from an outage had its own reasons.
+            self.lag.heard((msg.project, msg.site), msg.boot, msg.seq, shed)
         verdict = self.gate.check(msg, now, site.offset if site is not None else None)
         if not verdict.ok:
             self._reject(f"{msg.project}/{msg.site}", verdict.problem, verdict.reason)

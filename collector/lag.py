@@ -53,10 +53,13 @@ class LagRule:
         """A live message of site ``key`` handled; ``shed`` of its heartbeats right before
         it were replaced by it in the inbox (received, not missing)."""
         last = self._last.get(key)
-        self._last[key] = (boot, seq)
         self._got[1] += 1 + shed
-        if last is None or last[0] != boot or seq <= last[1]:
+        if last is None or last[0] != boot:
+            self._last[key] = (boot, seq)
             return
+        if seq <= last[1]:
+            return  # an event resent, or one the agent made before a heartbeat
+        self._last[key] = (boot, seq)
         gap = min(MAX_GAP, seq - last[1] - 1 - shed)
         if gap > 0:
             self._missing[1] += gap

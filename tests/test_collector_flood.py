@@ -63,8 +63,9 @@ def events(port: int, user: str, password: str) -> None:
     sent = []
     for k in range(EVENTS_EACH):
         for site in EVENT_SITES:
-            ev = wire.Event("p", site, 1, 1_000_000 + k, time.time(), "loop_timeout",
-                            device="dev-1")
+            # Numbered below the site's heartbeats, as an agent's (one counter) would be:
+            # a jump in a site's numbers is a lost message (collector/lag.py).
+            ev = wire.Event("p", site, 1, k, time.time(), "loop_timeout", device="dev-1")
             sent.append(c.publish(wire.topic("p", site, wire.EVENT), wire.encode(ev), qos=1))
         time.sleep(FLOOD_S / EVENTS_EACH)
     for info in sent:

@@ -167,3 +167,15 @@ def test_a_gap_in_a_sites_numbers_after_a_reconnect_is_the_links_not_the_brokers
     for s in range(40):
         rule.heard(("p", f"s{s}"), 1, 50)
     assert rule.check(0.5, 0.5) is None and rule.missing == 0
+
+
+def test_a_message_received_before_a_freeze_and_handled_after_gets_the_fresh_allowance(
+        tmp_path):
+    core = core_at(tmp_path, 360.0)
+    core.handle(hb("s1", 1, 365.4), 365.4)
+    core.stalled(365.5, 367.03)  # frozen: 365.5 .. 367.03 is unknown
+    core.handle(hb("s2", 1, 364.78), 364.78)  # waited in the inbox; a site new to it
+    assert core.tick(369.5, read_to=369.5) == []  # 2.5 s after it could see again
+    down = {d.outage.key.site: d.outage for d in core.tick(370.1, read_to=370.1)
+            if type(d).__name__ == "OutageStarted"}
+    assert set(down) == {"s1", "s2"} and down["s2"].started_at == 364.78
