@@ -22,7 +22,7 @@ quarter of their bound, and a window with no more than a tenth of that share mis
 from __future__ import annotations
 
 LAG_BOUND_S = 10.0  # behind by more than this: unknown time
-UNREAD_BOUND = 512 * 1024  # bytes waiting in the socket: the broker is about to queue
+UNREAD_BOUND = 4 * 2**20  # bytes waiting unread in the socket: seconds of messages
 
 LOSS_SHARE = 0.02  # of the messages of a window missing: the broker dropped some
 LOSS_MIN = 20  # missing in a window at least (a site's short blip is no overload)
