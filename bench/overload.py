@@ -172,6 +172,9 @@ def main(argv=None) -> int:
     phases = {}
     try:
         drain = drain_collector(broker, reader, load, args.sites, args.sites, work)
+        if not drain:
+            raise SystemExit(f"overload: {args.sites} queued heartbeats drained too fast to "
+                             "time; give more --sites")
         for f in (float(x) for x in args.factors.split(",")):
             phases[f"{f:g}x"] = r = phase(broker, reader, load, work, args.sites,
                                           args.seconds, f * drain, args.events, f"over-{f:g}")

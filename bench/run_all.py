@@ -143,7 +143,7 @@ BENCHES = [
           ["--events", "500", "--timeout", "30"], 180, 60, replay_figures),
     Bench("workflow", "workflow_bench.py", ["--live", "5000", "--month", "10000"],
           ["--live", "200", "--month", "500"], 300, 60, workflow_figures),
-    Bench("overload", "overload.py", [], ["--seconds", "5", "--sites", "2000"], 420, 150,
+    Bench("overload", "overload.py", [], ["--seconds", "5"], 420, 150,
           overload_figures),
 ]
 BY_NAME = {b.name: b for b in BENCHES}
