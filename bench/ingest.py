@@ -1,18 +1,26 @@
-"""Benchmark: live heartbeat ingest through a real mosquitto (issue 5).
+"""Benchmark: live heartbeat ingest through a real mosquitto (issues 5 and 13).
 
-In one run, against one mosquitto on a free loopback port:
+In one run, against one mosquitto on loopback:
 
-1. the ceiling: ``--drain`` heartbeats are queued by mosquitto for an absent subscriber, then
-   a bare paho subscriber that only parses each payload as JSON takes them off; its rate is
-   the raw receive rate with nothing else running on the machine;
-2. the same queue taken off by one ``parkwatch collector run`` process (as deployed);
-3. live: a publisher process sends heartbeats of ``--sites`` sites at 90% of that capacity
-   for ``--seconds``, one site falling silent after 2 s. Sustained means nothing is lost
-   and exactly that site is found down while the heartbeats go on.
+1. drains: ``--drain`` heartbeats queued by mosquitto for an absent subscriber, taken off by
+   a bare paho subscriber that only parses each payload as JSON, then by one
+   ``parkwatch collector run`` process (as deployed);
+2. a rate ladder, for the bare subscriber (the ceiling) and for the collector: a publisher
+   process offers ``--sites`` sites' heartbeats live at a rate, for ``--seconds``, one site
+   falling silent after 2 s; the rate goes up by ``--step`` until a rung is not held. Held
+   means nothing lost (every heartbeat published reached the receiver: handled, or for the
+   collector shed because a later one of its site replaced it while it was behind), and
+   for the collector also: exactly that site found down, and never behind
+   (collector/tracking/lag.py).
+   The figure is the highest rate held; each receiver's MQTT session is removed after its
+   rung, so no session queues copies during the next.
 
-Prints a table and a JSON line.
+``--rate R`` runs one rung of the collector at R (``--interval`` what the heartbeats
+announce: 100,000 sites at their production rate is ``--sites 100000 --rate 10000
+--interval 10 --seconds 60``). Prints a table and a JSON line.
 
-    .venv/bin/python bench/ingest.py [--sites 2000] [--seconds 15] [--drain 100000] [--json FILE]
+    .venv/bin/python bench/ingest.py [--sites 5000] [--seconds 10] [--drain 100000]
+        [--start 4000] [--step 1.3] [--rate R] [--interval S] [--json FILE]
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -37,51 +45,66 @@ from bench.benchlib import (  # noqa: E402
     add_json_arg,
     collector_login,
     emit,
-    fleet_toml,
     machine_line,
     print_figures,
 )
-from simulators.broker import Mosquitto, free_port  # noqa: E402
+from simulators.broker import Mosquitto  # noqa: E402
 
-INTERVAL_S = 2.0  # what the heartbeats announce: a silent site is down after 6 s
+INTERVAL_S = 2.0  # what the heartbeats announce by default: a silent site is down after 6 s
 VICTIM = "s00000"
+LISTENING = re.compile(rb"collector API on http://[^:]+:(\d+)")
 
 
 def site_names(sites: int) -> list[str]:
     return [f"s{i:05d}" for i in range(sites)]
 
 
-def publisher(load: Login, sites: int, seconds: float, counter, rate: float = 0.0) -> None:
-    """Heartbeats round-robin over the sites, at ``rate`` per second (0: as fast as one
-    process can send them)."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{os.getpid()}",
-                         protocol=mqtt.MQTTv311)
-    client.max_queued_messages_set(0)
-    load.connect(client)
+def _client(login: Login, name: str, clean: bool = True, unqueued: bool = False):
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=name, protocol=mqtt.MQTTv311,
+                    clean_session=clean)
+    if unqueued:
+        c.max_queued_messages_set(0)
+    login.connect(c)
+    return c
+
+
+def forget_session(login: Login, client_id: str) -> None:
+    """Remove a persistent session, so the broker stops queueing for it."""
+    c = _client(login, client_id, clean=True)
+    c.loop(1.0)
+    c.disconnect()
+
+
+def publisher(load: Login, sites: int, seconds: float, counter, rate: float,
+              interval: float, victim: bool = True) -> None:
+    """Heartbeats round-robin over the sites at ``rate`` per second; the victim falls
+    silent after 2 s."""
+    client = _client(load, f"pub-{rate:.0f}-{time.monotonic_ns()}", unqueued=True)
     client.loop_start()
     names = site_names(sites)
     topics = [f"parkwatch/v1/bench/{n}/heartbeat" for n in names]
     body = ('{{"v":1,"project":"bench","site":"{site}","boot":1,"seq":{seq},"ts":{ts},'
-            '"interval_s":' + str(INTERVAL_S) + ',"devices":{{"gate-1":{{"state":"ok"}}}}}}')
+            '"interval_s":' + str(interval) + ',"devices":{{"gate-1":{{"state":"ok"}}}}}}')
     start = time.time()
     n = seq = 0
-    while True:
-        now = time.time()
-        if now - start > seconds:
-            break
+    while time.time() - start < seconds:
         seq += 1
         for i in range(sites):
-            if i == 0 and now - start > 2.0:
-                continue  # the victim falls silent
+            now = time.time()
+            if now - start > seconds:
+                break
+            if i == 0 and victim and now - start > 2.0:
+                continue
             client.publish(topics[i], body.format(site=names[i], seq=seq, ts=now))
             n += 1
-            if rate and n % 100 == 0:
+            if n % 100 == 0:
                 ahead = start + n / rate - time.time()
                 if ahead > 0:
                     time.sleep(ahead)
-        # Back off when the client's buffer grows: measure the receiver, not paho's queue.
-        while len(client._out_packet) > 20000:
-            time.sleep(0.001)
+                while len(client._out_packet) > 20000:  # measure the receiver, not paho
+                    time.sleep(0.001)
+    while client._out_packet:
+        time.sleep(0.01)
     client.loop_stop()
     client.disconnect()
     counter.value = n
@@ -90,9 +113,7 @@ def publisher(load: Login, sites: int, seconds: float, counter, rate: float = 0.
 def publish_batch(load: Login, sites: int, count: int) -> None:
     """``count`` heartbeats (QoS 0), sent and flushed; mosquitto queues them for the
     subscriber's persistent session while it is away."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"batch-{os.getpid()}",
-                         protocol=mqtt.MQTTv311)
-    load.connect(client)
+    client = _client(load, "batch")
     client.loop_start()
     body = ('{{"v":1,"project":"bench","site":"s{i:05d}","boot":1,"seq":{seq},"ts":{ts},'
             '"interval_s":3600.0,"devices":{{"gate-1":{{"state":"ok"}}}}}}')
@@ -109,152 +130,212 @@ def publish_batch(load: Login, sites: int, count: int) -> None:
     client.disconnect()
 
 
-def drain_bare(reader: Login, load: Login, sites: int, count: int) -> int:
-    """The ceiling: how fast a bare paho subscriber parsing JSON takes a queue of heartbeats
-    off the broker, with nothing else running."""
-    got = {"n": 0, "first": None, "last": None}
+# --- receivers ------------------------------------------------------------------------------
+
+def bare_receiver(reader: Login, client_id: str, clean: bool, counter, ready, stop) -> None:
+    """A bare paho subscriber parsing each payload as JSON (in its own process)."""
+    got = [0]
 
     def on_message(c, u, m):
         json.loads(m.payload)
-        got["n"] += 1
-        t = time.monotonic()
-        got["first"] = got["first"] or t
-        got["last"] = t
+        got[0] += 1
+        if got[0] % 64 == 0:
+            counter.value = got[0]
 
-    def session():
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bare-drain",
-                        protocol=mqtt.MQTTv311, clean_session=False)
-        c.on_message = on_message
-        return reader.connect(c)
+    c = _client(reader, client_id, clean=clean)
+    c.on_message = on_message
+    c.subscribe("parkwatch/v1/+/+/+", 0)
+    c.loop_start()
+    ready.set()
+    while not stop.wait(0.05):
+        counter.value = got[0]
+    counter.value = got[0]
+    c.loop_stop()
+    c.disconnect()
 
-    c = session()
+
+class CollectorProc:
+    """``parkwatch collector run`` with its API on port 0, read back from its log."""
+
+    def __init__(self, broker: Mosquitto, sites: int, work: Path, name: str):
+        self.name = name
+        cfg = work / f"{name}.toml"
+        cfg.write_text(f'broker = "{broker.url}"\ndatabase = "{work / name}.db"\n'
+                       f'client_id = "{name}"\n[api]\nport = 0\nanonymous_read = true\n'
+                       f"[mqtt]\n{broker.mqtt_toml()}"
+                       # compact: 100,000 sites' names stay under the config's 1 MB cap
+                       f"\n[projects.bench]\nsites = "
+                       f"{json.dumps(site_names(sites), separators=(',', ':'))}\n")
+        self.log = work / f"{name}.log"
+        exe = Path(sys.executable).parent / "parkwatch"
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen([str(exe), "collector", "run", "--config", str(cfg)],
+                                         stdout=subprocess.DEVNULL, stderr=out)
+        deadline = time.monotonic() + 60
+        while not (m := LISTENING.search(self.log.read_bytes())):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the collector did not start: {self.log.read_text()}")
+            time.sleep(0.05)
+        self.api = httpx.Client(base_url=f"http://127.0.0.1:{m.group(1).decode()}",
+                                timeout=30)
+        while not self.health()["mqtt_connected"]:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the collector did not connect")
+            time.sleep(0.05)
+
+    def health(self) -> dict:
+        return self.api.get("/healthz").json()
+
+    def taken(self) -> int:
+        """Heartbeats it took in: handled, or shed for a later one of their site."""
+        h = self.health()
+        return h["received"] + h["shed_heartbeats"]
+
+    def stop(self) -> None:
+        self.api.close()
+        self.proc.terminate()
+        self.proc.wait(20)
+
+
+def drain_bare(reader: Login, load: Login, sites: int, count: int) -> int:
+    """The ceiling of taking a queue off the broker."""
+    ctx = mp.get_context("spawn")
+    forget_session(reader, "bare-drain")
+    c = _client(reader, "bare-drain", clean=False)
     c.subscribe("parkwatch/v1/+/+/+", 0)
     c.loop(1.0)
     c.disconnect()
     publish_batch(load, sites, count)
-    c = session()
-    c.loop_start()
-    idle = time.monotonic()
-    seen = 0
+    counter, ready, stop = ctx.Value("q", 0), ctx.Event(), ctx.Event()
+    p = ctx.Process(target=bare_receiver, args=(reader, "bare-drain", False, counter, ready,
+                                                stop))
+    p.start()
+    ready.wait(30)
+    rate = _watch_rate(lambda: counter.value)
+    stop.set()
+    p.join(10)
+    forget_session(reader, "bare-drain")
+    return rate
+
+
+def _watch_rate(count) -> int:
+    """Rate of a counter from its first move until it stops moving for 2 s."""
+    samples, idle, last = [], time.monotonic(), -1
     while time.monotonic() - idle < 2.0:
+        n = count()
+        samples.append((time.monotonic(), n))
+        if n != last:
+            last, idle = n, time.monotonic()
         time.sleep(0.05)
-        if got["n"] != seen:
-            seen, idle = got["n"], time.monotonic()
-    c.loop_stop()
-    c.disconnect()
-    span = (got["last"] or 0) - (got["first"] or 0)
-    return round(got["n"] / span) if span else 0
-
-
-def drain_collector(broker: Mosquitto, load: Login, sites: int, count: int,
-                    work: Path) -> int:
-    """The same queue taken off by one collector process."""
-    api_port = free_port()
-    cfg = work / "drain.toml"
-    cfg.write_text(f'broker = "{broker.url}"\ndatabase = "{work / "d.db"}"\n'
-                   f'client_id = "bench-drain"\n[api]\nport = {api_port}\nanonymous_read = true\n'
-                   f"[mqtt]\n{broker.mqtt_toml()}{fleet_toml('bench', site_names(sites))}")
-    exe = Path(sys.executable).parent / "parkwatch"
-    api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10)
-
-    def start():
-        proc = subprocess.Popen([str(exe), "collector", "run", "--config", str(cfg)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                return proc, api.get("/healthz").json()
-            except httpx.HTTPError:
-                time.sleep(0.02)
-        raise RuntimeError("the collector did not start")
-
-    proc, _ = start()
-    time.sleep(1.0)  # subscribed: the session now exists
-    proc.terminate()
-    proc.wait(10)
-    publish_batch(load, sites, count)
-    proc, _ = start()
-    samples = []
-    try:
-        idle = time.monotonic()
-        last = -1
-        while time.monotonic() - idle < 2.0:
-            n = api.get("/healthz").json()["received"]
-            samples.append((time.monotonic(), n))
-            if n != last:
-                last, idle = n, time.monotonic()
-            time.sleep(0.05)
-    finally:
-        api.close()
-        proc.terminate()
-        proc.wait(10)
-    moving = [(t, n) for t, n in samples if 0 < n]
+    moving = [(t, n) for t, n in samples if n > 0]
+    if not moving:
+        return 0
     first = moving[0]
     end = next((t, n) for t, n in moving if n == moving[-1][1])
     return round((end[1] - first[1]) / (end[0] - first[0])) if end[0] > first[0] else 0
 
 
-def collector_run(broker: Mosquitto, load: Login, sites: int, seconds: float, work: Path,
-                  rate: float) -> dict:
-    api_port = free_port()
-    cfg = work / "collector.toml"
-    run = f"live-{round(rate)}"  # a database and MQTT session of its own per run
-    cfg.write_text(f'broker = "{broker.url}"\ndatabase = "{work / run}.db"\n'
-                   f'client_id = "{run}"\n[api]\nport = {api_port}\n'
-                   "anonymous_read = true\n"  # the bench reads /api/outages unsigned
-                   f"[mqtt]\n{broker.mqtt_toml()}{fleet_toml('bench', site_names(sites))}")
-    exe = Path(sys.executable).parent / "parkwatch"
-    proc = subprocess.Popen([str(exe), "collector", "run", "--config", str(cfg)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10)
+def drain_collector(broker: Mosquitto, reader: Login, load: Login, sites: int, count: int,
+                    work: Path) -> int:
+    forget_session(reader, "bench-drain")
+    col = CollectorProc(broker, sites, work, "bench-drain")
+    col.stop()  # subscribed: the session now exists
+    publish_batch(load, sites, count)
+    col = CollectorProc(broker, sites, work, "bench-drain")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if api.get("/healthz").json()["mqtt_connected"]:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the collector did not start")
-            time.sleep(0.1)
-        published = mp.Value("q", 0)
-        pub = mp.Process(target=publisher, args=(load, sites, seconds, published, rate))
-        pub.start()
-        time.sleep(3.0)  # warm up
-        r0, t0 = api.get("/healthz").json()["received"], time.monotonic()
-        time.sleep(seconds - 5.0)
-        r1, t1 = api.get("/healthz").json()["received"], time.monotonic()
-        outages = api.get("/api/outages").json()  # still inside the flood
-        pub.join()
-        time.sleep(1.0)
-        total = api.get("/healthz").json()["received"]
+        return _watch_rate(col.taken)
     finally:
-        api.close()
-        proc.terminate()
-        proc.wait(10)
-    down = [o["site"] for o in outages]
-    victim = [o for o in outages if o["site"] == VICTIM]
-    lag = (victim[0]["detected_at"] - victim[0]["last_seen_at"] - 3 * INTERVAL_S
-           if victim else None)
-    return {"published": published.value, "received": total,
-            "rate_per_s": round((r1 - r0) / (t1 - t0)),
-            "detection_correct": down == [VICTIM], "down": down[:5],
-            "lost_pct": round(100 * (1 - total / published.value), 2) if published.value else 0,
-            "detection_lag_s": None if lag is None else round(lag, 2)}
+        col.stop()
+        forget_session(reader, "bench-drain")
+
+
+# --- live rungs ------------------------------------------------------------------------------
+
+def rung(broker: Mosquitto, reader: Login, load: Login, sites: int, seconds: float,
+         work: Path, rate: float, interval: float, bare: bool) -> dict:
+    """One rate offered live for ``seconds`` to a bare subscriber or to a collector."""
+    ctx = mp.get_context("spawn")
+    name = f"{'bare' if bare else 'live'}-{round(rate)}"
+    published = ctx.Value("q", 0)
+    col = None
+    if bare:
+        counter, ready, stop = ctx.Value("q", 0), ctx.Event(), ctx.Event()
+        recv = ctx.Process(target=bare_receiver, args=(reader, name, True, counter, ready,
+                                                        stop))
+        recv.start()
+        ready.wait(30)
+        taken = lambda: counter.value  # noqa: E731
+    else:
+        col = CollectorProc(broker, sites, work, name)
+        taken = col.taken
+    pub = ctx.Process(target=publisher, args=(load, sites, seconds, published, rate,
+                                              interval))
+    try:
+        pub.start()
+        time.sleep(min(3.0, seconds / 4))  # warm up
+        r0, t0 = taken(), time.monotonic()
+        pub.join(seconds + 120)
+        if pub.exitcode != 0 or not published.value:
+            raise RuntimeError(f"the publisher failed (exit code {pub.exitcode})")
+        r1, t1 = taken(), time.monotonic()
+        _watch_rate(taken)  # until it stops moving: what is left in flight arrives
+        total = taken()
+        # Kept up: what arrived after the publisher was done is at most 1 s of the rate.
+        late_s = (total - r1) / rate
+        out = {"target_per_s": round(rate), "offered_per_s": round(published.value / seconds),
+               "received_per_s": round((r1 - r0) / (t1 - t0)),
+               "published": published.value, "taken": total,
+               "lost": published.value - total, "late_s": round(late_s, 2)}
+        if col is not None:
+            h = col.health()
+            down = [o["site"] for o in col.api.get("/api/outages").json()]
+            out.update(shed=h["shed_heartbeats"], max_lag_s=h["max_lag_s"],
+                       times_behind=h["times_behind"], correct=down == [VICTIM],
+                       down=down[:5], false_downs=len([s for s in down if s != VICTIM]))
+            out["held"] = out["lost"] <= 0 and late_s <= 1.0 and out["correct"] and \
+                not h["times_behind"]
+        else:
+            out["held"] = out["lost"] <= 0 and late_s <= 1.0
+    finally:
+        if col is not None:
+            col.stop()
+        else:
+            stop.set()
+            recv.join(10)
+        forget_session(reader, name)
+    return out
+
+
+def ladder(args, broker, reader, load, work, bare: bool) -> tuple[dict | None, list[dict]]:
+    tried, best, rate = [], None, args.start
+    while True:
+        # At most 4 heartbeats/s per site: under the plausibility gate's 10/s.
+        sites = max(args.sites, int(rate / 4))
+        r = rung(broker, reader, load, sites, args.seconds, work, rate, args.interval, bare)
+        r["sites"] = sites
+        tried.append(r)
+        print(f"  {'bare' if bare else 'collector'} at {rate:,.0f}/s: "
+              f"{'held' if r['held'] else 'NOT held'} {json.dumps(r)}", flush=True)
+        if not r["held"]:
+            return best, tried
+        best = r
+        rate *= args.step
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sites", type=int, default=2000)
-    ap.add_argument("--seconds", type=float, default=15.0, help="of each live run")
+    ap.add_argument("--sites", type=int, default=5000)
+    ap.add_argument("--seconds", type=float, default=10.0, help="of each live rung")
     ap.add_argument("--drain", type=int, default=100000, help="heartbeats queued, then drained")
+    ap.add_argument("--start", type=float, default=4000.0, help="the ladder's first rate")
+    ap.add_argument("--step", type=float, default=1.3, help="the ladder's factor per rung")
     ap.add_argument("--rate", type=float, default=0.0,
-                    help="live heartbeats per second (default: 90%% of the drained capacity)")
+                    help="one collector rung at this rate (no drains, no ladder)")
+    ap.add_argument("--interval", type=float, default=INTERVAL_S,
+                    help="heartbeat_interval_s the heartbeats announce")
     add_json_arg(ap)
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="pw-ingest-"))
-    rate = 0.0
     broker = Mosquitto(workdir=work / "mosquitto")
     with open(broker.conf, "a") as f:  # queue QoS 0 for absent persistent sessions
         f.write("queue_qos0_messages true\nmax_queued_bytes 0\n")
@@ -263,49 +344,67 @@ def main(argv=None) -> int:
     load = Login(broker.port, "bench-load",
                  broker.add_account("bench-load", write=("parkwatch/v1/bench/#",)))
     broker.start()
-    tried: list[dict] = []
+    reader = collector_login(broker)
     try:
-        drained_bare = drain_bare(collector_login(broker), load, args.sites, args.drain)
-        drained_col = drain_collector(broker, load, args.sites, args.drain, work)
-        # Live: heartbeats for ``--seconds``, one site silent after 2 s. Sustained means:
-        # (almost) nothing lost, exactly that site found down. Offer 90%, 75%, 60% of the
-        # drained capacity until it holds.
-        for share in ([args.rate / drained_col] if args.rate else [0.9, 0.75, 0.6]):
-            rate = share * drained_col
-            col = collector_run(broker, load, args.sites, args.seconds, work, rate)
-            tried.append({"offered_per_s": round(rate), "received_per_s": col["rate_per_s"],
-                          "lost_pct": col["lost_pct"], "correct": col["detection_correct"]})
-            if col["lost_pct"] < 1.0 and col["detection_correct"]:
-                break
+        if args.rate:
+            return _single(args, broker, reader, load, work)
+        drained_bare = drain_bare(reader, load, args.sites, args.drain)
+        drained_col = drain_collector(broker, reader, load, args.sites, args.drain, work)
+        ceiling, bare_tried = ladder(args, broker, reader, load, work, bare=True)
+        best, tried = ladder(args, broker, reader, load, work, bare=False)
     finally:
         broker.stop()
+    top = ceiling["offered_per_s"] if ceiling else 0
+    held = best["offered_per_s"] if best else 0
+    last = best or tried[-1]
     figures = {
         "benchmark": "ingest",
-        "workload": f"{args.drain:,} queued heartbeats drained by bare paho+JSON (the ceiling) "
-                    f"and by one `parkwatch collector run`, then {args.sites:,} sites' "
-                    f"heartbeats sent live for {args.seconds:g} s at 90% (75%, 60%) of the "
-                    "collector's drain rate with one site falling silent, through one "
-                    "mosquitto on loopback",
+        "workload": f"{args.drain:,} queued heartbeats drained by bare paho+JSON and by one "
+                    f"`parkwatch collector run`; then {args.sites:,} sites' heartbeats "
+                    f"offered live for {args.seconds:g} s per rung from {args.start:,.0f}/s "
+                    f"up by x{args.step:g} until not held (0 lost; for the collector also "
+                    "the one silent site found down and never behind), to bare paho+JSON "
+                    "(the ceiling) and to the collector, through one mosquitto on loopback",
         "sites": args.sites,
         "drain_bare_paho_json_per_s": drained_bare,
         "drain_collector_per_s": drained_col,
         "drain_share_of_ceiling_pct": round(100 * drained_col / drained_bare)
         if drained_bare else None,
-        "live_offered_per_s": round(rate),
-        "live_collector_heartbeats_per_s": col["rate_per_s"],
-        "live_share_of_ceiling_pct": round(100 * col["rate_per_s"] / drained_bare)
-        if drained_bare else None,
-        "collector_detection_correct": col["detection_correct"],
-        "collector_detection_lag_s": col["detection_lag_s"],
-        "collector_sites_found_down": col["down"],
-        "live_received_of_published": f"{col['received']}/{col['published']}",
-        "live_lost_pct": col["lost_pct"],
-        "live_tries": tried,
+        "drain_collector_note": "taken off the broker: handled, or shed for a later "
+                                "heartbeat of the same site queued behind it",
+        "ladder_ceiling_bare_held_per_s": top,
+        "ladder_collector_held_per_s": held,
+        "ladder_share_of_ceiling_pct": round(100 * held / top) if top else None,
+        "live_offered_per_s": held,
+        "live_collector_heartbeats_per_s": last["received_per_s"],
+        "live_share_of_ceiling_pct": round(100 * held / top) if top else None,
+        "collector_detection_correct": last["correct"],
+        "collector_sites_found_down": last["down"],
+        "collector_shed_at_held": last["shed"],
+        "collector_max_lag_s_at_held": last["max_lag_s"],
+        "live_lost_pct": round(100 * max(0, last["lost"]) / last["published"], 2)
+        if last["published"] else 0,
+        "ladder_bare": bare_tried,
+        "ladder_collector": tried,
         "machine": machine_line(),
     }
     print_figures(figures)
     emit(figures, args.json)
     return 0
+
+
+def _single(args, broker, reader, load, work) -> int:
+    r = rung(broker, reader, load, args.sites, args.seconds, work, args.rate, args.interval,
+             bare=False)
+    figures = {
+        "benchmark": "ingest",
+        "workload": f"{args.sites:,} sites' heartbeats (interval {args.interval:g} s) offered "
+                    f"live at {args.rate:,.0f}/s for {args.seconds:g} s to one `parkwatch "
+                    "collector run`, one site falling silent after 2 s",
+        "sites": args.sites, **r, "machine": machine_line()}
+    print_figures(figures)
+    emit(figures, args.json)
+    return 0 if r["held"] else 1
 
 
 if __name__ == "__main__":

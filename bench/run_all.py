@@ -118,6 +118,18 @@ def workflow_figures(r: dict) -> list[tuple]:
              f"{r['clock_pass_first_s']} / {r['clock_pass_steady_s']}", "first / steady")]
 
 
+def overload_figures(r: dict) -> list[tuple]:
+    rows = []
+    for k in ("2x", "5x"):
+        if f"{k}_offered_per_s" in r:
+            rows.append((f"overload {k} the drain: offered / handled, per s",
+                         f"{r[f'{k}_offered_per_s']:,} / {r[f'{k}_handled_per_s']:,}",
+                         f"shed {r[f'{k}_shed_heartbeats']:,}, max lag {r[f'{k}_max_lag_s']} s, "
+                         f"false downs {r[f'{k}_false_downs']}, events lost "
+                         f"{r[f'{k}_events_lost']}"))
+    return rows
+
+
 BENCHES = [
     Bench("ingest", "ingest.py", [], ["--sites", "200", "--drain", "10000", "--seconds", "12"],
           360, 150, ingest_figures),
@@ -133,6 +145,8 @@ BENCHES = [
           ["--events", "500", "--timeout", "30"], 180, 60, replay_figures),
     Bench("workflow", "workflow_bench.py", ["--live", "5000", "--month", "10000"],
           ["--live", "200", "--month", "500"], 300, 60, workflow_figures),
+    Bench("overload", "overload.py", [], ["--seconds", "5"], 420, 150,
+          overload_figures),
 ]
 BY_NAME = {b.name: b for b in BENCHES}
 

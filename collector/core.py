@@ -14,7 +14,8 @@ from collector.config import CollectorConfig
 from collector.fleet.registry import RELOAD_S, Fleet, config_sites
 from collector.storage_guard import sound_outage
 from collector.store import Store
-from collector.tracking.outages import Decision, Outage
+from collector.tracking.lag import BEHIND, CAUGHT_UP, LagRule
+from collector.tracking.outages import Decision, Outage, SiteClock
 from collector.tracking.plausible import Gate
 from collector.tracking.tracker import Tracker
 from collector.tracking.uplink import record_period
@@ -54,6 +55,12 @@ class Core:
         self.received = 0
         self.duplicates = 0
         self._next_alive = 0.0
+        self.lag = LagRule()  # behind what it was sent: unknown time (tracking/lag.py)
+        self._linked = False  # connected to the broker (link_up, link_down)
+        # Clock offsets to store, written by the next tick in its one transaction: not a
+        # commit per heartbeat (an offset only places events before the first heartbeat
+        # after a restart; one tick's worth lost to a crash is re-learnt at once).
+        self._clocks: dict[tuple[str, str], SiteClock] = {}
         # Only sites of the fleet registry are heard (collector/fleet/registry.py).
         self.fleet = Fleet(store.db, config_sites(cfg))
         self._next_fleet = now + RELOAD_S
@@ -78,8 +85,9 @@ class Core:
         store.apply(resumed)
         self.run_id = store.begin_run(now)
 
-    def handle(self, msg: wire.Message, now: float) -> list[Decision]:
+    def handle(self, msg: wire.Message, now: float, shed: int = 0) -> list[Decision]:
         """One validated message received at ``now``; duplicates of events are dropped.
+        ``shed``: heartbeats of the site the inbox replaced by this one (collector/tracking/lag.py).
 
         An event's delivery mark and the decisions it caused are one transaction: a
         collector killed in between has stored neither, so the broker's redelivery (the
@@ -90,6 +98,11 @@ class Core:
         if msg is None:
             return []
         site = self.tracker.sites.get((msg.project, msg.site))
+        if self.live and site is not None and site.state == "online" and \
+                not isinstance(msg, wire.Status) and not getattr(msg, "historical", False):
+            # A gap in an online site's numbers is a lost message (collector/tracking/lag.py); one
+            # back from an outage had its own reasons.
+            self.lag.heard((msg.project, msg.site), msg.boot, msg.seq, shed)
         verdict = self.gate.check(msg, now, site.offset if site is not None else None)
         if not verdict.ok:
             self._reject(f"{msg.project}/{msg.site}", verdict.problem, verdict.reason)
@@ -117,32 +130,71 @@ class Core:
 
     def _decide(self, msg: wire.Message, now: float) -> list[Decision]:
         decisions = self.tracker.receive(msg, now)
-        if decisions:
-            self.store.apply(decisions)
+        if not decisions:
+            return decisions
+        rest = decisions
+        if self.live and type(decisions[0]) is SiteClock:  # the tracker puts it first
+            clock = decisions[0]
+            self._clocks[(clock.project, clock.site)] = clock  # stored by the next tick
+            rest = decisions[1:]
+            if not rest:
+                return decisions  # the hot path's only write, now one per tick
+        with self.store.transaction():
+            self.store.apply(rest)
             if self.live:
                 self._alive(now)  # what it decided, it saw: vouch for it at once
         return decisions
 
-    def tick(self, now: float) -> list[Decision]:
+    def tick(self, now: float, read_to: float | None = None,
+             unread: int = 0) -> list[Decision]:
+        """``read_to``: the time up to which every message received has been handled (the
+        oldest one waiting was received then; default ``now``), ``unread`` the bytes
+        waiting unread in the socket. Silence counts only up to ``read_to``, and while the
+        collector is behind (collector/tracking/lag.py) it is unknown time, as without the
+        broker."""
+        read_to = now if read_to is None else min(now, read_to)
         if self.live and now >= self._next_fleet:  # sites added or removed meanwhile
             self._next_fleet = now + RELOAD_S
             self.fleet.reload()
-        decisions = self.tracker.tick(now)
-        self.store.apply(decisions)
-        if self.live and (decisions or now >= self._next_alive):
-            self._alive(now)
+        with self.store.transaction():  # one commit per tick, whatever it stores
+            if self.live:  # a simulated collector is never behind
+                self._lag(now, read_to, unread)
+            decisions = self.tracker.tick(read_to)
+            self.store.apply(decisions)
+            if self._clocks:
+                self.store.apply(list(self._clocks.values()))
+                self._clocks.clear()
+            if self.live and (decisions or now >= self._next_alive):
+                self._alive(read_to)  # it vouches only for what it has read
         return decisions
+
+    def _lag(self, now: float, read_to: float, unread: int) -> None:
+        change = self.lag.check(now, read_to, unread)
+        if change is None or not self._linked:
+            return
+        if change == BEHIND:
+            log.warning("the collector is %.1f s behind (%d bytes unread): unknown time "
+                        "from %.3f until it catches up", self.lag.lag_s, unread, read_to)
+            self.store.link_down(self.run_id, read_to)
+            self.tracker.link_lost(read_to)
+        elif change == CAUGHT_UP:
+            log.warning("the collector caught up; seeing again from %.3f", read_to)
+            self.store.link_up(self.run_id, read_to)
+            self.tracker.link_restored(read_to)
 
     def _alive(self, now: float) -> None:
         self.store.alive(self.run_id, now)
         self._next_alive = now + self.cfg.alive_interval_s
 
     def link_up(self, now: float) -> None:
+        self._linked = True
+        self.lag.reset()  # a new connection: judged afresh from now
         self.store.link_up(self.run_id, now)
         self.tracker.link_restored(now)
 
     def link_down(self, now: float) -> None:
         self.tick(now)
+        self._linked = False
         self.store.link_down(self.run_id, now)
         self.tracker.link_lost(now)
 
@@ -151,6 +203,10 @@ class Core:
         time, and every site gets a fresh silence allowance, as after a lost broker."""
         if self.tracker.blind:
             return
+        with self.store.transaction():
+            self._stall(since, now)
+
+    def _stall(self, since: float, now: float) -> None:
         self.store.link_down(self.run_id, since)
         self.tracker.link_lost(since)
         self.store.link_up(self.run_id, now)

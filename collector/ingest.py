@@ -8,12 +8,13 @@ import ssl
 import sys
 import threading
 import time
-from collections import Counter, deque
 
 import paho.mqtt.client as mqtt
 
 from collector.config import CollectorConfig
 from collector.core import Core
+from collector.inbox import BurstClient, Inbox, unread_bytes
+from collector.rejections import Rejections
 from collector.storage_guard import RETRY_S, StorageGuard, close_quietly, is_storage_error
 from collector.store import Store
 from parkwatch.core import wire
@@ -24,25 +25,6 @@ IDLE_S = 0.005  # the worker's nap when there is nothing to do
 TURN_S = 0.25  # a batch ends after this long: the worker turns (and ticks) at least this often
 RETAINED_OK = "/" + wire.STATUS  # the one channel whose retained messages are believed
 STALL_S = 1.0  # a turn this late means the process was frozen (paused VM, SIGSTOP, swap storm)
-
-
-class Rejections:
-    """Counts rejected messages; logs the first problem of each source only."""
-
-    def __init__(self):
-        self.by_reason: Counter[str] = Counter()
-        self.by_code: Counter[str] = Counter()  # short codes, ready to be metric labels
-        self._logged: set[str] = set()
-        self.total = 0
-
-    def add(self, source: str, problem: str, code: str = "wire_malformed") -> None:
-        self.total += 1
-        self.by_reason[problem.split(":")[0][:80]] += 1
-        self.by_code[code] += 1
-        if source not in self._logged and len(self._logged) < 1000:  # made-up ids are endless
-            self._logged.add(source)
-            log.warning("rejected message on %s: %s (further ones from it are counted only)",
-                        source, problem)
 
 
 class Ingest:
@@ -59,17 +41,20 @@ class Ingest:
         # Why the broker will not have us (login refused, TLS failed): /healthz is not ok.
         self.broker_problem: str | None = None
         self._last_problem: str | None = None
-        self._inbox: deque = deque()
+        self._inbox = Inbox()  # heartbeats coalesce there, nothing else (inbox.py)
         # The broker sends a client only so many unacknowledged QoS 1 messages: wake the
         # worker for those at once rather than at its next poll (heartbeats, QoS 0, wait).
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self._read_to: float | None = None  # for the next tick (collector/tracking/lag.py)
+        self._unread_bytes = 0
+        self._shed = 0  # heartbeats the one being handled replaced (collector/inbox.py)
         # A persistent session: QoS 1 events sent while the collector was down (uplink
         # records above all) are queued by the broker and delivered when it is back. Each
         # is acknowledged only once it is handled and stored (manual acks): a collector
         # killed with messages still in its inbox gets them again from the broker.
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
+        self.client = BurstClient(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg.client_id,
                                   protocol=mqtt.MQTTv311, clean_session=False,
                                   manual_ack=True)
         self._session = 0  # counts connections: an ack belongs to the one that delivered
@@ -126,24 +111,29 @@ class Ingest:
     def _on_message(self, client, userdata, message):
         # Only hand over: decoding happens in the worker, so that paho's thread is back on
         # its socket at once (the hot path: every heartbeat of every site).
-        ack = (self._session, message.mid) if message.qos else None
+        now = self.clock()
+        raw = message._topic
+        qos = message.qos
+        ack = (self._session, message.mid) if qos else None
         try:
+            if not qos and not message.retain and raw.endswith(b"/heartbeat"):
+                self._inbox.heartbeat(raw, raw.decode(), message.payload, now)
+                return  # latest per site wins while the worker is behind (inbox.py)
             if message.retain and not message.topic.endswith(RETAINED_OK):
                 # Only a status is meant to be retained: a retained heartbeat or event
                 # would be believed again at every reconnect (docs/wire.md, Limits).
                 self.rejections.add(message.topic, "retained message ignored", "retained")
-                self._inbox.append((None, None, self.clock(), ack))
+                self._inbox.put(None, None, now, ack)
                 return
-            self._inbox.append((message.topic, message.payload, self.clock(), ack))
+            self._inbox.put(message.topic, message.payload, now, ack, raw)
         except Exception as e:  # a topic that is not UTF-8; never raise into paho's thread
-            self.rejections.add(repr(message._topic)[:80], f"topic is not UTF-8: {e}",
-                                "wire_topic")
-            self._inbox.append((None, None, self.clock(), ack))
+            self.rejections.add(repr(raw)[:80], f"topic is not UTF-8: {e}", "wire_topic")
+            self._inbox.put(None, None, now, ack)
         if ack is not None:
             self._wake.set()
 
     def _put(self, item) -> None:
-        self._inbox.append((item, None, self.clock(), None))
+        self._inbox.put(item, None, self.clock())
 
     def _ack(self, ack: tuple[int, int]) -> None:
         """Acknowledge a handled QoS 1 message, unless its connection is gone (the broker
@@ -171,8 +161,24 @@ class Ingest:
 
     @property
     def backlog(self) -> int:
-        """Messages received from the broker and not handled yet."""
+        """Messages received from the broker and not handled yet (a site's heartbeats
+        waiting count once: they coalesce)."""
         return len(self._inbox)
+
+    @property
+    def shed(self) -> int:
+        """Heartbeats replaced by a later one of their site before they were handled."""
+        return self._inbox.shed
+
+    def lag(self) -> dict:
+        """For /healthz: how far behind the worker is (collector/tracking/lag.py)."""
+        rule = self.core.lag if self.core else None
+        return {"lag_s": round(rule.lag_s, 3) if rule else 0.0,
+                "max_lag_s": round(rule.max_lag_s, 3) if rule else 0.0,
+                "behind": bool(rule and rule.behind),
+                "times_behind": rule.times_behind if rule else 0,
+                "unread_bytes": rule.unread if rule else 0,
+                "shed_heartbeats": self.shed}
 
     @property
     def received(self) -> int:
@@ -240,11 +246,13 @@ class Ingest:
                     self._stalled(core, turn - last_turn)
                 last_turn = turn
                 for n in range(BATCH):
-                    if not inbox or self.storage.suspended or \
+                    if self.storage.suspended or \
                             (n % 64 == 63 and time.monotonic() - turn > TURN_S):
                         break
-                    entry = inbox.popleft()
-                    item, payload, now, ack = entry
+                    entry = inbox.pop()
+                    if entry is None:
+                        break
+                    item, payload, _, now, self._shed, ack, _ = entry
                     if now < self._resumed_at:  # heard while the store was failing
                         if ack is None and payload is not None:
                             continue  # QoS 0: that time is unknown, like a restart's
@@ -254,12 +262,15 @@ class Ingest:
                     if payload is not None:
                         item = self._decode(item, payload)
                     if item is not None and not self._stored(core, item, now):
-                        inbox.appendleft(entry)  # not stored: neither it nor later ones acked
+                        inbox.push_back(entry)  # not stored: neither it nor later ones acked
                         break
                     if ack is not None:  # stored, rejected or poison: never again
                         self._ack(ack)
                 t = self.clock()
                 if not self.storage.suspended and t >= next_tick:
+                    # Silence counts only up to what it has read (collector/tracking/lag.py).
+                    self._read_to = inbox.read_to(t)
+                    self._unread_bytes = unread_bytes(self.client.socket())
                     if self._stored(core, None, t):
                         self.storage.committed()  # a tick vouches for its sight: a write
                     next_tick = t + 0.25
@@ -298,11 +309,10 @@ class Ingest:
             else:
                 log.exception("error recording a stall")
 
-    @staticmethod
-    def _handle(core: Core, item, now: float) -> None:
+    def _handle(self, core: Core, item, now: float) -> None:
         try:
             if item is None:
-                decisions = core.tick(now)
+                decisions = core.tick(now, self._read_to, self._unread_bytes)
             elif item is True:
                 decisions = []
                 core.link_up(now)
@@ -310,7 +320,7 @@ class Ingest:
                 decisions = []
                 core.link_down(now)
             else:
-                decisions = core.handle(item, now)
+                decisions = core.handle(item, now, self._shed)
             for d in decisions:
                 log.debug("%s %s", type(d).__name__, getattr(d, "outage", d))
         except Exception as e:

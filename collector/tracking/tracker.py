@@ -82,6 +82,9 @@ class Tracker(OutageBook):
         self.sites: dict[tuple[str, str], SiteView] = {}
         self.online = 0  # sites currently online
         self.blind = False  # the collector cannot see the broker: silence means nothing
+        # When it last could see again: silence counts from here at the earliest, also for
+        # a message received before and handled after (a site new then, say).
+        self._restored = float("-inf")
         self._silence: list[tuple[float, tuple[str, str]]] = []
 
     # --- input ---------------------------------------------------------------------------
@@ -101,7 +104,8 @@ class Tracker(OutageBook):
                     site, msg.boot, msg.ts, now, self.silence_factor * site.interval_s):
             historical = True  # made while the site was cut off, let through late
         if not historical:
-            site.last_seen = now
+            if site.last_seen is None or now > site.last_seen:  # one handled late: older
+                site.last_seen = now
             if isinstance(msg, wire.Heartbeat):
                 site.heard.add(msg.boot, now, 2 * msg.interval_s)
             # A retained status may be old: only heartbeats tell the gateway's clock.
@@ -138,7 +142,8 @@ class Tracker(OutageBook):
             site.armed_at = None
             if site.state != "online" or site.last_seen is None:
                 continue
-            if now - site.last_seen > self.silence_factor * site.interval_s:
+            if now - max(site.last_seen, self._restored) > \
+                    self.silence_factor * site.interval_s:
                 out += self._site_down(site, now, "silence")
             else:
                 self._arm_silence(site)
@@ -153,6 +158,7 @@ class Tracker(OutageBook):
     def link_restored(self, now: float) -> None:
         """Back on the broker: every site gets a fresh silence allowance from now."""
         self.blind = False
+        self._restored = now
         if self.seen is not None:
             self.seen.append([now, None])
             del self.seen[:-64]
@@ -219,7 +225,7 @@ class Tracker(OutageBook):
     def _arm_silence(self, site: SiteView) -> None:
         if site.last_seen is None or site.state != "online":
             return
-        deadline = site.last_seen + self.silence_factor * site.interval_s
+        deadline = max(site.last_seen, self._restored) + self.silence_factor * site.interval_s
         if site.armed_at is None or deadline < site.armed_at:
             site.armed_at = deadline
             heapq.heappush(self._silence, (deadline, (site.project, site.site)))

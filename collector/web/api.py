@@ -95,7 +95,7 @@ def create_app(ingest: Ingest) -> FastAPI:
                 "rejected": ingest.rejections.total,
                 "rejected_by_reason": dict(ingest.rejections.by_reason),
                 "rejected_by_code": dict(ingest.rejections.by_code),
-                "backlog": ingest.backlog,
+                "backlog": ingest.backlog, **ingest.lag(),  # behind? collector/tracking/lag.py
                 "run": ingest.core.run_id if ingest.core else None}
 
     @app.get("/api/sites", response_model=list[m.Site])

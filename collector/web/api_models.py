@@ -22,7 +22,13 @@ class Health(Out):
     duplicates: int
     rejected: int
     rejected_by_reason: dict[str, int]
-    backlog: int
+    backlog: int  # messages received, not handled yet (a site's heartbeats count once)
+    lag_s: float  # now minus the receive time of the oldest message not handled yet
+    max_lag_s: float
+    behind: bool  # behind by more than the bound: unknown time (docs/architecture.md)
+    times_behind: int
+    unread_bytes: int  # waiting in the broker connection's socket
+    shed_heartbeats: int  # replaced by a later one of their site before being handled
     run: int | None
 
 

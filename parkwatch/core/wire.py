@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from parkwatch.core import wirefast
 from parkwatch.core.ids import ID as _ID
 from parkwatch.core.jsonenc import compact
 from parkwatch.core.wirefields import (  # noqa: F401  (limits and WireError are part of the contract)
@@ -75,6 +76,21 @@ def topic(project: str, site: str, channel: str) -> str:
 
 
 def parse_topic(name: str) -> tuple[str, str, str]:
+    parsed = _TOPICS.get(name)
+    if parsed is not None:
+        return parsed
+    parsed = _parse_topic(name)
+    if len(_TOPICS) >= MAX_TOPICS:  # made-up topics are endless: start again
+        _TOPICS.clear()
+    _TOPICS[name] = parsed
+    return parsed
+
+
+_TOPICS: dict[str, tuple[str, str, str]] = {}  # topics parsed already (valid ones only)
+MAX_TOPICS = 200_000
+
+
+def _parse_topic(name: str) -> tuple[str, str, str]:
     prefix = TOPIC_ROOT + "/"
     if not name.startswith(prefix):
         raise WireError(f"topic {name!r} is outside {TOPIC_ROOT}/", "topic")
@@ -252,4 +268,8 @@ def decode(topic_name: str, payload: bytes) -> Message:
         if body.get(key) != expected:
             raise WireError(f"payload {key} {body.get(key)!r} does not match topic {expected!r}",
                             "topic_mismatch")
+    if channel == HEARTBEAT:  # the hot path: a plain heartbeat, or None and the full checks
+        msg = wirefast.heartbeat(body, DEVICE_STATES, SEVERITIES, DeviceReport, Heartbeat)
+        if msg is not None:
+            return msg
     return _MODELS[channel].from_dict(body)
