@@ -30,7 +30,7 @@ from collector.scenario.spec import GLOBAL_KINDS, Event, Scenario
 from collector.scenario.workflow import Simulation
 from collector.store import Store
 from collector.workflow.responders import Delays, Override, Responders
-from collector.workflow.store import WorkflowStore
+from collector.workflow.store_batch import BatchStore
 
 TICK_S = 0.25  # the live collector ticks four times a second; so does the virtual one
 BATCH = 20000  # happenings per database transaction
@@ -55,7 +55,7 @@ class Runner:
             Override(ev.project, ev.site, ev.device, ev.at, ev.end, ev.delays)
             for ev in scenario.events if ev.delays != Delays()])
         # The workflow shares the collector's connection and its batches' transactions.
-        self.workflow = Simulation(WorkflowStore.joined(self.store.db, plan.config),
+        self.workflow = Simulation(BatchStore.joined(self.store.db, plan.config),
                                    responders, plan.manual, plan.problems)
         self._next_workflow = scenario.start
         self.core: Core | None = None

@@ -1,0 +1,219 @@
+"""The workflow store with write-behind batches, for the scenario runner.
+
+A year of a fleet makes a hundred thousand tickets; created, dispatched and told of their
+outage's end one by one through ``WorkflowStore`` they cost about a millisecond each, most
+of it SQL statements issued one at a time. Inside ``deferred()``, ``create``, ``act`` and
+``load`` keep the tickets they touch in memory and every row they would have written is
+queued; ``flush()`` (and the end of the block) writes them with one ``executemany`` per
+table and kind of row. The rows, their ids and their order are the ones the one-by-one path
+writes: ticket and assignment ids are the next ones SQLite would give, the other tables get
+theirs in the order of the queue.
+
+Only what the store itself reads is kept: a query of its own (``tickets()``, the service's
+SQL) sees the database, so a caller flushes before one. With notification routes configured
+an event's outbox row renders the ticket as stored at that moment, so the store then writes
+at once, as ``WorkflowStore`` does. The live collector keeps ``WorkflowStore``.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from itertools import groupby
+
+import sqlite_utils
+
+from collector.ids import storable
+from collector.workflow import lifecycle
+from collector.workflow.config import WorkflowConfig
+from collector.workflow.lifecycle import Assignment, Step, Ticket
+from collector.workflow.store import (
+    _SET_ASSIGNMENT,
+    ASSIGNMENT_FIELDS,
+    TICKET_FIELDS,
+    WorkflowStore,
+)
+
+_DEFAULTS = {"transfers": 0, "plan_changes": 0, "version": 0}  # the schema's defaults
+_SAVED = tuple(k for k in TICKET_FIELDS if k not in ("id", "version"))
+
+
+class _Pending:
+    """What a deferred block has changed and not yet written."""
+
+    def __init__(self, next_ticket: int, next_assignment: int):
+        self.next_ticket, self.next_assignment = next_ticket, next_assignment
+        self.tickets: dict[int, Ticket] = {}  # every ticket touched, as it is now
+        self.new: dict[int, dict] = {}  # tickets created: the row as inserted
+        self.stored: dict[int, int] = {}  # tickets of the database: the version stored
+        self.before: dict[int, dict[int, tuple]] = {}  # their assignments' rows as loaded
+        self.rows: list[tuple[str, tuple[str, ...], tuple]] = []  # plain inserts, in order
+
+
+class BatchStore(WorkflowStore):
+    _pending: _Pending | None = None
+
+    @classmethod
+    def joined(cls, db: sqlite_utils.Database, cfg: WorkflowConfig) -> BatchStore:
+        return super().joined(db, cfg)
+
+    @contextmanager
+    def deferred(self):
+        """Queue the writes of ``create`` and ``act`` inside; write them at the end."""
+        if self._pending is not None or self.cfg.routes:
+            yield self
+            return
+        self._pending = self._fresh()
+        try:
+            yield self
+            self.flush()
+        finally:
+            self._pending = None
+
+    def _fresh(self) -> _Pending:
+        top = self.db.execute("SELECT (SELECT max(id) FROM wf_tickets), "
+                              "(SELECT max(id) FROM wf_assignments)").fetchone()
+        return _Pending((top[0] or 0) + 1, (top[1] or 0) + 1)
+
+    # --- the store's own calls, kept in memory -----------------------------------------
+
+    def create(self, fields: dict, now: float, who: str, note: str | None = None,
+               attachments: list[dict] = (), dispatch_to: str | None = None) -> int:
+        p = self._pending
+        if p is None:
+            return super().create(fields, now, who, note, attachments, dispatch_to)
+        tid = p.next_ticket
+        row = {**fields, "state": "open", "created_at": now, "version": 0,
+               "assessed": int(self.cfg.clock(fields["project"]).in_window(fields["opened_at"]))}
+        ticket = Ticket(id=tid, **{k: row.get(k, _DEFAULTS.get(k)) for k in TICKET_FIELDS
+                                   if k not in ("id", "assessed")},
+                        assessed=bool(row["assessed"]), group=row.get("group_name"))
+        rows = [("wf_attachments", {**a, "ticket_id": tid, "added_at": now})
+                for a in attachments]
+        rows.append(("wf_audit", {"ticket_id": tid, "at": now, "who": who,
+                                  "action": "opened", "note": note, "from_state": None,
+                                  "to_state": "open", "group_name": None}))
+        rows += self._events([lifecycle.Event("opened", f"t{tid}:opened", now, ("seat",), tid,
+                                              {"source": fields["source"]})], now)
+        step = None
+        if dispatch_to is not None:  # may refuse: then nothing at all is queued
+            step = lifecycle.step(ticket, "dispatch", now, who, groups=self.cfg.groups,
+                                  limits=self.cfg.limits, group=dispatch_to, note=note)
+        p.next_ticket += 1
+        p.new[tid], p.tickets[tid] = row, ticket
+        self._queue(rows)
+        if step is not None:
+            self._keep(step, now)
+        return tid
+
+    def load(self, tid: int) -> Ticket | None:
+        p = self._pending
+        if p is not None and tid in p.tickets:
+            return p.tickets[tid]
+        return super().load(tid)
+
+    def act(self, tid: int, action: str, now: float, who: str, **kw) -> Ticket:
+        p = self._pending
+        if p is None:
+            return super().act(tid, action, now, who, **kw)
+        ticket = self.load(tid)
+        if ticket is None:
+            raise lifecycle.NotFound(f"no incident {tid}")
+        s = lifecycle.step(ticket, action, now, who, groups=self.cfg.groups,
+                           limits=self.cfg.limits, **kw)
+        if tid not in p.tickets:  # first touched here: remember the stored state
+            p.stored[tid] = ticket.version
+            p.before[tid] = {a.id: _assignment_row(a) for a in ticket.assignments}
+        self._keep(s, now)
+        return s.ticket
+
+    def _keep(self, s: Step, now: float) -> None:
+        """What ``_save`` writes, kept: the ticket as it is now, the rows queued."""
+        p, t = self._pending, s.ticket
+        for a in t.assignments:
+            if a.id is None:  # inserted at the flush with the id SQLite would give it
+                a.id = p.next_assignment
+                p.next_assignment += 1
+        p.tickets[t.id] = t
+        au = s.audit
+        self._queue([("wf_audit", {"ticket_id": t.id, "at": au.at, "who": au.who,
+                                   "action": au.action, "note": au.note,
+                                   "from_state": au.from_state, "to_state": au.to_state,
+                                   "group_name": au.group})] + self._events(s.events, now))
+
+    def _events(self, events, now: float) -> list[tuple[str, dict]]:
+        return [("wf_events", {"key": e.key, "kind": e.kind, "ticket_id": e.ticket_id,
+                               "at": e.at, "audience": json.dumps(list(e.audience)),
+                               "detail": json.dumps(e.detail), "recorded_at": now})
+                for e in events]
+
+    def _queue(self, rows: list[tuple[str, dict]]) -> None:
+        self._pending.rows += [(table, tuple(r), tuple(
+            json.dumps(v) if isinstance(v, dict | list) else v for v in r.values()))
+            for table, r in rows]
+
+    # --- writing ------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write everything queued; the block carries on with nothing pending."""
+        p = self._pending
+        if p is None:
+            return
+        conn = self.db.conn
+        new_assignments, changed_assignments, updates = [], [], []
+        for tid, t in p.tickets.items():
+            values = [getattr(t, k) for k in _SAVED]
+            values[_SAVED.index("assessed")] = int(t.assessed)
+            if tid in p.new:
+                row = {**p.new[tid], **dict(zip(_SAVED, values, strict=True)),
+                       "group_name": t.group, "version": t.version, "id": tid}
+                p.rows.append(("wf_tickets", tuple(row), tuple(row.values())))
+            elif t.version != p.stored[tid]:  # acted on (not only prefetched)
+                updates.append([*values, t.group, t.version, tid, p.stored[tid]])
+            before = p.before.get(tid, {})
+            for seq, a in enumerate(t.assignments):
+                row = _assignment_row(a)
+                if a.id not in before:
+                    new_assignments.append((*row, tid, seq, a.id))
+                elif before[a.id] != row:
+                    changed_assignments.append((*row, a.id))
+        # Each table's rows in the order they were queued: ids come out as one by one.
+        p.rows.sort(key=lambda r: r[0])  # stable: the order within a table is kept
+        for (table, cols), group in groupby(p.rows, key=lambda r: (r[0], r[1])):
+            verb = "INSERT OR IGNORE" if table == "wf_events" else "INSERT"
+            conn.executemany(f"{verb} INTO {table} ({', '.join(cols)}) VALUES "
+                             f"({', '.join('?' * len(cols))})", [r[2] for r in group])
+        conn.executemany(f"INSERT INTO wf_assignments ({', '.join(ASSIGNMENT_FIELDS)}, "
+                         f"ticket_id, seq, id) VALUES "
+                         f"({', '.join('?' * (len(ASSIGNMENT_FIELDS) + 3))})",
+                         new_assignments)
+        conn.executemany(f"UPDATE wf_assignments SET {_SET_ASSIGNMENT} WHERE id = ?",
+                         changed_assignments)
+        sets = ", ".join(f"{k} = ?" for k in (*_SAVED, "group_name"))
+        for u in updates:
+            cur = conn.execute(f"UPDATE wf_tickets SET {sets}, version = ? "
+                               "WHERE id = ? AND version = ?", u)
+            if cur.rowcount != 1:
+                raise lifecycle.Conflict(f"incident {u[-2]} changed meanwhile; try again")
+        self._pending = self._fresh()
+
+    def prefetch(self, ids: list[int]) -> None:
+        """Load these tickets in one query (a deferred block's ``act`` on each follows)."""
+        p = self._pending
+        if p is None:
+            return
+        ids = [i for i in ids if storable(i) and i not in p.tickets]
+        for t in self._by_ids(ids):
+            p.tickets[t.id] = t
+            p.stored[t.id] = t.version
+            p.before[t.id] = {a.id: _assignment_row(a) for a in t.assignments}
+
+    def _by_ids(self, ids: list[int]) -> list[Ticket]:
+        rows = list(self._where_in(f"SELECT {', '.join(TICKET_FIELDS)}, group_name FROM "
+                                   "wf_tickets WHERE id", ids))
+        by_id = self._assignments([r["id"] for r in rows])
+        return [self._ticket(r, by_id.get(r["id"], [])) for r in rows]
+
+
+def _assignment_row(a: Assignment) -> tuple:
+    return tuple(getattr(a, "group" if k == "group_name" else k) for k in ASSIGNMENT_FIELDS)
