@@ -11,6 +11,7 @@ detects silence exactly as it would live (docs/scenarios.md).
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import replace
 
 from agent import wire
@@ -32,7 +33,10 @@ class SimSite:
         self.down: set[str] = set()  # why the link is down: "uplink", "broker"
         self.lost_at: float | None = None  # the uplink journal's open record
         self.outbox: list[wire.Event] = []
-        self.changes: list[float] = []  # happening times at this site (and global ones)
+        self.changes = array("d")  # happening times at this site (and global ones), sorted
+        self.plan = array("q")  # the positions of its events in the scenario's (by start)
+        self.plan_i = 0  # the next of them to make happenings of
+        self.pending: list[tuple] = []  # a heap of its happenings made and not yet due
         self._ci = 0
         self.beat_gen = 0
         self.loss_token = 0

@@ -7,6 +7,7 @@ wrong, like the config files'.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -45,7 +46,10 @@ class Project:
     budget_minutes: float
 
 
-@dataclass(frozen=True)
+NO_DELAYS = Delays()  # an event with no responder keys shares this one
+
+
+@dataclass(frozen=True, slots=True)  # a year of 100,000 sites holds a million
 class Event:
     index: int
     kind: str
@@ -258,11 +262,19 @@ def _event(i: int, e: Section, where: dict[str, Project], start: float,
     if cause is not None and kind in GLOBAL_KINDS:
         raise e.error("cause", f"a {kind} event is the platform's; it takes no cause")
     delays = delays_of(e)
-    if delays != Delays() and kind in GLOBAL_KINDS:
+    if delays == NO_DELAYS:
+        delays = NO_DELAYS
+    elif kind in GLOBAL_KINDS:
         raise e.error("kind", f"a {kind} event causes no incident of its own; responder "
                               "keys go on site events")
     e.done()
-    return Event(i, kind, at, duration, project, site, device, code, cause, delays)
+    return Event(i, _intern(kind), at, duration, _intern(project), _intern(site),
+                 _intern(device), _intern(code), cause, delays)
+
+
+def _intern(text: str | None) -> str | None:
+    """One string object per name, not one per event that names it."""
+    return None if text is None else sys.intern(text)
 
 
 def _default_device(kind: str, devices: tuple[str, ...]) -> str:

@@ -35,6 +35,7 @@ from collector.workflow.store import (
 )
 
 _DEFAULTS = {"transfers": 0, "plan_changes": 0, "version": 0}  # the schema's defaults
+_TICKET_COLUMNS = (*TICKET_FIELDS, "group_name")
 _SAVED = tuple(k for k in TICKET_FIELDS if k not in ("id", "version"))
 
 
@@ -110,7 +111,10 @@ class BatchStore(WorkflowStore):
         p = self._pending
         if p is not None and tid in p.tickets:
             return p.tickets[tid]
-        return super().load(tid)
+        if not storable(tid):
+            return None
+        found = self._by_ids([tid])
+        return found[0] if found else None
 
     def act(self, tid: int, action: str, now: float, who: str, **kw) -> Ticket:
         p = self._pending
@@ -209,10 +213,24 @@ class BatchStore(WorkflowStore):
             p.before[t.id] = {a.id: _assignment_row(a) for a in t.assignments}
 
     def _by_ids(self, ids: list[int]) -> list[Ticket]:
-        rows = list(self._where_in(f"SELECT {', '.join(TICKET_FIELDS)}, group_name FROM "
-                                   "wf_tickets WHERE id", ids))
-        by_id = self._assignments([r["id"] for r in rows])
-        return [self._ticket(r, by_id.get(r["id"], [])) for r in rows]
+        """``load`` of each, in id order, by plain cursors (sqlite-utils' ``query`` costs
+        more than the two lookups)."""
+        conn, out = self.db.conn, []
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk:chunk + 500]
+            marks = ",".join("?" * len(part))
+            rows = [dict(zip(_TICKET_COLUMNS, r, strict=True)) for r in conn.execute(
+                f"SELECT {', '.join(_TICKET_COLUMNS)} FROM wf_tickets WHERE id IN ({marks}) "
+                "ORDER BY id", part)]
+            assignments: dict[int, list[Assignment]] = {}
+            for r in conn.execute(f"SELECT ticket_id, id, {', '.join(ASSIGNMENT_FIELDS)} FROM "
+                                  f"wf_assignments WHERE ticket_id IN ({marks}) "
+                                  "ORDER BY ticket_id, seq", part):
+                a = dict(zip(ASSIGNMENT_FIELDS, r[2:], strict=True))
+                assignments.setdefault(r[0], []).append(
+                    Assignment(group=a.pop("group_name"), id=r[1], **a))
+            out += [self._ticket(r, assignments.get(r["id"], [])) for r in rows]
+        return out
 
 
 def _assignment_row(a: Assignment) -> tuple:
