@@ -27,6 +27,7 @@ from collector.ids import storable
 from collector.workflow import lifecycle
 from collector.workflow.config import WorkflowConfig
 from collector.workflow.lifecycle import Assignment, Step, Ticket
+from collector.workflow.problems import Sighting
 from collector.workflow.store import (
     _SET_ASSIGNMENT,
     ASSIGNMENT_FIELDS,
@@ -36,19 +37,22 @@ from collector.workflow.store import (
 
 _DEFAULTS = {"transfers": 0, "plan_changes": 0, "version": 0}  # the schema's defaults
 _TICKET_COLUMNS = (*TICKET_FIELDS, "group_name")
+_AUDIT = ("ticket_id", "at", "who", "action", "note", "from_state", "to_state", "group_name")
+_EVENT = ("key", "kind", "ticket_id", "at", "audience", "detail", "recorded_at")
+RECENT = 20000  # tickets kept in memory after they were written (about 20 MB)
 _SAVED = tuple(k for k in TICKET_FIELDS if k not in ("id", "version"))
 
 
 class _Pending:
     """What a deferred block has changed and not yet written."""
 
-    def __init__(self, next_ticket: int, next_assignment: int):
-        self.next_ticket, self.next_assignment = next_ticket, next_assignment
+    def __init__(self):
+        self.next_ticket = self.next_assignment = 0  # 0: not looked up yet
         self.tickets: dict[int, Ticket] = {}  # every ticket touched, as it is now
         self.new: dict[int, dict] = {}  # tickets created: the row as inserted
         self.stored: dict[int, int] = {}  # tickets of the database: the version stored
         self.before: dict[int, dict[int, tuple]] = {}  # their assignments' rows as loaded
-        self.rows: list[tuple[str, tuple[str, ...], tuple]] = []  # plain inserts, in order
+        self.rows: list[tuple[str, tuple[str, ...], tuple]] = []  # inserts, in order
 
 
 class BatchStore(WorkflowStore):
@@ -56,7 +60,11 @@ class BatchStore(WorkflowStore):
 
     @classmethod
     def joined(cls, db: sqlite_utils.Database, cfg: WorkflowConfig) -> BatchStore:
-        return super().joined(db, cfg)
+        store = super().joined(db, cfg)
+        # Tickets written by the last blocks and not closed, newest last: the outage's end
+        # and the next responder's step come soon after, and need not be read back.
+        store._recent: dict[int, Ticket] = {}
+        return store
 
     @contextmanager
     def deferred(self):
@@ -64,17 +72,21 @@ class BatchStore(WorkflowStore):
         if self._pending is not None or self.cfg.routes:
             yield self
             return
-        self._pending = self._fresh()
+        self._pending = _Pending()
         try:
             yield self
             self.flush()
         finally:
             self._pending = None
 
-    def _fresh(self) -> _Pending:
-        top = self.db.execute("SELECT (SELECT max(id) FROM wf_tickets), "
-                              "(SELECT max(id) FROM wf_assignments)").fetchone()
-        return _Pending((top[0] or 0) + 1, (top[1] or 0) + 1)
+    def _next_ids(self) -> _Pending:
+        """The pending writes, with the next ticket and assignment ids SQLite would give."""
+        p = self._pending
+        if not p.next_ticket:
+            top = self.db.execute("SELECT (SELECT max(id) FROM wf_tickets), "
+                                  "(SELECT max(id) FROM wf_assignments)").fetchone()
+            p.next_ticket, p.next_assignment = (top[0] or 0) + 1, (top[1] or 0) + 1
+        return p
 
     # --- the store's own calls, kept in memory -----------------------------------------
 
@@ -83,34 +95,36 @@ class BatchStore(WorkflowStore):
         p = self._pending
         if p is None:
             return super().create(fields, now, who, note, attachments, dispatch_to)
-        tid = p.next_ticket
+        tid = self._next_ids().next_ticket
+        queued = [("wf_attachments", tuple(r), tuple(json.dumps(v) if isinstance(v, dict | list)
+                                                     else v for v in r.values()))
+                  for r in ({**a, "ticket_id": tid, "added_at": now} for a in attachments)]
         row = {**fields, "state": "open", "created_at": now, "version": 0,
                "assessed": int(self.cfg.clock(fields["project"]).in_window(fields["opened_at"]))}
         ticket = Ticket(id=tid, **{k: row.get(k, _DEFAULTS.get(k)) for k in TICKET_FIELDS
                                    if k not in ("id", "assessed")},
                         assessed=bool(row["assessed"]), group=row.get("group_name"))
-        rows = [("wf_attachments", {**a, "ticket_id": tid, "added_at": now})
-                for a in attachments]
-        rows.append(("wf_audit", {"ticket_id": tid, "at": now, "who": who,
-                                  "action": "opened", "note": note, "from_state": None,
-                                  "to_state": "open", "group_name": None}))
-        rows += self._events([lifecycle.Event("opened", f"t{tid}:opened", now, ("seat",), tid,
-                                              {"source": fields["source"]})], now)
+        queued.append(("wf_audit", _AUDIT, (tid, now, who, "opened", note, None, "open", None)))
+        queued += self._events([lifecycle.Event("opened", f"t{tid}:opened", now, ("seat",), tid,
+                                                {"source": fields["source"]})], now)
         step = None
         if dispatch_to is not None:  # may refuse: then nothing at all is queued
             step = lifecycle.step(ticket, "dispatch", now, who, groups=self.cfg.groups,
                                   limits=self.cfg.limits, group=dispatch_to, note=note)
         p.next_ticket += 1
         p.new[tid], p.tickets[tid] = row, ticket
-        self._queue(rows)
+        p.rows += queued
         if step is not None:
             self._keep(step, now)
         return tid
 
     def load(self, tid: int) -> Ticket | None:
         p = self._pending
-        if p is not None and tid in p.tickets:
-            return p.tickets[tid]
+        if p is not None:
+            if tid in p.tickets:
+                return p.tickets[tid]
+            if tid in self._recent:
+                return self._recent[tid]
         if not storable(tid):
             return None
         found = self._by_ids([tid])
@@ -119,6 +133,7 @@ class BatchStore(WorkflowStore):
     def act(self, tid: int, action: str, now: float, who: str, **kw) -> Ticket:
         p = self._pending
         if p is None:
+            self._recent.pop(tid, None)  # written at once: read back when next wanted
             return super().act(tid, action, now, who, **kw)
         ticket = self.load(tid)
         if ticket is None:
@@ -135,33 +150,27 @@ class BatchStore(WorkflowStore):
         """What ``_save`` writes, kept: the ticket as it is now, the rows queued."""
         p, t = self._pending, s.ticket
         for a in t.assignments:
-            if a.id is None:  # inserted at the flush with the id SQLite would give it
+            if a.id is None:
+                self._next_ids()  # inserted at the flush with the id SQLite would give it
                 a.id = p.next_assignment
                 p.next_assignment += 1
         p.tickets[t.id] = t
         au = s.audit
-        self._queue([("wf_audit", {"ticket_id": t.id, "at": au.at, "who": au.who,
-                                   "action": au.action, "note": au.note,
-                                   "from_state": au.from_state, "to_state": au.to_state,
-                                   "group_name": au.group})] + self._events(s.events, now))
+        p.rows.append(("wf_audit", _AUDIT, (t.id, au.at, au.who, au.action, au.note,
+                                            au.from_state, au.to_state, au.group)))
+        p.rows += self._events(s.events, now)
 
-    def _events(self, events, now: float) -> list[tuple[str, dict]]:
-        return [("wf_events", {"key": e.key, "kind": e.kind, "ticket_id": e.ticket_id,
-                               "at": e.at, "audience": json.dumps(list(e.audience)),
-                               "detail": json.dumps(e.detail), "recorded_at": now})
-                for e in events]
-
-    def _queue(self, rows: list[tuple[str, dict]]) -> None:
-        self._pending.rows += [(table, tuple(r), tuple(
-            json.dumps(v) if isinstance(v, dict | list) else v for v in r.values()))
-            for table, r in rows]
+    def _events(self, events, now: float) -> list[tuple[str, tuple, tuple]]:
+        return [("wf_events", _EVENT, (e.key, e.kind, e.ticket_id, e.at,
+                                       json.dumps(list(e.audience)), json.dumps(e.detail),
+                                       now)) for e in events]
 
     # --- writing ------------------------------------------------------------------------
 
     def flush(self) -> None:
         """Write everything queued; the block carries on with nothing pending."""
         p = self._pending
-        if p is None:
+        if p is None or not (p.tickets or p.rows):
             return
         conn = self.db.conn
         new_assignments, changed_assignments, updates = [], [], []
@@ -172,7 +181,7 @@ class BatchStore(WorkflowStore):
                 row = {**p.new[tid], **dict(zip(_SAVED, values, strict=True)),
                        "group_name": t.group, "version": t.version, "id": tid}
                 p.rows.append(("wf_tickets", tuple(row), tuple(row.values())))
-            elif t.version != p.stored[tid]:  # acted on (not only prefetched)
+            else:
                 updates.append([*values, t.group, t.version, tid, p.stored[tid]])
             before = p.before.get(tid, {})
             for seq, a in enumerate(t.assignments):
@@ -187,30 +196,34 @@ class BatchStore(WorkflowStore):
             verb = "INSERT OR IGNORE" if table == "wf_events" else "INSERT"
             conn.executemany(f"{verb} INTO {table} ({', '.join(cols)}) VALUES "
                              f"({', '.join('?' * len(cols))})", [r[2] for r in group])
-        conn.executemany(f"INSERT INTO wf_assignments ({', '.join(ASSIGNMENT_FIELDS)}, "
-                         f"ticket_id, seq, id) VALUES "
-                         f"({', '.join('?' * (len(ASSIGNMENT_FIELDS) + 3))})",
-                         new_assignments)
-        conn.executemany(f"UPDATE wf_assignments SET {_SET_ASSIGNMENT} WHERE id = ?",
-                         changed_assignments)
+        if new_assignments:
+            conn.executemany(f"INSERT INTO wf_assignments ({', '.join(ASSIGNMENT_FIELDS)}, "
+                             f"ticket_id, seq, id) VALUES "
+                             f"({', '.join('?' * (len(ASSIGNMENT_FIELDS) + 3))})",
+                             new_assignments)
+        if changed_assignments:
+            conn.executemany(f"UPDATE wf_assignments SET {_SET_ASSIGNMENT} WHERE id = ?",
+                             changed_assignments)
         sets = ", ".join(f"{k} = ?" for k in (*_SAVED, "group_name"))
-        for u in updates:
-            cur = conn.execute(f"UPDATE wf_tickets SET {sets}, version = ? "
-                               "WHERE id = ? AND version = ?", u)
-            if cur.rowcount != 1:
-                raise lifecycle.Conflict(f"incident {u[-2]} changed meanwhile; try again")
-        self._pending = self._fresh()
+        if updates and conn.executemany(f"UPDATE wf_tickets SET {sets}, version = ? WHERE "
+                                        "id = ? AND version = ?", updates).rowcount != \
+                len(updates):
+            raise lifecycle.Conflict("an incident changed meanwhile; try again")
+        recent = self._recent
+        for tid, t in p.tickets.items():
+            recent.pop(tid, None)
+            if t.state != "closed":
+                recent[tid] = t
+        while len(recent) > RECENT:
+            del recent[next(iter(recent))]
+        self._pending = _Pending()
 
-    def prefetch(self, ids: list[int]) -> None:
-        """Load these tickets in one query (a deferred block's ``act`` on each follows)."""
-        p = self._pending
-        if p is None:
-            return
-        ids = [i for i in ids if storable(i) and i not in p.tickets]
-        for t in self._by_ids(ids):
-            p.tickets[t.id] = t
-            p.stored[t.id] = t.version
-            p.before[t.id] = {a.id: _assignment_row(a) for a in t.assignments}
+    def sightings(self, since: float) -> list[Sighting]:
+        """As ``WorkflowStore.sightings``, by a plain cursor (it runs daily over a window
+        of tickets)."""
+        return [Sighting(*r) for r in self.db.conn.execute(
+            "SELECT id, project, signature, opened_at FROM wf_tickets WHERE signature IS NOT "
+            "NULL AND opened_at > ?", [since])]
 
     def _by_ids(self, ids: list[int]) -> list[Ticket]:
         """``load`` of each, in id order, by plain cursors (sqlite-utils' ``query`` costs
