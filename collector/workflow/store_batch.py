@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from itertools import groupby
+from operator import attrgetter
 
 import sqlite_utils
 
@@ -162,8 +163,8 @@ class BatchStore(WorkflowStore):
 
     def _events(self, events, now: float) -> list[tuple[str, tuple, tuple]]:
         return [("wf_events", _EVENT, (e.key, e.kind, e.ticket_id, e.at,
-                                       json.dumps(list(e.audience)), json.dumps(e.detail),
-                                       now)) for e in events]
+                                       _json(e.audience), _json(e.detail), now))
+                for e in events]
 
     # --- writing ------------------------------------------------------------------------
 
@@ -246,5 +247,22 @@ class BatchStore(WorkflowStore):
         return out
 
 
-def _assignment_row(a: Assignment) -> tuple:
-    return tuple(getattr(a, "group" if k == "group_name" else k) for k in ASSIGNMENT_FIELDS)
+_assignment_row = attrgetter(*("group" if k == "group_name" else k for k in ASSIGNMENT_FIELDS))
+_JSON: dict = {}
+
+
+def _json(value: tuple | dict) -> str:
+    """``json.dumps`` of an event's audience (a tuple, stored as a list) or detail; the few
+    there are, remembered (a hundred thousand tickets say the same few things)."""
+    try:
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        # with each value's type: True and 1 are equal keys but not the same JSON
+        key = (type(value), *((k, type(v), v) for k, v in items))
+        text = _JSON.get(key)
+    except TypeError:  # a list or dict inside: not remembered
+        return json.dumps(list(value) if isinstance(value, tuple) else value)
+    if text is None:
+        text = json.dumps(list(value) if isinstance(value, tuple) else value)
+        if len(_JSON) < 10000:
+            _JSON[key] = text
+    return text
