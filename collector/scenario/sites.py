@@ -39,6 +39,7 @@ class SimSite:
         self.pending: list[tuple] = []  # a heap of its happenings made and not yet due
         self._ci = 0
         self.beat_gen = 0
+        self._reports: dict[str, wire.DeviceReport] | None = None
         self.loss_token = 0
 
     @property
@@ -65,8 +66,10 @@ class SimSite:
         return self.seq
 
     def heartbeat(self, t: float, interval_s: float) -> wire.Heartbeat:
-        devices = {n: wire.DeviceReport(m.state, m.fault, m.since)
-                   for n, m in self.monitors.items()}
+        devices = self._reports  # the same until a device changes (nothing alters them)
+        if devices is None:
+            devices = self._reports = {n: wire.DeviceReport(m.state, m.fault, m.since)
+                                       for n, m in self.monitors.items()}
         return wire.Heartbeat(self.project, self.site, self.boot, self._seq(), t, interval_s,
                               devices)
 
@@ -79,6 +82,7 @@ class SimSite:
     def device_change(self, t: float, device: str, reading: Reading | None) -> wire.Event | None:
         """Feed the device's monitor as its poller would; an event if its state changed."""
         monitor = self.monitors[device]
+        self._reports = None
         outputs = []
         if reading is None:  # the device stops answering: offline after N missed polls
             for i in range(OFFLINE_AFTER):
