@@ -13,11 +13,11 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from agent.conf import ConfigError, Section, load_toml
+from agent.conf import ConfigError, Section
 from agent.wire import WireError, check_id
 from collector.budget import DEFAULT_TIMEZONE
 from collector.config import timezone as read_timezone
-from collector.scenario import workflow
+from collector.scenario import toml_events, workflow
 from collector.scenario.workflow import WorkflowPlan
 from collector.workflow.responders import Delays, delays_of
 
@@ -141,7 +141,7 @@ def _duration(section: Section, key: str, required: bool) -> float:
 
 
 def load(path: str | Path) -> Scenario:
-    top = load_toml(path, max_bytes=MAX_SCENARIO_BYTES)
+    top, event_tables = toml_events.load(path, MAX_SCENARIO_BYTES)
     start = _time(top, "start", DEFAULT_TIMEZONE)
     end = _time(top, "end", DEFAULT_TIMEZONE)
     if end <= start:
@@ -185,12 +185,15 @@ def load(path: str | Path) -> Scenario:
     if not projects:
         raise top.error("project", "must list at least one [[project]]")
 
-    events = [_event(i, e, where, start, end) for i, e in
-              enumerate(top.tables("event", optional=True))]
+    events, transfers = [], []
+    for i, e in enumerate(event_tables):  # a chunk of the file at a time (toml_events.py)
+        events.append(_event(i, e, where, start, end))
+        if events[-1].delays.transfer_to is not None:
+            transfers.append((events[-1], e))  # checked against the workflow's groups below
     _no_overlaps(top, events)
     plan = workflow.read(top, {p.id: p.timezone for p in projects}, where, _time)
     known = set(plan.config.groups)
-    for ev, e in zip(events, top.tables("event", optional=True), strict=True):
+    for ev, e in transfers:
         if ev.delays.transfer_to not in (None, *known):
             raise e.error("transfer_to", f"is not a group of the workflow: "
                                          f"{ev.delays.transfer_to!r}")
