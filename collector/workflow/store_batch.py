@@ -18,6 +18,7 @@ at once, as ``WorkflowStore`` does. The live collector keeps ``WorkflowStore``.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from contextlib import contextmanager
 from itertools import groupby
 from operator import attrgetter
@@ -64,7 +65,7 @@ class BatchStore(WorkflowStore):
         store = super().joined(db, cfg)
         # Tickets written by the last blocks and not closed, newest last: the outage's end
         # and the next responder's step come soon after, and need not be read back.
-        store._recent: dict[int, Ticket] = {}
+        store._recent: OrderedDict[int, Ticket] = OrderedDict()
         return store
 
     @contextmanager
@@ -212,11 +213,13 @@ class BatchStore(WorkflowStore):
             raise lifecycle.Conflict("an incident changed meanwhile; try again")
         recent = self._recent
         for tid, t in p.tickets.items():
-            recent.pop(tid, None)
-            if t.state != "closed":
+            if t.state == "closed":
+                recent.pop(tid, None)
+            else:
                 recent[tid] = t
+                recent.move_to_end(tid)
         while len(recent) > RECENT:
-            del recent[next(iter(recent))]
+            recent.popitem(last=False)
         self._pending = _Pending()
 
     def sightings(self, since: float) -> list[Sighting]:
