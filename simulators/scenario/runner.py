@@ -15,6 +15,7 @@ import heapq
 import json
 import math
 import time
+from array import array
 from collections import Counter
 from pathlib import Path
 
@@ -24,17 +25,25 @@ from collector.core import Core
 from collector.downtime import marks
 from collector.store import Store
 from collector.tracking.platform import PlatformRule
-from collector.workflow.responders import Delays, Override, Responders
-from collector.workflow.store import WorkflowStore
+from collector.workflow.responders import Override
+from collector.workflow.store_batch import BatchStore
 from parkwatch.core import wire
 from parkwatch.core.broker import Broker
+from simulators.scenario import results
+from simulators.scenario.people import IndexedResponders
 from simulators.scenario.sites import OFFLINE_AFTER, POLL_S, SimSite
-from simulators.scenario.spec import GLOBAL_KINDS, Event, Scenario
+from simulators.scenario.spec import GLOBAL_KINDS, NO_DELAYS, Event, Scenario
 from simulators.scenario.workflow import Simulation
 
 TICK_S = 0.25  # the live collector ticks four times a second; so does the virtual one
 BATCH = 20000  # happenings per database transaction
+ONE_SHOT = ("loop_timeout", "intercom_call")  # events of one moment: one happening
 WORKFLOW_STEP_S = 3600.0  # the workflow looks at least this often (its steps keep their times)
+# One connection builds the scenario's database, and a run that fails is run again into a
+# new one: no fsync, the rollback journal in memory, a 64 MiB page cache (half the run's
+# time went to the WAL and its checkpoints). The database is left in WAL mode, as opened.
+FAST_PRAGMAS = ("PRAGMA synchronous=OFF", "PRAGMA journal_mode=MEMORY",
+                "PRAGMA cache_size=-65536")
 
 
 class Runner:
@@ -50,12 +59,14 @@ class Runner:
             projects={p.id: ProjectConfig(p.timezone, p.budget_minutes, tuple(p.sites))
                       for p in scenario.projects})
         self.store = Store(db_path)
+        for pragma in FAST_PRAGMAS:
+            self.store.conn.execute(pragma)
         plan = scenario.workflow
-        responders = Responders(plan.groups, [
+        responders = IndexedResponders(plan.groups, [
             Override(ev.project, ev.site, ev.device, ev.at, ev.end, ev.delays)
-            for ev in scenario.events if ev.delays != Delays()])
+            for ev in scenario.events if ev.delays != NO_DELAYS])
         # The workflow shares the collector's connection and its batches' transactions.
-        self.workflow = Simulation(WorkflowStore.joined(self.store.db, plan.config),
+        self.workflow = Simulation(BatchStore.joined(self.store.db, plan.config),
                                    responders, plan.manual, plan.problems)
         self._next_workflow = scenario.start
         self.core: Core | None = None
@@ -112,8 +123,10 @@ class Runner:
             self.store.db["scenario_settings"].insert(
                 {"key": "workflow", "value": json.dumps(self.sc.workflow.settings, default=str)},
                 pk="key", replace=True)
-        self._mark_causes()
-        return self._summary(time.perf_counter() - wall)
+        results.mark_causes(self.sc, self.store.db)
+        self.store.conn.execute("PRAGMA journal_mode=WAL")
+        self.store.conn.execute("PRAGMA synchronous=NORMAL")
+        return results.summary(self, time.perf_counter() - wall)
 
     def _tick_until(self, t: float) -> None:
         core = self.core
@@ -131,28 +144,60 @@ class Runner:
     # --- planning ----------------------------------------------------------------------
 
     def _plan(self) -> None:
+        """Each site's events become happenings one at a time (``_arm``): the heap holds a
+        site's next one, not its year. Every happening keeps the sequence number it would
+        have had with the year planned at once, so ties fall the same way."""
         sc = self.sc
         global_times = []
-        for ev in sc.events:
+        positions: dict[tuple[str, str], list[int]] = {}
+        self._bases = array("q")  # per event: the sequence number before its happenings
+        for pos, ev in enumerate(sc.events):
+            self._bases.append(self._n)
             if ev.kind in GLOBAL_KINDS:
                 global_times += [ev.at, ev.end]
                 self.at(ev.at, getattr(self, f"_{ev.kind}"), ev, True)
                 self.at(ev.end, getattr(self, f"_{ev.kind}"), ev, False)
                 continue
-            site = self.sites[(ev.project, ev.site)]
-            site.changes += [ev.at, ev.end]
-            if ev.kind == "device_offline":  # noticed after the agent's missed polls
-                self.at(ev.at + (OFFLINE_AFTER - 1) * POLL_S, self._device_offline, ev, True)
-                self.at(max(ev.end, ev.at + OFFLINE_AFTER * POLL_S), self._device_offline,
-                        ev, False)
-            elif ev.kind in ("loop_timeout", "intercom_call"):
-                self.at(ev.at, getattr(self, f"_{ev.kind}"), ev)
-            else:
-                self.at(ev.at, getattr(self, f"_{ev.kind}"), ev, True)
-                self.at(ev.end, getattr(self, f"_{ev.kind}"), ev, False)
-        for site in self.sites.values():
-            site.changes = sorted(site.changes + global_times + [sc.end])
+            positions.setdefault((ev.project, ev.site), []).append(pos)
+            self._n += 1 if ev.kind in ONE_SHOT else 2
+        events = sc.events
+        for key, site in self.sites.items():
+            mine = positions.pop(key, [])
+            site.plan = array("q", mine)
+            site.changes = array("d", sorted([x for p in mine for x in (events[p].at,
+                                                                        events[p].end)]
+                                             + global_times + [sc.end]))
             self.at(site.beat_after(sc.start), self._beat, site, site.beat_gen)
+        for site in self.sites.values():
+            self._arm(site)
+
+    def _happenings(self, pos: int) -> list[tuple]:
+        """The (time, sequence number, handler, arguments) an event makes at its site."""
+        ev, n = self.sc.events[pos], self._bases[pos]
+        fn = getattr(self, f"_{ev.kind}")
+        if ev.kind == "device_offline":  # noticed after the agent's missed polls
+            return [(ev.at + (OFFLINE_AFTER - 1) * POLL_S, n + 1, fn, (ev, True)),
+                    (max(ev.end, ev.at + OFFLINE_AFTER * POLL_S), n + 2, fn, (ev, False))]
+        if ev.kind in ONE_SHOT:
+            return [(ev.at, n + 1, fn, (ev,))]
+        return [(ev.at, n + 1, fn, (ev, True)), (ev.end, n + 2, fn, (ev, False))]
+
+    def _arm(self, site: SimSite) -> None:
+        """Put the site's next planned happening on the heap. Its events come in order of
+        their start, and nothing an event makes comes before its start."""
+        pending, plan, events = site.pending, site.plan, self.sc.events
+        while site.plan_i < len(plan) and (
+                not pending or events[plan[site.plan_i]].at <= pending[0][0]):
+            for h in self._happenings(plan[site.plan_i]):
+                heapq.heappush(pending, h)
+            site.plan_i += 1
+        if pending:
+            heapq.heappush(self._heap, (pending[0][0], pending[0][1], self._planned, (site,)))
+
+    def _planned(self, t: float, site: SimSite) -> None:
+        _, _, fn, args = heapq.heappop(site.pending)
+        fn(t, *args)
+        self._arm(site)
 
     # --- the broker --------------------------------------------------------------------
 
@@ -284,48 +329,6 @@ class Runner:
         for site in self.sites.values():  # agents come back within a few seconds
             self.at(t + 0.5 + site.phase / 4, self._regain_link, site, "broker",
                     "tcp_connect")
-
-    # --- after the run -----------------------------------------------------------------
-
-    def _mark_causes(self) -> None:
-        """Events with ``cause = "customer"``: an operator marks what they caused."""
-        kinds = {"uplink_down": "site_network", "device_offline": "device_offline",
-                 "device_fault": "device_fault", "software_down": "software_down"}
-        db = self.store.db
-        for ev in self.sc.events:
-            if ev.cause != "customer" or ev.kind not in kinds:
-                continue
-            sql = ("SELECT id FROM outages WHERE project = ? AND site = ? AND kind = ? AND "
-                   "started_at <= ? AND coalesce(ended_at, ?) >= ?")
-            args = [ev.project, ev.site, kinds[ev.kind], ev.end + 1, ev.end, ev.at - 1]
-            if ev.device and ev.kind != "uplink_down":
-                sql += " AND device = ?"
-                args.append(ev.device)
-            for row in db.query(sql, args):
-                if list(db.query("SELECT 1 FROM exclusions WHERE outage_id = ? AND "
-                                 "revoked_at IS NULL", [row["id"]])):
-                    continue
-                marks.exclude_outage(db, row["id"], "customer",
-                                     f"scenario event[{ev.index}]: cause = customer",
-                                     "scenario", self.sc.end)
-
-    def _summary(self, wall_s: float) -> dict:
-        db = self.store.db
-        count = lambda sql: next(iter(db.query(sql)))["n"]  # noqa: E731
-        return {
-            "scenario": self.sc.path, "database": str(self.cfg.database),
-            "sites": len(self.sites), "events": len(self.sc.events),
-            "virtual_days": round((self.sc.end - self.sc.start) / 86400, 2),
-            "happenings": self.stats["happenings"], "messages": self.stats["messages"],
-            "heartbeats": self.stats["heartbeats"],
-            "outages": count("SELECT count(*) AS n FROM outages"),
-            "incidents": count("SELECT count(*) AS n FROM incidents WHERE state != 'withdrawn'"),
-            "tickets": count("SELECT count(*) AS n FROM wf_tickets"),
-            "tickets_closed": count("SELECT count(*) AS n FROM wf_tickets WHERE state = 'closed'"),
-            "responder_steps": self.workflow.taken,
-            "wall_s": round(wall_s, 3),
-        }
-
 
 def run(scenario: Scenario, db_path: str | Path) -> dict:
     return Runner(scenario, db_path).run()

@@ -11,6 +11,7 @@ detects silence exactly as it would live (docs/scenarios.md).
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import replace
 
 from agent.device import Change, DeviceMonitor, Reading
@@ -32,9 +33,13 @@ class SimSite:
         self.down: set[str] = set()  # why the link is down: "uplink", "broker"
         self.lost_at: float | None = None  # the uplink journal's open record
         self.outbox: list[wire.Event] = []
-        self.changes: list[float] = []  # happening times at this site (and global ones)
+        self.changes = array("d")  # happening times at this site (and global ones), sorted
+        self.plan = array("q")  # the positions of its events in the scenario's (by start)
+        self.plan_i = 0  # the next of them to make happenings of
+        self.pending: list[tuple] = []  # a heap of its happenings made and not yet due
         self._ci = 0
         self.beat_gen = 0
+        self._reports: dict[str, wire.DeviceReport] | None = None
         self.loss_token = 0
 
     @property
@@ -61,8 +66,10 @@ class SimSite:
         return self.seq
 
     def heartbeat(self, t: float, interval_s: float) -> wire.Heartbeat:
-        devices = {n: wire.DeviceReport(m.state, m.fault, m.since)
-                   for n, m in self.monitors.items()}
+        devices = self._reports  # the same until a device changes (nothing alters them)
+        if devices is None:
+            devices = self._reports = {n: wire.DeviceReport(m.state, m.fault, m.since)
+                                       for n, m in self.monitors.items()}
         return wire.Heartbeat(self.project, self.site, self.boot, self._seq(), t, interval_s,
                               devices)
 
@@ -75,6 +82,7 @@ class SimSite:
     def device_change(self, t: float, device: str, reading: Reading | None) -> wire.Event | None:
         """Feed the device's monitor as its poller would; an event if its state changed."""
         monitor = self.monitors[device]
+        self._reports = None
         outputs = []
         if reading is None:  # the device stops answering: offline after N missed polls
             for i in range(OFFLINE_AFTER):

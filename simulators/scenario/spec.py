@@ -7,6 +7,7 @@ wrong, like the config files'.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,9 +16,9 @@ from zoneinfo import ZoneInfo
 from collector.config import timezone as read_timezone
 from collector.downtime.budget import DEFAULT_TIMEZONE
 from collector.workflow.responders import Delays, delays_of
-from parkwatch.core.conf import ConfigError, Section, load_toml
+from parkwatch.core.conf import ConfigError, Section
 from parkwatch.core.wire import WireError, check_id
-from simulators.scenario import workflow
+from simulators.scenario import toml_events, workflow
 from simulators.scenario.workflow import WorkflowPlan
 
 SITE_KINDS = ("uplink_down", "device_offline", "device_fault", "software_down",
@@ -45,7 +46,10 @@ class Project:
     budget_minutes: float
 
 
-@dataclass(frozen=True)
+NO_DELAYS = Delays()  # an event with no responder keys shares this one
+
+
+@dataclass(frozen=True, slots=True)  # a year of 100,000 sites holds a million
 class Event:
     index: int
     kind: str
@@ -137,7 +141,7 @@ def _duration(section: Section, key: str, required: bool) -> float:
 
 
 def load(path: str | Path) -> Scenario:
-    top = load_toml(path, max_bytes=MAX_SCENARIO_BYTES)
+    top, event_tables = toml_events.load(path, MAX_SCENARIO_BYTES)
     start = _time(top, "start", DEFAULT_TIMEZONE)
     end = _time(top, "end", DEFAULT_TIMEZONE)
     if end <= start:
@@ -181,12 +185,15 @@ def load(path: str | Path) -> Scenario:
     if not projects:
         raise top.error("project", "must list at least one [[project]]")
 
-    events = [_event(i, e, where, start, end) for i, e in
-              enumerate(top.tables("event", optional=True))]
+    events, transfers = [], []
+    for i, e in enumerate(event_tables):  # a chunk of the file at a time (toml_events.py)
+        events.append(_event(i, e, where, start, end))
+        if events[-1].delays.transfer_to is not None:
+            transfers.append((events[-1], e))  # checked against the workflow's groups below
     _no_overlaps(top, events)
     plan = workflow.read(top, {p.id: p.timezone for p in projects}, where, _time)
     known = set(plan.config.groups)
-    for ev, e in zip(events, top.tables("event", optional=True), strict=True):
+    for ev, e in transfers:
         if ev.delays.transfer_to not in (None, *known):
             raise e.error("transfer_to", f"is not a group of the workflow: "
                                          f"{ev.delays.transfer_to!r}")
@@ -258,11 +265,19 @@ def _event(i: int, e: Section, where: dict[str, Project], start: float,
     if cause is not None and kind in GLOBAL_KINDS:
         raise e.error("cause", f"a {kind} event is the platform's; it takes no cause")
     delays = delays_of(e)
-    if delays != Delays() and kind in GLOBAL_KINDS:
+    if delays == NO_DELAYS:
+        delays = NO_DELAYS
+    elif kind in GLOBAL_KINDS:
         raise e.error("kind", f"a {kind} event causes no incident of its own; responder "
                               "keys go on site events")
     e.done()
-    return Event(i, kind, at, duration, project, site, device, code, cause, delays)
+    return Event(i, _intern(kind), at, duration, _intern(project), _intern(site),
+                 _intern(device), _intern(code), cause, delays)
+
+
+def _intern(text: str | None) -> str | None:
+    """One string object per name, not one per event that names it."""
+    return None if text is None else sys.intern(text)
 
 
 def _default_device(kind: str, devices: tuple[str, ...]) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 
 from collector.workflow.config import WorkflowConfig, from_section
@@ -21,6 +22,7 @@ from collector.workflow.responders import Delays, Responders
 from collector.workflow.routing import KINDS, LEVELS, SEAT, device_class, route, severity_of
 from collector.workflow.service import WorkflowService
 from collector.workflow.store import WorkflowStore
+from collector.workflow.store_batch import BatchStore
 from parkwatch.core.conf import Section
 
 CHANNELS = ("intercom", "phone", "seat", "email", "other")
@@ -165,21 +167,31 @@ class Simulation:
         new = []
         top = self.store.db.execute("SELECT max(id) FROM incidents").fetchone()[0] or 0
         if top > self._incidents_seen:  # the core declared something since the last look
-            while batch := svc.take_new_incidents():  # it takes a thousand at a time
-                new += batch
+            while True:  # it takes a thousand at a time, written in one batch
+                with self._deferred():
+                    batch = svc.take_new_incidents()
+                    new += [self.store.load(tid) for tid in batch]
+                if not batch:
+                    break
             self._incidents_seen = top
-        for tid in new:
-            self._schedule(self.store.load(tid))
+        for t in new:
+            self._schedule(t)
         if now >= self._next_sync:
-            svc.sync_outages()
+            with self._deferred():
+                svc.sync_outages()
             self._next_sync = now + SYNC_EVERY_S
-        self.respond(now)
+        with self._deferred():
+            self.respond(now)
         if new and now >= self._next_scan:
             svc.scan_problems(now)
             self._next_scan = now + SCAN_EVERY_S
         # No clock notifications (breaches, reminders, escalations): a scenario has nobody
         # to send them to, and the scores come from the tickets' own times. Evaluating every
         # open ticket's clocks each step was most of a year's run time.
+
+    def _deferred(self):
+        """The store's write-behind batch (collector/workflow/store_batch.py) if it has one."""
+        return self.store.deferred() if isinstance(self.store, BatchStore) else nullcontext()
 
     def respond(self, now: float) -> int:
         """Take every step due by ``now`` (simulated people, reports by hand, common
@@ -191,6 +203,8 @@ class Simulation:
             if min(step_at, plan_at) > now:
                 return taken
             if plan_at <= step_at:
+                if isinstance(self.store, BatchStore):
+                    self.store.flush()  # the plan's queries see every step before it
                 at, _, what, item = heapq.heappop(plans)
                 self._plan(at, what, item)
                 continue
