@@ -164,7 +164,9 @@ class Mosquitto(_Locked):
             ("user root\n" if os.geteuid() == 0 else "")
             + f"listener {self.port} 127.0.0.1\nallow_anonymous false\n"
             f"password_file {self.passwd}\nacl_file {self.acl}\npersistence false\n"
-            "max_queued_messages 100000\nlog_dest stderr\nlog_type error\n")
+            # as `parkwatch broker config` writes: bound by size, 512 MiB a client
+            "max_queued_messages 10000000\nmax_queued_bytes 536870912\n"
+            "log_dest stderr\nlog_type error\n")
 
     @staticmethod
     def available() -> bool:

@@ -74,7 +74,12 @@ def conf_text(out: Path, port: int | None, host: str | None,
              f"acl_file {out / 'acl'}",
              "persistence true",  # the collector's session and queued events survive
              f"persistence_location {out / 'data'}/",
-             "max_queued_messages 100000"]
+             # Bounded by count (default 1,000; even 100,000), a flood of QoS 0 heartbeats
+             # made mosquitto 2.0 drop QoS 1 events to a collector that was behind; the
+             # bound is the size, 512 MiB a client (a count of 0, "no limit", makes 2.0.11
+             # cut publishing clients off).
+             "max_queued_messages 10000000",
+             "max_queued_bytes 536870912"]
     if port is not None:
         lines.append(f"listener {port}{bind}")
     if tls is not None:
