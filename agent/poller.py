@@ -25,14 +25,17 @@ log = logging.getLogger("parkwatch.agent.poller")
 
 class DevicePoller:
     def __init__(self, dev: DeviceConfig, on_change: Callable[[Output], None],
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 pace: Callable[[], float] = time.monotonic):
+        """``clock`` dates what the poller observes; ``pace`` (monotonic) spaces the polls,
+        so a step of the wall clock (NTP, an operator) neither stalls nor hurries them."""
         self.profile = dev.load_profile()
         self.dev = dev.resolved(self.profile)
         self.codec = Codec(self.profile)
         self.monitor = DeviceMonitor(self.dev.name, self.dev.offline_after, lane=self.dev.lane,
                                      loop_timeout_s=self.dev.loop_timeout_s)
         self.on_change = on_change
-        self.clock = clock
+        self.clock, self.pace = clock, pace
         self.stats: Counter[str] = Counter()
         self.last_error: str | None = None
         self.noise_bytes = 0  # line noise skipped between frames (framed links)
@@ -53,9 +56,9 @@ class DevicePoller:
         link = open_link(self.dev, self.profile)
         try:
             while not stop.is_set():
-                started = self.clock()
-                self.step(started, link)
-                stop.wait(max(0.0, self.dev.poll_interval_s - (self.clock() - started)))
+                started = self.pace()
+                self.step(self.clock(), link)
+                stop.wait(max(0.0, self.dev.poll_interval_s - (self.pace() - started)))
         finally:
             link.close()
 
