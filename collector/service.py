@@ -13,6 +13,7 @@ from collector.config import CollectorConfig
 from collector.ingest import Ingest
 from collector.web.api import create_app
 from collector.workflow.service import worker_for
+from parkwatch.core.clock import Clock
 
 log = logging.getLogger("parkwatch.collector")
 EXIT_THREAD = 70  # a worker thread died (EX_SOFTWARE); systemd restarts the process
@@ -21,11 +22,13 @@ WATCH_S = 0.5  # how often the process checks its threads and its store
 
 
 class Collector:
-    def __init__(self, cfg: CollectorConfig):
+    def __init__(self, cfg: CollectorConfig, clock: Clock = time.time):
+        """``clock``: the process's one wall clock, handed to ingest, the API (through
+        ingest) and the workflow worker alike."""
         self.cfg = cfg
-        self.ingest = Ingest(cfg)
+        self.ingest = Ingest(cfg, clock=clock)
         self.app = create_app(self.ingest)
-        self.workflow = worker_for(cfg)
+        self.workflow = worker_for(cfg, clock)
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host=cfg.api_host, port=cfg.api_port, log_level="warning",
             lifespan="off"))

@@ -65,7 +65,7 @@ def _epoch(t: datetime, timezone: str) -> float:
 def create_app(ingest: Ingest) -> FastAPI:
     app = FastAPI(title="parkwatch collector", version=package_version(),
                   default_response_class=SafeJSONResponse)  # poison values: safejson.py
-    app.include_router(router_for(ingest.cfg))
+    app.include_router(router_for(ingest.cfg, lambda: ingest.clock()))
     app.include_router(fleet_api.router(ingest.cfg, lambda: ingest.clock()))
 
     def db():

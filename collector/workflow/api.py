@@ -260,6 +260,7 @@ def _member_owns(request: Request, ticket) -> None:
                                  f"not {user.group}")
 
 
-def router_for(collector_cfg) -> APIRouter:
-    """The router for the collector's app, on its database and ``[workflow]`` table."""
-    return build_router(collector_cfg.database, collector_cfg.workflow)
+def router_for(collector_cfg, clock=time.time) -> APIRouter:
+    """The router for the collector's app, on its database and ``[workflow]`` table, on the
+    collector's clock."""
+    return build_router(collector_cfg.database, collector_cfg.workflow, clock)

@@ -220,6 +220,6 @@ class WorkflowWorker:
         self._loop(make)
 
 
-def worker_for(collector_cfg) -> WorkflowWorker:
+def worker_for(collector_cfg, clock: Clock = time.time) -> WorkflowWorker:
     """The worker for the collector process, on its database and ``[workflow]`` table."""
-    return WorkflowWorker(collector_cfg.database, collector_cfg.workflow)
+    return WorkflowWorker(collector_cfg.database, collector_cfg.workflow, clock)
