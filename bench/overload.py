@@ -36,14 +36,8 @@ from bench.benchlib import (  # noqa: E402
     machine_line,
     print_figures,
 )
-from bench.ingest import (  # noqa: E402
-    VICTIM,
-    CollectorProc,
-    _watch_rate,
-    drain_collector,
-    forget_session,
-    site_names,
-)
+from bench.ingest import _watch_rate, drain_collector  # noqa: E402
+from bench.ingest_rig import VICTIM, CollectorProc, forget_session, site_names  # noqa: E402
 from parkwatch.core import wire  # noqa: E402
 from simulators.broker import Mosquitto  # noqa: E402
 

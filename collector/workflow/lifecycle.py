@@ -8,7 +8,8 @@
 
 ``step(ticket, action, ...)`` returns the changed copy, the audit line and the events to
 notify; an action the state does not allow raises ``Conflict`` and changes nothing. The
-table ``ALLOWED`` is the machine; docs/workflow.md draws the same diagram.
+table ``ALLOWED`` is the machine (docs/workflow.md draws the same diagram) and the table
+``EFFECTS`` what each action does to the ticket.
 """
 
 from __future__ import annotations
@@ -174,68 +175,114 @@ def step(ticket: Ticket, action: str, now: float, who: str, *, note: str | None 
         events.append(Event(kind, f"t{t.id}:v{t.version}:{kind}", now,
                             tuple(a for a in audience if a), t.id, detail))
 
-    cur = t.current
-    if action in ("dispatch", "transfer"):
-        target = _group(groups, group, action)
-        if action == "transfer":
-            if target.name == t.group:
-                raise Invalid(f"incident {t.id} is already with {target.name}")
-            cur.ended_at, cur.end_reason = now, "transferred"
-            t.transfers += 1
-            if t.transfers > limits.transfers:
-                event("limit", (SEAT,), what="transfers", count=t.transfers,
-                      limit=limits.transfers)
-        t.assignments.append(Assignment(target.name, now, target.respond_s, target.handle_s,
-                                        target.handle_milestone))
-        t.group = target.name
-        event("dispatched", (target.name,), group=target.name)
-    elif action == "ack":
-        cur.acked_at = now
-    elif action == "arrive":
-        if cur.arrived_at is not None:
-            raise Conflict(f"incident {t.id}: {cur.group} already arrived on site")
-        cur.arrived_at = now
-    elif action == "plan":
-        if not plan:
-            raise Invalid("'plan' is required: the solution plan")
-        if t.plan is not None:
-            t.plan_changes += 1
-            if t.plan_changes > limits.plan_changes:
-                event("limit", (SEAT,), what="plan changes", count=t.plan_changes,
-                      limit=limits.plan_changes)
-        t.plan, t.plan_date = plan, plan_date
-    elif action == "resolve":
-        cur.resolved_at = cur.ended_at = now
-        cur.end_reason = "resolved"
-        t.resolved_group, t.resolved_at = cur.group, now
-        event("resolved", (SEAT,), group=cur.group)
-    elif action == "verify":
-        t.verified_at = now
-    elif action == "reopen":
-        # A failed verification goes back to the group that resolved it; its assignment
-        # carries on, so its handling time runs to the fix that holds.
-        cur.resolved_at = cur.ended_at = cur.end_reason = None
-        cur.reopened += 1
-        t.group = cur.group
-        t.resolved_at = t.verified_at = None
-        event("reopened", (cur.group,), group=cur.group)
-    elif action == "report":
-        if not report:
-            raise Invalid("'report' is required: the fault report text")
-        t.fault_report = report
-        t.fault_report_at = t.fault_report_at or now
-    elif action == "close":
-        t.closed_at = now
-    elif action == "outage_ended":
-        t.outage_ended_at = now
-        if t.state != "closed":
-            event("outage_ended", (t.group, SEAT), group=t.group)
+    EFFECTS[action](t, t.current, now, _Asked(event, groups, limits, group, plan, plan_date,
+                                              report))
 
     if to_state is not None:
         t.state = to_state
     if action != "outage_ended":
         t.last_progress_at = now
     return Step(t, Audit(now, who, action, note, before, t.state, t.group), tuple(events))
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What an action was given, and how it tells of an event."""
+    event: object
+    groups: dict[str, Group]
+    limits: Limits
+    group: str | None
+    plan: str | None
+    plan_date: str | None
+    report: str | None
+
+
+def _assign(t: Ticket, now: float, a: _Asked, action: str) -> None:
+    target = _group(a.groups, a.group, action)
+    if action == "transfer":
+        if target.name == t.group:
+            raise Invalid(f"incident {t.id} is already with {target.name}")
+        cur = t.current
+        cur.ended_at, cur.end_reason = now, "transferred"
+        t.transfers += 1
+        if t.transfers > a.limits.transfers:
+            a.event("limit", (SEAT,), what="transfers", count=t.transfers,
+                    limit=a.limits.transfers)
+    t.assignments.append(Assignment(target.name, now, target.respond_s, target.handle_s,
+                                    target.handle_milestone))
+    t.group = target.name
+    a.event("dispatched", (target.name,), group=target.name)
+
+
+def _arrive(t: Ticket, cur: Assignment, now: float, a: _Asked) -> None:
+    if cur.arrived_at is not None:
+        raise Conflict(f"incident {t.id}: {cur.group} already arrived on site")
+    cur.arrived_at = now
+
+
+def _plan(t: Ticket, cur: Assignment, now: float, a: _Asked) -> None:
+    if not a.plan:
+        raise Invalid("'plan' is required: the solution plan")
+    if t.plan is not None:
+        t.plan_changes += 1
+        if t.plan_changes > a.limits.plan_changes:
+            a.event("limit", (SEAT,), what="plan changes", count=t.plan_changes,
+                    limit=a.limits.plan_changes)
+    t.plan, t.plan_date = a.plan, a.plan_date
+
+
+def _resolve(t: Ticket, cur: Assignment, now: float, a: _Asked) -> None:
+    cur.resolved_at = cur.ended_at = now
+    cur.end_reason = "resolved"
+    t.resolved_group, t.resolved_at = cur.group, now
+    a.event("resolved", (SEAT,), group=cur.group)
+
+
+def _reopen(t: Ticket, cur: Assignment, now: float, a: _Asked) -> None:
+    # A failed verification goes back to the group that resolved it; its assignment
+    # carries on, so its handling time runs to the fix that holds.
+    cur.resolved_at = cur.ended_at = cur.end_reason = None
+    cur.reopened += 1
+    t.group = cur.group
+    t.resolved_at = t.verified_at = None
+    a.event("reopened", (cur.group,), group=cur.group)
+
+
+def _report(t: Ticket, cur: Assignment, now: float, a: _Asked) -> None:
+    if not a.report:
+        raise Invalid("'report' is required: the fault report text")
+    t.fault_report = a.report
+    t.fault_report_at = t.fault_report_at or now
+
+
+def _outage_ended(t: Ticket, cur: Assignment, now: float, a: _Asked) -> None:
+    t.outage_ended_at = now
+    if t.state != "closed":
+        a.event("outage_ended", (t.group, SEAT), group=t.group)
+
+
+def _set(attribute: str, of_assignment: bool = False):
+    def effect(t: Ticket, cur: Assignment, now: float, a: _Asked) -> None:
+        setattr(cur if of_assignment else t, attribute, now)
+    return effect
+
+
+# action -> what it does to the ticket (the ``ALLOWED`` table says from where and to what)
+EFFECTS = {
+    "dispatch": lambda t, cur, now, a: _assign(t, now, a, "dispatch"),
+    "ack": _set("acked_at", of_assignment=True),
+    "transfer": lambda t, cur, now, a: _assign(t, now, a, "transfer"),
+    "arrive": _arrive,
+    "plan": _plan,
+    "resolve": _resolve,
+    "verify": _set("verified_at"),
+    "reopen": _reopen,
+    "report": _report,
+    "close": _set("closed_at"),
+    "note": lambda t, cur, now, a: None,
+    "outage_ended": _outage_ended,
+}
+assert set(EFFECTS) == set(ALLOWED)
 
 
 def _group(groups: dict[str, Group], name: str | None, action: str) -> Group:
