@@ -3,14 +3,15 @@
 Threads: one per device poller, ``mqtt`` (the link's network loop), ``outbox`` (publishes
 stored events in order and deletes them when acknowledged), ``ticker`` (heartbeats and
 the process watch), and the main thread, which supervises the others and pings the
-systemd watchdog while they all keep turning.
+systemd watchdog while they all keep turning (``supervise``, agent/systemd.py).
+The pure parts live beside it: what to send next is ``SendWindow`` (agent/sender.py), the
+messages are built by ``Messages`` (agent/messages.py).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import logging
 import random
 import sqlite3
@@ -19,31 +20,25 @@ import time
 
 from agent.boot import PersistentCounter
 from agent.config import AgentConfig
-from agent.device import Change, IntercomCall, LoopTimeout, Output
+from agent.device import Output
 from agent.health import Health
+from agent.messages import Messages
 from agent.mqtt_link import LinkSettings, MqttLink
-from agent.outbox import Outbox, Row, priority
+from agent.outbox import Outbox, priority
 from agent.poller import DevicePoller
-from agent.procwatch import ProcessScanner, ProcessWatch, SoftwareChange
-from agent.systemd import Notifier, stuck_loops
-from agent.uplink import ClockOffset, UplinkPeriod, UplinkTracker, parse_beacon
+from agent.procwatch import ProcessScanner, ProcessWatch
+from agent.sender import SendWindow
+from agent.systemd import Notifier, stuck_loops, supervise
+from agent.uplink import ClockOffset, UplinkPeriod, UplinkTracker, use_beacon
 from parkwatch.core import wire
-from parkwatch.core.jsonenc import compact
 
 log = logging.getLogger("parkwatch.agent")
 
-WINDOW = 50          # events in flight (published, not yet acknowledged) at once
 UPLINK_STATE = "uplink_open"
 
 
 class StartError(Exception):
     """The agent cannot start on this machine (state_dir, TLS files); the text says why."""
-
-
-def mark_historical(payload: bytes) -> bytes:
-    body = json.loads(payload)
-    body["historical"] = True
-    return compact(body)
 
 
 class Agent:
@@ -62,6 +57,8 @@ class Agent:
         self.topics = {ch: wire.topic(cfg.project, cfg.site, ch) for ch in wire.CHANNELS}
         self.uplink = UplinkTracker()
         self.offset = ClockOffset()
+        self.messages = Messages(cfg.project, cfg.site, cfg.heartbeat_interval_s, self.boot,
+                                 self.offset, clock)
         self.beacons_refused = 0  # beacons kept out of the clock estimate (docs/agent.md)
         self._seq = 0
         self._lock = threading.Lock()     # boot, seq and the connection's boot; before outbox's
@@ -101,55 +98,21 @@ class Agent:
             return self._seq
 
     def _status(self, state: str, reason: str) -> wire.Status:
-        return wire.Status(self.cfg.project, self.cfg.site, state, self.boot.value,
-                           self.clock(), reason)
+        return self.messages.status(state, reason)
 
     def heartbeat(self) -> wire.Heartbeat:
-        devices = {name: wire.DeviceReport(**m.report()) for name, m in self.monitors.items()}
-        extra = {"outbox_depth": self.outbox.depth,
-                 "outbox_mb": round(self.outbox.bytes / 1e6, 3),
-                 "dropped_total": self.outbox.dropped_total,
-                 "mqtt_errors": self.link.callback_errors + self.link.loop_errors,
-                 "agent_errors": self.errors}
-        if self.offset.value is not None:
-            extra["clock_offset_s"] = round(self.offset.value, 3)
-        errors = {p.dev.name: e for p in self.pollers if (e := p.errors())}
-        if errors:
-            extra["poll_errors"] = errors
-        return wire.Heartbeat(self.cfg.project, self.cfg.site, self.boot.value,
-                              self._next_seq(), self.clock(), self.cfg.heartbeat_interval_s,
-                              devices, health=self.health.read(**extra))
+        extra = self.messages.health_extra(
+            self.pollers, outbox_depth=self.outbox.depth,
+            outbox_mb=round(self.outbox.bytes / 1e6, 3),
+            dropped_total=self.outbox.dropped_total,
+            mqtt_errors=self.link.callback_errors + self.link.loop_errors,
+            agent_errors=self.errors)
+        return self.messages.heartbeat(self._next_seq(), self.pollers,
+                                       self.health.read(**extra))
 
     def _event(self, kind: str, **fields) -> wire.Event:
         """An event to hand to ``emit``, which gives it its boot and seq."""
-        return wire.Event(self.cfg.project, self.cfg.site, 0, 0, self.clock(), kind, **fields)
-
-    def device_event(self, out: Output) -> wire.Event:
-        """The event for one output of a device's monitor (a change, a loop timeout, a call)."""
-        if isinstance(out, LoopTimeout):
-            detail = {"lane": out.lane, "occupied_s": round(out.at - out.since, 3)}
-            if out.channel is not None:
-                detail["channel"] = out.channel
-            return self._event("loop_timeout", device=out.device, since=out.since,
-                               detail=detail)
-        if isinstance(out, IntercomCall):
-            detail = {"lane": out.lane, "at": out.at}
-            if out.channel is not None:
-                detail["channel"] = out.channel
-            return self._event("intercom", device=out.device, since=out.at, detail=detail)
-        change: Change = out
-        return self._event("device_state", device=change.device, state=change.state,
-                           prev=change.prev, fault=change.fault, since=change.since,
-                           severity=change.severity,
-                           detail={"channel": change.channel} if change.channel else {})
-
-    def software_event(self, change: SoftwareChange) -> wire.Event:
-        return self._event("software", state=change.state, prev=change.prev,
-                           since=change.since, detail=change.detail)
-
-    def uplink_event(self, period: UplinkPeriod, **extra) -> wire.Event:
-        return self._event("uplink", since=period.start,
-                           detail={**period.detail(self.offset.value), **extra})
+        return self.messages.event(kind, **fields)
 
     def emit(self, event: wire.Event) -> None:
         """Store one event in the outbox; the outbox thread publishes it (QoS 1).
@@ -191,7 +154,7 @@ class Agent:
             self._wake.set()
 
     def _on_device_change(self, out: Output) -> None:
-        self.emit(self.device_event(out))
+        self.emit(self.messages.device_event(out))
 
     # --- the link's listener (called on the network thread; errors are caught there) -------
 
@@ -224,7 +187,7 @@ class Agent:
         self.link.publish(self.topics[wire.HEARTBEAT], wire.encode(self.heartbeat()), gen=gen)
         if period is not None:
             log.warning("uplink was down %.1f s (%s)", period.duration_s, period.cause)
-            self.emit(self.uplink_event(period))
+            self.emit(self.messages.uplink_event(period))
             self.outbox.set_state(UPLINK_STATE, None)
         self._report_dropped()
         self._wake.set()
@@ -250,16 +213,9 @@ class Agent:
 
     def link_message(self, topic: str, payload: bytes, retain: bool) -> None:
         if topic == self.cfg.mqtt.clock_topic and not retain:  # a retained beacon is stale
-            reference = parse_beacon(payload)
-            if reference is None:
-                self._beacon_refused("not a time between 2020 and 2100")
-                return
-            held = self.offset.held
-            self.offset.sample(reference, self.clock(), self.mono())
-            if self.offset.held > held:
-                self._beacon_refused(f"it says the clock is off by {reference - self.clock():+.1f}"
-                                     f" s, the estimate is {self.offset.value:+.1f} s; held "
-                                     "until confirmed")
+            why = use_beacon(self.offset, payload, self.clock(), self.mono())
+            if why is not None:
+                self._beacon_refused(why)
 
     def _beacon_refused(self, why: str) -> None:
         """Log the first beacon kept out of the clock estimate, then each tenfold."""
@@ -271,44 +227,35 @@ class Agent:
     # --- loops -------------------------------------------------------------------------
 
     def _send_loop(self) -> None:
-        """Publish the outbox in order; delete each record when the broker acknowledged it."""
-        inflight: dict[int, int] = {}   # mid -> outbox id, for connection ``gen``
-        gen, cursor = None, 0
+        """Publish the outbox in order; delete each record when the broker acknowledged it.
+        What to publish and delete is the window's decision (agent/sender.py)."""
+        window = SendWindow()
         while not self._stop.is_set():
             self.beats["outbox"] = self.mono()
             self._wake.wait(0.5)
             self._wake.clear()
             try:
-                done = []
+                acks = []
                 while self._acks:
-                    g, mid = self._acks.popleft()
-                    if g == gen and mid in inflight:
-                        done.append(inflight.pop(mid))
-                self.outbox.delete(done)
-                live = self.link.generation if self.link.connected.is_set() else None
-                if live != gen:  # a new connection (or none): start again from the oldest
-                    gen, cursor = live, 0
-                    inflight.clear()
-                if gen is None:
-                    continue
-                while len(inflight) < WINDOW:
-                    rows = self.outbox.pending(cursor, WINDOW - len(inflight))
-                    if not rows or not self._publish_rows(rows, gen, inflight):
+                    acks.append(self._acks.popleft())
+                self.outbox.delete(window.acked(acks))
+                window.link(self.link.generation if self.link.connected.is_set() else None)
+                while n := window.room():
+                    rows = self.outbox.pending(window.cursor, n)
+                    if not rows or not self._publish(window, rows):
                         break
-                    cursor = rows[-1].id
+                    window.batch_done(rows)
             except Exception:
                 log.exception("error in the outbox loop (counted); retrying")
                 self.errors += 1
                 self._stop.wait(1.0)
 
-    def _publish_rows(self, rows: list[Row], gen: int, inflight: dict[int, int]) -> bool:
-        for row in rows:
-            live = row.live_boot is not None and row.live_boot == self._live_boot
-            payload = row.payload if live else mark_historical(row.payload)
-            mid = self.link.publish(self.topics[wire.EVENT], payload, qos=1, gen=gen)
+    def _publish(self, window: SendWindow, rows) -> bool:
+        for p in window.plan(rows, self._live_boot):
+            mid = self.link.publish(self.topics[wire.EVENT], p.payload, qos=1, gen=window.gen)
             if mid is None:
                 return False
-            inflight[mid] = row.id
+            window.published(p.row_id, mid)
         return True
 
     def _ticker(self) -> None:
@@ -339,7 +286,7 @@ class Agent:
             level = logging.WARNING if change.state == "fault" else logging.INFO
             log.log(level, "software %s: %s -> %s %s", change.process, change.prev,
                     change.state, change.detail)
-            self.emit(self.software_event(change))
+            self.emit(self.messages.software_event(change))
 
     def start(self) -> None:
         with self._lock:
@@ -347,7 +294,8 @@ class Agent:
             self._seq = 0
         snap = self.outbox.get_state(UPLINK_STATE)
         if snap is not None:  # the previous process died while the uplink was down
-            self.emit(self.uplink_event(UplinkPeriod.interrupted(snap), interrupted=True))
+            self.emit(self.messages.uplink_event(UplinkPeriod.interrupted(snap),
+                                                interrupted=True))
             self.outbox.set_state(UPLINK_STATE, None)
         if self.outbox.depth:
             log.info("outbox holds %d event(s) from before; they are sent as historical",
@@ -380,34 +328,6 @@ class Agent:
         for t in self._threads:
             t.join(timeout)
         self.outbox.close()
-
-
-def supervise(agent: Agent, notifier: Notifier, stop: threading.Event, *,
-              stall_s: float | None = None, tick_s: float | None = None) -> None:
-    """The main loop: keep the threads turning and tell systemd so, until ``stop``.
-
-    The watchdog ping is withheld while any loop is stuck, so systemd restarts us
-    (``WatchdogSec``); the outbox makes that restart lose nothing.
-    """
-    m = agent.cfg.mqtt
-    stall_s = stall_s or max(30.0, 2 * m.connect_timeout_s + 10)
-    tick_s = tick_s or (min(2.0, notifier.watchdog_s / 3) if notifier.watchdog_s else 2.0)
-    notifier.ready("starting")
-    stuck_before: list[str] = []
-    last_status = ""
-    while not stop.wait(tick_s):
-        stuck = agent.check(stall_s)
-        if not stuck:
-            notifier.watchdog()
-        elif stuck != stuck_before:
-            log.error("stuck: %s; withholding the systemd watchdog so that systemd restarts "
-                      "the agent", ", ".join(stuck))
-        stuck_before = stuck
-        status = (f"broker {'connected' if agent.connected.is_set() else 'unreachable'}, "
-                  f"outbox {agent.outbox.depth} event(s)")
-        if status != last_status:
-            notifier.status(status)
-            last_status = status
 
 
 def run(cfg: AgentConfig, clock=time.time) -> None:

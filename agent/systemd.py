@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 
 log = logging.getLogger("parkwatch.agent.systemd")
 
@@ -69,3 +70,32 @@ class Notifier:
 def stuck_loops(beats: dict[str, float], now_mono: float, limit_s: float) -> list[str]:
     """The loops that have not turned for longer than ``limit_s`` (pure)."""
     return sorted(name for name, t in beats.items() if now_mono - t > limit_s)
+
+
+def supervise(agent, notifier: Notifier, stop: threading.Event, *,
+              stall_s: float | None = None, tick_s: float | None = None) -> None:
+    """The main loop: keep the agent's threads turning and tell systemd so, until ``stop``.
+    ``agent`` is an ``agent.service.Agent``.
+
+    The watchdog ping is withheld while any loop is stuck, so systemd restarts us
+    (``WatchdogSec``); the outbox makes that restart lose nothing.
+    """
+    m = agent.cfg.mqtt
+    stall_s = stall_s or max(30.0, 2 * m.connect_timeout_s + 10)
+    tick_s = tick_s or (min(2.0, notifier.watchdog_s / 3) if notifier.watchdog_s else 2.0)
+    notifier.ready("starting")
+    stuck_before: list[str] = []
+    last_status = ""
+    while not stop.wait(tick_s):
+        stuck = agent.check(stall_s)
+        if not stuck:
+            notifier.watchdog()
+        elif stuck != stuck_before:
+            log.error("stuck: %s; withholding the systemd watchdog so that systemd restarts "
+                      "the agent", ", ".join(stuck))
+        stuck_before = stuck
+        status = (f"broker {'connected' if agent.connected.is_set() else 'unreachable'}, "
+                  f"outbox {agent.outbox.depth} event(s)")
+        if status != last_status:
+            notifier.status(status)
+            last_status = status

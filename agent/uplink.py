@@ -235,3 +235,16 @@ def parse_beacon(payload: bytes) -> float | None:
     if not math.isfinite(body) or not BEACON_MIN_TS <= body < BEACON_MAX_TS:
         return None
     return body
+
+
+def use_beacon(offset: ClockOffset, payload: bytes, wall: float, mono: float) -> str | None:
+    """Feed one time beacon to ``offset``: None when it was used, else why it was not."""
+    reference = parse_beacon(payload)
+    if reference is None:
+        return "not a time between 2020 and 2100"
+    held = offset.held
+    offset.sample(reference, wall, mono)
+    if offset.held > held:
+        return (f"it says the clock is off by {reference - wall:+.1f} s, the estimate is "
+                f"{offset.value:+.1f} s; held until confirmed")
+    return None

@@ -35,7 +35,9 @@ def seed(tmp_path) -> tuple[object, dict[str, str]]:
     path = tmp_path / "s.toml"
     path.write_text(SCENARIO)
     db = tmp_path / "collector.db"
-    Store(db)  # the schema; the hand-made incident below is incident 1 (the tests ask for it)
+    # the schema; the hand-made incident below is incident 1 (the tests ask for it). Closed at
+    # once: the scenario runner's journal_mode change needs no other connection open.
+    Store(db).conn.close()
     tokens = {"admin": admin_headers(db, "root", "admin")["Authorization"],
               "seat": admin_headers(db, "seat1", "seat")["Authorization"]}
     now = time.time()

@@ -23,10 +23,14 @@ def admin_headers(database, username: str = "admin", role: str = "admin",
     from collector.store import Store
     from collector.web.auth import Users
 
-    users = Users(Store(database).db)
-    if username not in {u["username"] for u in users.list()}:
-        users.add(username, "not-a-real-password", role, group)
-    return {"Authorization": f"Bearer {users.new_api_token(username, 'tests', time.time())}"}
+    store = Store(database)
+    try:  # closed here: an unclosed sqlite3 connection lives until the garbage collector runs
+        users = Users(store.db)
+        if username not in {u["username"] for u in users.list()}:
+            users.add(username, "not-a-real-password", role, group)
+        return {"Authorization": f"Bearer {users.new_api_token(username, 'tests', time.time())}"}
+    finally:
+        store.conn.close()
 
 
 def _sites(sites) -> dict[str, list[str]]:
