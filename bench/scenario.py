@@ -130,7 +130,7 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         summary = runner.run(scenario, db)
         runs.append(time.perf_counter() - t)
-    from collector.store import open_db
+    from collector.db.connection import open_db
 
     d = open_db(db)
     first = report.projects(d)[0]["project"]

@@ -23,8 +23,8 @@ from agent.config import AgentConfig, DeviceConfig
 from agent.profiles import load_named
 from agent.service import Agent
 from collector.config import CollectorConfig, ProjectConfig
+from collector.db.connection import open_db
 from collector.service import Collector
-from collector.store import open_db
 from collector.web.auth import Users
 from collector.workflow.config import WorkflowConfig
 from parkwatch.core.broker import Broker

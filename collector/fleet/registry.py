@@ -19,6 +19,7 @@ from dataclasses import replace
 
 import sqlite_utils
 
+from collector.db.migrations import register
 from collector.fleet import brokerconf
 from parkwatch.core import wire
 
@@ -227,3 +228,6 @@ class Fleet:
                    "unknown_device")
             return None
         return msg
+
+
+register(__name__, MIGRATIONS)  # collector/db/migrations.py applies them in order

@@ -15,9 +15,10 @@ from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from collector.db.connection import open_db
 from collector.downtime import marks, report
 from collector.ingest import Ingest
-from collector.store import list_incidents, list_outages, open_db
+from collector.store import list_incidents, list_outages
 from collector.web import api_models as m
 from collector.web import fleet_api
 from collector.web.console.deps import AuthContext

@@ -14,6 +14,7 @@ import json
 import secrets
 from typing import TYPE_CHECKING
 
+from collector.db.migrations import register
 from collector.web.api_tokens import (  # noqa: F401 (the limits: re-exported)
     TOKEN_DAYS_DEFAULT,
     TOKEN_DAYS_MAX,
@@ -190,3 +191,6 @@ class Users(ApiTokens):
     def _user(row: dict) -> User:
         return User(row["id"], row["username"], row["role"], row["group_name"],
                     row["display_name"])
+
+
+register(__name__, MIGRATIONS)  # collector/db/migrations.py applies them in order

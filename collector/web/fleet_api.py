@@ -10,8 +10,8 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from collector.db.connection import open_db
 from collector.fleet.registry import Registry, RegistryError, config_sites
-from collector.store import open_db
 from collector.web.contract import errors, validation_error
 from parkwatch.core.ids import ID_PATTERN as ID
 

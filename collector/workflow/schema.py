@@ -1,8 +1,10 @@
-"""The workflow's own tables, as named migrations appended to ``collector.store.MIGRATIONS``.
+"""The workflow's own tables, as named migrations registered with collector/db/migrations.py.
 
 They sit beside the core's ``incidents`` table and never change it: ``wf_tickets.incident_id``
 points at a core incident (automatic incidents), or is NULL for incidents reported by hand.
 """
+
+from collector.db.migrations import register
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("wf_001_workflow", """
@@ -76,3 +78,5 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX wf_problems_signature ON wf_problems(signature);
     """),
 ]
+
+register(__name__, MIGRATIONS)  # collector/db/migrations.py applies them in order

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from collector.store import migrate, open_db
+from collector.db.connection import open_db
+from collector.db.migrations import migrate
 from collector.workflow.config import WorkflowConfig
 
 

@@ -47,7 +47,7 @@ def test_api_takes_a_bearer_token_and_refuses_strangers(console):
 
     import httpx
 
-    from collector.store import open_db
+    from collector.db.connection import open_db
     from collector.web.auth import Users
 
     token = Users(open_db(console.collector.cfg.database)).new_api_token("boss", "ci",

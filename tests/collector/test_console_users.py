@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from collector.store import MIGRATIONS, Store
+from collector.db.migrations import all_migrations
+from collector.store import Store
 from collector.web import passwords
 from collector.web.auth import TOKEN_DAYS_MAX, AuthError, Users
 from collector.web.console.bodylimit import MAX_ATTACHMENT_BODY, MAX_BODY, cap_for
@@ -114,8 +115,9 @@ def test_tokens_from_before_expiry_existed_expire_after_the_upgrade(tmp_path):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-    for name, sql in MIGRATIONS[:MIGRATIONS.index(next(
-            m for m in MIGRATIONS if m[0] == "100_users_sessions_tokens")) + 1]:
+    migrations = all_migrations()
+    for name, sql in migrations[:migrations.index(next(
+            m for m in migrations if m[0] == "100_users_sessions_tokens")) + 1]:
         conn.executescript(sql)
         conn.execute("INSERT INTO migrations VALUES (?, datetime('now'))", [name])
     conn.execute("INSERT INTO users (id, username, password_hash, role) "

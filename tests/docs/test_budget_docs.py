@@ -4,8 +4,8 @@ import json
 import re
 from pathlib import Path
 
+from collector.db.connection import open_db
 from collector.downtime import report
-from collector.store import open_db
 from simulators.scenario import runner, spec
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "budget.md"

@@ -79,7 +79,7 @@ class CollectorProcess:
             self.proc.wait(15)
 
     def rows(self, table: str, where: str = "") -> list[dict]:
-        from collector.store import open_db
+        from collector.db.connection import open_db
 
         return list(open_db(self.db).query(f"SELECT * FROM {table} {where}"))
 

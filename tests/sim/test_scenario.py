@@ -6,8 +6,9 @@ import time
 
 import pytest
 
+from collector.db.connection import open_db
 from collector.downtime import report
-from collector.store import list_incidents, list_outages, open_db
+from collector.store import list_incidents, list_outages
 from parkwatch.core.conf import ConfigError
 from simulators.scenario import runner, spec
 

@@ -1,0 +1,94 @@
+"""The collector core's own tables: outages, incidents, the collector's runs and sight, site
+events, delivery marks and site clocks (named migrations, oldest first)."""
+
+from __future__ import annotations
+
+from collector.db.migrations import register
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("001_outages_incidents", """
+        CREATE TABLE outages (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL, project TEXT NOT NULL, site TEXT NOT NULL, device TEXT,
+            fault TEXT, started_at REAL NOT NULL, detected_at REAL NOT NULL, ended_at REAL,
+            incident_id INTEGER
+        );
+        CREATE INDEX outages_open ON outages(ended_at) WHERE ended_at IS NULL;
+        CREATE TABLE incidents (
+            id INTEGER PRIMARY KEY,
+            outage_id INTEGER NOT NULL UNIQUE REFERENCES outages(id),
+            project TEXT NOT NULL, site TEXT NOT NULL, device TEXT, kind TEXT NOT NULL,
+            opened_at REAL NOT NULL, declared_at REAL NOT NULL, closed_at REAL,
+            duration_s REAL, state TEXT NOT NULL
+        );
+    """),
+    ("002_seen_events", """
+        CREATE TABLE seen_events (
+            project TEXT NOT NULL, site TEXT NOT NULL, boot INTEGER NOT NULL,
+            seq INTEGER NOT NULL, received_at REAL NOT NULL,
+            PRIMARY KEY (project, site, boot, seq)
+        ) WITHOUT ROWID;
+    """),
+    ("003_evidence_runs_budget", """
+        ALTER TABLE outages ADD COLUMN last_seen_at REAL;
+        ALTER TABLE outages ADD COLUMN declared_at REAL;
+        ALTER TABLE outages ADD COLUMN detected_by TEXT;
+        ALTER TABLE outages ADD COLUMN start_source TEXT;
+        ALTER TABLE outages ADD COLUMN end_source TEXT;
+        ALTER TABLE outages ADD COLUMN absorbed_by INTEGER REFERENCES outages(id);
+        ALTER TABLE outages ADD COLUMN platform_id INTEGER REFERENCES outages(id);
+        CREATE INDEX outages_by_project ON outages(project, kind, started_at);
+        ALTER TABLE incidents ADD COLUMN grade TEXT;
+        ALTER TABLE incidents ADD COLUMN withdrawn_at REAL;
+        CREATE TABLE collector_runs (
+            id INTEGER PRIMARY KEY, started_at REAL NOT NULL, alive_at REAL NOT NULL,
+            stopped_at REAL, pid INTEGER, host TEXT
+        );
+        -- periods the collector was running AND connected to the broker; the rest is unknown
+        CREATE TABLE sight (
+            id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES collector_runs(id),
+            from_at REAL NOT NULL, to_at REAL NOT NULL, open INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE TABLE projects (
+            project TEXT PRIMARY KEY, timezone TEXT NOT NULL, budget_minutes REAL NOT NULL,
+            threshold_s REAL NOT NULL
+        );
+        CREATE TABLE site_events (
+            id INTEGER PRIMARY KEY, project TEXT NOT NULL, site TEXT NOT NULL,
+            kind TEXT NOT NULL, device TEXT, at REAL NOT NULL, detail TEXT NOT NULL
+        );
+        CREATE TABLE exclusions (
+            id INTEGER PRIMARY KEY, outage_id INTEGER NOT NULL REFERENCES outages(id),
+            cause TEXT NOT NULL, reason TEXT NOT NULL, created_by TEXT NOT NULL,
+            created_at REAL NOT NULL, revoked_at REAL, revoked_by TEXT, revoke_reason TEXT
+        );
+        CREATE UNIQUE INDEX exclusions_active ON exclusions(outage_id)
+            WHERE revoked_at IS NULL;
+        CREATE TABLE maintenance (
+            id INTEGER PRIMARY KEY, project TEXT NOT NULL, from_at REAL NOT NULL,
+            to_at REAL NOT NULL, reason TEXT NOT NULL, created_by TEXT NOT NULL,
+            created_at REAL NOT NULL, revoked_at REAL, revoked_by TEXT, revoke_reason TEXT
+        );
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY, at REAL NOT NULL, actor TEXT NOT NULL,
+            action TEXT NOT NULL, target TEXT NOT NULL, reason TEXT NOT NULL,
+            detail TEXT NOT NULL
+        );
+    """),
+]
+MIGRATIONS.append(("004_site_clocks_end_boot", """
+    -- the agent boot of the message that ended a site outage: its uplink record's key
+    ALTER TABLE outages ADD COLUMN end_boot INTEGER;
+    -- each gateway's clock offset (collector minus gateway), so a restart keeps it
+    CREATE TABLE site_clocks (
+        project TEXT NOT NULL, site TEXT NOT NULL, offset_s REAL NOT NULL,
+        PRIMARY KEY (project, site)
+    ) WITHOUT ROWID;
+"""))
+MIGRATIONS.append(("005_outages_released_at", """
+    -- a device or software outage absorbed by its site outage, still down when the site
+    -- came back: its own time (what may make it an incident) counts from here
+    ALTER TABLE outages ADD COLUMN released_at REAL;
+"""))
+
+register(__name__, MIGRATIONS)

@@ -1,0 +1,47 @@
+"""The migration registry: each part of the collector registers its named migrations, and
+``migrate`` applies those not yet applied, each in one transaction, in the parts' order.
+
+A part is a module that calls ``register(part, migrations)`` when imported; ``PARTS`` names
+them in the order their tables were added (a migration's name is recorded in the
+``migrations`` table, so a database migrated before keeps its history). A second backend
+implements ``migrate`` for its connection; the parts and their names stay.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import sqlite_utils
+
+# module -> what its migrations hold, in the order they are applied
+PARTS = {
+    "collector.db.core_schema": "outages, incidents, runs, sight, site events and clocks",
+    "collector.workflow.schema": "the incident workflow (wf_*)",
+    "collector.web.auth": "console users, sessions and API tokens",
+    "collector.fleet.registry": "the fleet registry: known sites, broker accounts",
+}
+_REGISTERED: dict[str, list[tuple[str, str]]] = {}
+
+
+def register(part: str, migrations: list[tuple[str, str]]) -> None:
+    """Called by a part's module at import: its migrations, oldest first."""
+    _REGISTERED[part] = migrations
+
+
+def all_migrations() -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for module in PARTS:
+        importlib.import_module(module)
+        out += _REGISTERED[module]
+    return out
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    done = {r["name"] for r in db.query("SELECT name FROM migrations")}
+    for name, sql in all_migrations():
+        if name in done:
+            continue
+        db.conn.executescript(f"BEGIN; {sql}; "
+                              f"INSERT INTO migrations VALUES ('{name}', datetime('now')); "
+                              "COMMIT;")
