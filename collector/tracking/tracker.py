@@ -204,9 +204,11 @@ class Tracker(OutageBook):
 
     def next_deadline(self) -> float | None:
         """The earliest time at which ``tick`` could decide something."""
-        heaps = (self._due,) if self.blind else (self._silence, self._due)
-        times = [h[0][0] for h in heaps if h]
-        return min(times) if times else None
+        due, silence = self._due, self._silence
+        d = due[0][0] if due else None
+        if silence and not self.blind and (d is None or silence[0][0] < d):
+            d = silence[0][0]
+        return d
 
     # --- sites ---------------------------------------------------------------------------
 

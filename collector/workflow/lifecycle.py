@@ -14,7 +14,6 @@ table ``ALLOWED`` is the machine (docs/workflow.md draws the same diagram) and t
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 from collector.workflow.routing import SEAT, Group
@@ -153,6 +152,14 @@ class Limits:
     plan_changes: int = 2
 
 
+def _copy(obj):
+    """``copy.copy`` of a plain dataclass (a ``__dict__``, no ``__copy__``), without its
+    ``__reduce_ex__`` round trip: a year of tickets takes a copy at every step."""
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    return new
+
+
 def step(ticket: Ticket, action: str, now: float, who: str, *, note: str | None = None,
          groups: dict[str, Group], limits: Limits = Limits(), group: str | None = None,
          plan: str | None = None, plan_date: str | None = None,
@@ -165,8 +172,8 @@ def step(ticket: Ticket, action: str, now: float, who: str, *, note: str | None 
     if ticket.state not in allowed_from:
         raise Conflict(f"cannot {action} incident {ticket.id}: it is {ticket.state} "
                        f"(allowed from: {', '.join(allowed_from)})")
-    t = copy.copy(ticket)  # every field is a scalar but the assignments, copied below
-    t.assignments = [copy.copy(a) for a in ticket.assignments]
+    t = _copy(ticket)  # every field is a scalar but the assignments, copied below
+    t.assignments = [_copy(a) for a in ticket.assignments]
     before = t.state
     t.version += 1
     events: list[Event] = []

@@ -67,18 +67,21 @@ class WorkflowService:
         """A ticket for each core incident not yet in the workflow, dispatched by the
         routing table (or left open for the seat group when auto_dispatch is off)."""
         db = self.store.db
-        hwm = next(iter(db.query("SELECT COALESCE(MAX(incident_id), 0) AS m FROM wf_tickets")))
+        conn = db.conn  # plain cursors: sqlite-utils' ``query`` costs more than the lookups
+        hwm = conn.execute("SELECT COALESCE(MAX(incident_id), 0) FROM wf_tickets").fetchone()[0]
         # Evidence the core may record on an outage (a device's profile or class) is used
         # when the column exists.
         if self._outage_extra is None:
             self._outage_extra = "".join(f", o.{c}" for c in ("profile", "device_class")
                                          if c in db["outages"].columns_dict)
         extra = self._outage_extra
-        rows = list(db.query(
+        cur = conn.execute(
             "SELECT i.id, i.project, i.site, i.device, i.kind, i.opened_at, i.declared_at, "
             f"o.fault{extra} "
             "FROM incidents i LEFT JOIN outages o ON o.id = i.outage_id WHERE i.id > ? "
-            "ORDER BY i.id LIMIT 1000", [hwm["m"]]))
+            "ORDER BY i.id LIMIT 1000", [hwm])
+        names = [c[0] for c in cur.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cur]
         created = []
         for r in rows:
             if ("incident", r["id"]) in self._poison:

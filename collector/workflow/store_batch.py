@@ -258,9 +258,11 @@ def _json(value: tuple | dict) -> str:
     """``json.dumps`` of an event's audience (a tuple, stored as a list) or detail; the few
     there are, remembered (a hundred thousand tickets say the same few things)."""
     try:
-        items = value.items() if isinstance(value, dict) else enumerate(value)
         # with each value's type: True and 1 are equal keys but not the same JSON
-        key = (type(value), *((k, type(v), v) for k, v in items))
+        if isinstance(value, dict):
+            key = (type(value), tuple(value.items()), tuple(map(type, value.values())))
+        else:
+            key = (type(value), tuple(value), tuple(map(type, value)))
         text = _JSON.get(key)
     except TypeError:  # a list or dict inside: not remembered
         return json.dumps(list(value) if isinstance(value, tuple) else value)
