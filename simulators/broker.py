@@ -23,15 +23,6 @@ from simulators.accounts import Accounts, accepts, toml_login
 from simulators.ports import HeldPort
 
 START_S = 10.0  # how long a broker may take to listen, retries on a busy port included
-_KEPT: list[HeldPort] = []
-
-
-def free_port() -> int:
-    """A port held for the rest of this process (``HeldPort``), so only a server that sets
-    SO_REUSEADDR (mosquitto, uvicorn) can listen on it, and nothing else takes it meanwhile.
-    Kept for bench/ingest.py; new code binds port 0 or holds a ``HeldPort`` it closes."""
-    _KEPT.append(HeldPort())
-    return _KEPT[-1].port
 
 
 def _answers(port: int, host: str = "127.0.0.1") -> bool:
