@@ -116,19 +116,9 @@ def build_router(database, cfg: WorkflowConfig, clock: Clock = time.time) -> API
                       lifecycle.STATES) + "|live)$"),
                   group: str | None = None, project: str | None = None,
                   limit: int = Query(500, ge=1, le=5000)):
-        where, params = ["1"], []
-        if state == "live":
-            where.append("state != 'closed'")
-        elif state:
-            where.append("state = ?")
-            params.append(state)
-        for col, value in (("group_name", group), ("project", project)):
-            if value:
-                where.append(f"{col} = ?")
-                params.append(value)
         now = clock()
         with session() as s:
-            return views(s, s.tickets(" AND ".join(where), params, limit=limit), now)
+            return views(s, s.find(state, group, project, limit), now)
 
     @r.get("/api/workflow/incidents/{tid}", response_model=m.WorkflowIncidentDetail,
            responses=errors(404))

@@ -80,6 +80,22 @@ class TicketTables(StoreBase):
         by_id = self._assignments([r["id"] for r in rows])
         return [self._ticket(r, by_id.get(r["id"], [])) for r in rows]
 
+    def find(self, state: str | None = None, group: str | None = None,
+             project: str | None = None, limit: int | None = None) -> list[Ticket]:
+        """Tickets by state (or ``live``: every state but closed), holding group and
+        project; the HTTP handler names the filters, the store writes the SQL."""
+        where, params = ["1"], []
+        if state == "live":
+            where.append("state != 'closed'")
+        elif state:
+            where.append("state = ?")
+            params.append(state)
+        for col, value in (("group_name", group), ("project", project)):
+            if value:
+                where.append(f"{col} = ?")
+                params.append(value)
+        return self.tickets(" AND ".join(where), params, limit=limit)
+
     def act(self, tid: int, action: str, now: float, who: str, **kw) -> Ticket:
         """Apply one lifecycle action; ``lifecycle.NotFound`` for an unknown incident, and
         ``lifecycle.Conflict`` / ``lifecycle.Invalid`` with nothing written."""
