@@ -34,7 +34,6 @@ class WorkflowService:
         self.store, self.cfg = store, cfg
         self._known: set[str] = set()  # event keys already stored by this process
         self._next_problem_scan = float("-inf")
-        self._outage_extra: str | None = None  # optional outage columns, looked up once
         self._poison: set[tuple[str, object]] = set()  # records skipped (logged once)
 
     def tick(self, now: float) -> None:
@@ -66,22 +65,7 @@ class WorkflowService:
     def take_new_incidents(self) -> list[int]:
         """A ticket for each core incident not yet in the workflow, dispatched by the
         routing table (or left open for the seat group when auto_dispatch is off)."""
-        db = self.store.db
-        conn = db.conn  # plain cursors: sqlite-utils' ``query`` costs more than the lookups
-        hwm = conn.execute("SELECT COALESCE(MAX(incident_id), 0) FROM wf_tickets").fetchone()[0]
-        # Evidence the core may record on an outage (a device's profile or class) is used
-        # when the column exists.
-        if self._outage_extra is None:
-            self._outage_extra = "".join(f", o.{c}" for c in ("profile", "device_class")
-                                         if c in db["outages"].columns_dict)
-        extra = self._outage_extra
-        cur = conn.execute(
-            "SELECT i.id, i.project, i.site, i.device, i.kind, i.opened_at, i.declared_at, "
-            f"o.fault{extra} "
-            "FROM incidents i LEFT JOIN outages o ON o.id = i.outage_id WHERE i.id > ? "
-            "ORDER BY i.id LIMIT 1000", [hwm])
-        names = [c[0] for c in cur.description]
-        rows = [dict(zip(names, r, strict=True)) for r in cur]
+        rows = self.store.untaken_incidents()
         created = []
         for r in rows:
             if ("incident", r["id"]) in self._poison:
@@ -114,10 +98,7 @@ class WorkflowService:
 
     def sync_outages(self) -> None:
         """Record the end of each automatic incident's outage; it still awaits verification."""
-        for r in list(self.store.db.query(
-                "SELECT w.id, i.closed_at FROM wf_tickets w JOIN incidents i ON "
-                "i.id = w.incident_id WHERE w.outage_ended_at IS NULL AND "
-                "w.incident_id IS NOT NULL AND i.closed_at IS NOT NULL")):
+        for r in self.store.ended_outages():
             self._contained("ticket", r["id"], self.store.act, r["id"], "outage_ended",
                             r["closed_at"], SYSTEM,
                             note="the outage is over; verification pending")

@@ -7,13 +7,15 @@ was recorded before is not recorded, or notified, again.
 
 ``WorkflowStore`` is one object made of its table families, one module each:
 ``store_tickets`` (tickets, assignments), ``store_history`` (audit, events, attachments),
-``store_problems`` (common problems) and ``store_outbox`` (recording events, rendering and
-queueing their notifications), on ``store_base`` (the connection and its transactions).
+``store_problems`` (common problems), ``store_outbox`` (recording events, rendering and
+queueing their notifications) and ``store_core`` (what it reads of the core's incidents and
+outages), on ``store_base`` (the connection and its transactions).
 """
 
 from __future__ import annotations
 
 from collector.workflow.store_base import StoreBase, ensure_schema
+from collector.workflow.store_core import CoreReads
 from collector.workflow.store_history import HistoryTables
 from collector.workflow.store_outbox import STALE_CLAIM_S, OutboxTables
 from collector.workflow.store_problems import ProblemTables
@@ -28,5 +30,5 @@ __all__ = ["ASSIGNMENT_FIELDS", "STALE_CLAIM_S", "TICKET_FIELDS", "_SET_ASSIGNME
            "StoreBase", "WorkflowStore", "ensure_schema"]
 
 
-class WorkflowStore(TicketTables, HistoryTables, ProblemTables, OutboxTables):
+class WorkflowStore(TicketTables, HistoryTables, ProblemTables, OutboxTables, CoreReads):
     """The workflow's tables on one connection (see the module's docstring)."""
