@@ -44,13 +44,13 @@ def forget_session(login: Login, client_id: str) -> None:
     c.disconnect()
 
 
-def publisher(load: Login, sites: int, seconds: float, counter, rate: float,
+def publisher(load: Login, sites: int | list[str], seconds: float, counter, rate: float,
               interval: float, victim: bool = True) -> None:
-    """Heartbeats round-robin over the sites at ``rate`` per second; the victim falls
-    silent after 2 s."""
+    """Heartbeats round-robin over the sites (a count, or the names) at ``rate`` per
+    second; the victim, when among them, falls silent after 2 s."""
     client = _client(load, f"pub-{rate:.0f}-{time.monotonic_ns()}", unqueued=True)
     client.loop_start()
-    names = site_names(sites)
+    names = site_names(sites) if isinstance(sites, int) else list(sites)
     topics = [f"parkwatch/v1/bench/{n}/heartbeat" for n in names]
     body = ('{{"v":1,"project":"bench","site":"{site}","boot":1,"seq":{seq},"ts":{ts},'
             '"interval_s":' + str(interval) + ',"devices":{{"gate-1":{{"state":"ok"}}}}}}')
@@ -58,11 +58,11 @@ def publisher(load: Login, sites: int, seconds: float, counter, rate: float,
     n = seq = 0
     while time.time() - start < seconds:
         seq += 1
-        for i in range(sites):
+        for i in range(len(names)):
             now = time.time()
             if now - start > seconds:
                 break
-            if i == 0 and victim and now - start > 2.0:
+            if victim and names[i] == VICTIM and now - start > 2.0:
                 continue
             client.publish(topics[i], body.format(site=names[i], seq=seq, ts=now))
             n += 1

@@ -37,46 +37,17 @@ from bench.benchlib import (  # noqa: E402
     print_figures,
 )
 from bench.ingest import _watch_rate, drain_collector  # noqa: E402
-from bench.ingest_rig import VICTIM, CollectorProc, forget_session, site_names  # noqa: E402
+from bench.ingest_rig import (  # noqa: E402
+    VICTIM,
+    CollectorProc,
+    forget_session,
+    publisher,
+    site_names,
+)
 from parkwatch.core import wire  # noqa: E402
 from simulators.broker import Mosquitto  # noqa: E402
 
 EVENT_SITES = 30
-
-
-def heartbeats(load: Login, sites: list[str], seconds: float, rate: float, interval: float,
-               counter) -> None:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"hb-{sites[0]}",
-                    protocol=mqtt.MQTTv311)
-    c.max_queued_messages_set(0)
-    load.connect(c)
-    c.loop_start()
-    topics = [f"parkwatch/v1/bench/{s}/heartbeat" for s in sites]
-    body = ('{{"v":1,"project":"bench","site":"{site}","boot":1,"seq":{seq},"ts":{ts},'
-            '"interval_s":' + str(interval) + ',"devices":{{"gate-1":{{"state":"ok"}}}}}}')
-    start = time.time()
-    n = seq = 0
-    while time.time() - start < seconds:
-        seq += 1
-        for i, site in enumerate(sites):
-            now = time.time()
-            if now - start > seconds:
-                break
-            if site == VICTIM and now - start > 2.0:
-                continue
-            c.publish(topics[i], body.format(site=site, seq=seq, ts=now))
-            n += 1
-            if n % 100 == 0:
-                ahead = start + n / rate - time.time()
-                if ahead > 0:
-                    time.sleep(ahead)
-                while len(c._out_packet) > 20000:
-                    time.sleep(0.001)
-    while c._out_packet:
-        time.sleep(0.01)
-    c.loop_stop()
-    c.disconnect()
-    counter.value = n
 
 
 def events(load: Login, seconds: float, rate: float, counter) -> None:
@@ -110,8 +81,8 @@ def phase(broker, reader, load, work, sites: int, seconds: float, rate: float,
     names = site_names(sites)
     col = CollectorProc(broker, sites, work, name)
     counters = [ctx.Value("q", 0) for _ in range(3)]
-    procs = [ctx.Process(target=heartbeats, args=(load, names[k::2], seconds, rate / 2,
-                                                  interval, counters[k])) for k in range(2)]
+    procs = [ctx.Process(target=publisher, args=(load, names[k::2], seconds, counters[k],
+                                                 rate / 2, interval)) for k in range(2)]
     procs.append(ctx.Process(target=events, args=(load, seconds, event_rate, counters[2])))
     h0 = col.health()
     t0 = time.monotonic()
