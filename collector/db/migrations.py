@@ -17,8 +17,8 @@ import sqlite_utils
 PARTS = {
     "collector.db.core_schema": "outages, incidents, runs, sight, site events and clocks",
     "collector.workflow.schema": "the incident workflow (wf_*)",
-    "collector.web.auth": "console users, sessions and API tokens",
-    "collector.fleet.registry": "the fleet registry: known sites, broker accounts",
+    "collector.web.store_users": "console users, sessions and API tokens",
+    "collector.fleet.store": "the fleet registry: known sites, broker accounts",
 }
 _REGISTERED: dict[str, list[tuple[str, str]]] = {}
 

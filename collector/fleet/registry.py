@@ -9,34 +9,23 @@ The collector refuses every message of a site it does not know (``Fleet.admit``)
 creates no project, outage or incident and never counts toward platform detection. A
 running collector notices a change within ``RELOAD_S`` through one counter
 (``fleet_state.generation``) that every change bumps, so it reloads only when needed.
+The tables and their queries: ``collector.fleet.store``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-import sqlite_utils
-
-from collector.db.migrations import register
 from collector.fleet import brokerconf
+from collector.fleet.store import FleetStore
 from parkwatch.core import wire
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 RELOAD_S = 2.0  # how often a live collector looks for registry changes
-
-MIGRATIONS = [
-    ("110_fleet_sites", """
-        CREATE TABLE fleet_sites (
-            project TEXT NOT NULL, site TEXT NOT NULL, password_hash TEXT,
-            devices TEXT, added_at REAL NOT NULL, PRIMARY KEY (project, site)
-        ) WITHOUT ROWID;
-        CREATE TABLE fleet_state (id INTEGER PRIMARY KEY CHECK (id = 1),
-                                  generation INTEGER NOT NULL);
-        INSERT INTO fleet_state VALUES (1, 0);
-    """),
-]
-
 ConfigSites = Mapping[str, tuple[str, ...]]  # project -> sites, from the collector config
 
 
@@ -82,37 +71,31 @@ class Registry:
     """The registry as the CLI and the API change it: every change is audited."""
 
     def __init__(self, db: sqlite_utils.Database, configured: ConfigSites | None = None):
-        self.db = db
+        self.store = FleetStore(db)
         self.configured = dict(configured or {})
 
     def _row(self, project: str, site: str) -> dict | None:
-        rows = list(self.db.query("SELECT * FROM fleet_sites WHERE project = ? AND site = ?",
-                                  [project, site]))
-        return rows[0] if rows else None
+        return self.store.site(project, site)
 
     def _in_config(self, project: str, site: str) -> bool:
         return site in self.configured.get(project, ())
 
     def _changed(self, now: float, actor: str, action: str, project: str, site: str,
                  detail: dict) -> None:
-        from collector.downtime.marks import _audit
-
-        self.db.conn.execute("UPDATE fleet_state SET generation = generation + 1")
-        _audit(self.db, now, actor, action, f"site:{project}/{site}", "", detail)
+        self.store.bump_generation()
+        self.store.audit(now, actor, action, f"site:{project}/{site}", "", detail)
 
     def add(self, project: str, site: str, devices, actor: str, now: float) -> str:
         """Register a site with a new broker password; returns the password (shown once)."""
         project, site = _ids(project, site)
         devices = _devices(devices)
         password = brokerconf.new_password()
-        with self.db.conn:
+        with self.store.transaction():
             if self._row(project, site) is not None:
                 raise RegistryError(409, f"site {project}/{site} is registered already "
                                          "(parkwatch site passwd gives it a new password)")
-            self.db.conn.execute(
-                "INSERT INTO fleet_sites VALUES (?, ?, ?, ?, ?)",
-                (project, site, brokerconf.hash_password(password),
-                 None if devices is None else json.dumps(devices), now))
+            self.store.add_site(project, site, brokerconf.hash_password(password), devices,
+                                now)
             self._changed(now, actor, "site_add", project, site, {"devices": devices})
         return password
 
@@ -120,15 +103,14 @@ class Registry:
         """Take a site's row (and broker account) out; True when the collector config
         still lists the site, which then stays known to the collector, without an account."""
         project, site = _ids(project, site)
-        with self.db.conn:
+        with self.store.transaction():
             if self._row(project, site) is None:
                 if self._in_config(project, site):
                     raise RegistryError(409, f"site {project}/{site} is listed in the "
                                              f"collector config ([projects.{project}] sites); "
                                              "remove it there")
                 raise RegistryError(404, f"no site {project}/{site} in the registry")
-            self.db.conn.execute("DELETE FROM fleet_sites WHERE project = ? AND site = ?",
-                                 (project, site))
+            self.store.remove_site(project, site)
             self._changed(now, actor, "site_remove", project, site, {})
         return self._in_config(project, site)
 
@@ -138,13 +120,11 @@ class Registry:
         project, site = _ids(project, site)
         password = brokerconf.new_password()
         hashed = brokerconf.hash_password(password)
-        with self.db.conn:
+        with self.store.transaction():
             if self._row(project, site) is not None:
-                self.db.conn.execute("UPDATE fleet_sites SET password_hash = ? "
-                                     "WHERE project = ? AND site = ?", (hashed, project, site))
+                self.store.set_password_hash(project, site, hashed)
             elif self._in_config(project, site):  # a config site gets its account here
-                self.db.conn.execute("INSERT INTO fleet_sites VALUES (?, ?, ?, NULL, ?)",
-                                     (project, site, hashed, now))
+                self.store.add_site(project, site, hashed, None, now)
             else:
                 raise RegistryError(404, f"no site {project}/{site} in the registry")
             self._changed(now, actor, "site_passwd", project, site, {})
@@ -158,27 +138,24 @@ class Registry:
                 out[(project, site)] = {"project": project, "site": site, "devices": None,
                                         "added_at": None, "account": False,
                                         "source": "config"}
-        for r in self.db.query("SELECT * FROM fleet_sites"):
+        for r in self.store.sites():
             key = (r["project"], r["site"])
-            out[key] = {"project": r["project"], "site": r["site"],
-                        "devices": None if r["devices"] is None else json.loads(r["devices"]),
+            out[key] = {"project": r["project"], "site": r["site"], "devices": r["devices"],
                         "added_at": r["added_at"], "account": r["password_hash"] is not None,
                         "source": "registry+config" if key in out else "registry"}
         return [out[k] for k in sorted(out)]
 
     def accounts(self) -> list[brokerconf.Account]:
         """The broker account of every site that has one, in a stable order."""
-        return [brokerconf.site_account(r["project"], r["site"], r["password_hash"])
-                for r in self.db.query("SELECT project, site, password_hash FROM fleet_sites "
-                                       "WHERE password_hash IS NOT NULL "
-                                       "ORDER BY project, site")]
+        return [brokerconf.site_account(project, site, hashed)
+                for project, site, hashed in self.store.accounts()]
 
 
 class Fleet:
     """The collector core's view of the registry: who may report, and which devices."""
 
     def __init__(self, db: sqlite_utils.Database, configured: ConfigSites | None = None):
-        self.db = db
+        self.store = FleetStore(db)
         self.configured = dict(configured or {})
         self.generation: int | None = None
         self.sites: set[tuple[str, str]] = set()
@@ -187,16 +164,15 @@ class Fleet:
 
     def reload(self) -> bool:
         """Read the registry again if it changed since the last read; True if it did."""
-        gen = self.db.conn.execute("SELECT generation FROM fleet_state").fetchone()[0]
+        gen = self.store.generation()
         if gen == self.generation:
             return False
         sites = {(p, s) for p, listed in self.configured.items() for s in listed}
         devices = {}
-        for project, site, devs in self.db.conn.execute(
-                "SELECT project, site, devices FROM fleet_sites"):
+        for project, site, devs in self.store.site_devices():
             sites.add((project, site))
             if devs is not None:
-                devices[(project, site)] = frozenset(json.loads(devs))
+                devices[(project, site)] = frozenset(devs)
         self.sites, self.devices, self.generation = sites, devices, gen
         return True
 
@@ -229,5 +205,3 @@ class Fleet:
             return None
         return msg
 
-
-register(__name__, MIGRATIONS)  # collector/db/migrations.py applies them in order

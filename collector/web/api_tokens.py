@@ -1,6 +1,7 @@
 """API tokens: issued with an expiry, stored as SHA-256 hashes with a short prefix (to
 name one in a listing and revoke it), refused once expired or revoked or when the user is
-disabled. Part of ``collector.web.auth.Users`` (a mixin over its table and audit helpers).
+disabled. Part of ``collector.web.auth.Users`` (a mixin over its store and audit helpers;
+the table and its queries: ``collector.web.store_users``).
 """
 
 from __future__ import annotations
@@ -24,16 +25,14 @@ def _token_hash(token: str) -> str:
 
 
 class ApiTokens:
-    """Needs ``db``, ``_existing(username)``, ``_audit(...)`` and ``_user(row)``."""
+    """Needs ``store`` (a ``UserStore``), ``_existing(username)``, ``_audit(...)`` and
+    ``_user(row)``."""
 
     def by_api_token(self, token: str, now: float) -> User | None:
         """The token's user, if the token exists, is not revoked or expired, and its user
         is not disabled."""
-        rows = list(self.db.query(
-            "SELECT u.* FROM api_tokens t JOIN users u ON u.id = t.user_id "
-            "WHERE t.token_hash = ? AND t.revoked_at IS NULL AND t.expires_at > ? "
-            "AND NOT u.disabled", [_token_hash(token), now]))
-        return self._user(rows[0]) if rows else None
+        row = self.store.token_user(_token_hash(token), now)
+        return self._user(row) if row else None
 
     def new_api_token(self, username: str, name: str, now: float,
                       days: int = TOKEN_DAYS_DEFAULT, *, by: str | None = None) -> str:
@@ -48,10 +47,9 @@ class ApiTokens:
             raise AuthError("a token's name must be 1-100 characters")
         token = "pwt_" + secrets.token_urlsafe(32)
         prefix = token[:TOKEN_PREFIX_LEN]
-        with self.db.conn:
-            tid = self.db["api_tokens"].insert({
-                "token_hash": _token_hash(token), "user_id": row["id"], "name": name,
-                "prefix": prefix, "created_at": now, "expires_at": now + days * 86400}).last_pk
+        with self.store.transaction():
+            tid = self.store.add_token(_token_hash(token), row["id"], name, prefix, now,
+                                       now + days * 86400)
             self._audit(now, by, "token_issue", username,
                         {"token": tid, "prefix": prefix, "name": name, "days": days})
         return token
@@ -60,13 +58,11 @@ class ApiTokens:
         """Revoke one of the user's tokens, named by its id or by its prefix."""
         row = self._existing(username)
         if which.isdigit():
-            found = self._tokens("t.user_id = ? AND t.id = ?", [row["id"], int(which)])
+            found = self.store.token_by_id(row["id"], int(which))
         elif len(which) > TOKEN_PREFIX_LEN:  # the whole token
-            found = self._tokens("t.user_id = ? AND t.token_hash = ?",
-                                 [row["id"], _token_hash(which)])
+            found = self.store.token_by_hash(row["id"], _token_hash(which))
         elif len(which) >= 8:
-            found = self._tokens("t.user_id = ? AND t.prefix != '' AND "
-                                 "substr(t.prefix, 1, ?) = ?", [row["id"], len(which), which])
+            found = self.store.tokens_by_prefix(row["id"], which)
         else:
             raise AuthError("name a token by its id, its prefix (8 characters or more) or "
                             "the whole token")
@@ -77,14 +73,9 @@ class ApiTokens:
         (tok,) = found
         if tok["revoked_at"] is not None:
             raise AuthError(f"token {tok['id']} is already revoked")
-        with self.db.conn:
-            self.db.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?",
-                            [now, tok["id"]])
+        with self.store.transaction():
+            self.store.revoke_token(tok["id"], now)
             self._audit(now, by, "token_revoke", username,
                         {"token": tok["id"], "prefix": tok["prefix"], "name": tok["name"]})
         return {**tok, "revoked_at": now}
 
-    def _tokens(self, where: str, params: list) -> list[dict]:
-        return list(self.db.query(
-            "SELECT t.id, t.user_id, t.name, t.prefix, t.created_at, t.expires_at, "
-            f"t.revoked_at FROM api_tokens t WHERE {where} ORDER BY t.id", params))

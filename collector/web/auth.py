@@ -1,4 +1,5 @@
-"""Users, sessions and API tokens (roles and permissions: ``collector.web.roles``). Every
+"""Users, sessions and API tokens (roles and permissions: ``collector.web.roles``; their
+tables and queries: ``collector.web.store_users``).
 
 Passwords are hashed with scrypt (stdlib) and a per-user salt. A browser signs in and gets
 a session cookie; a script uses a bearer token. Both resolve to the same ``User``. Sessions
@@ -10,11 +11,9 @@ CLI always names one) writes an ``audit_log`` row in the same transaction.
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import TYPE_CHECKING
 
-from collector.db.migrations import register
 from collector.web.api_tokens import (  # noqa: F401 (the limits: re-exported)
     TOKEN_DAYS_DEFAULT,
     TOKEN_DAYS_MAX,
@@ -34,50 +33,18 @@ from collector.web.roles import (  # noqa: F401 (re-exported: the users' checks)
     ROLES,
     User,
 )
+from collector.web.store_users import UserStore
 
 if TYPE_CHECKING:  # the CLI imports ROLES on gateways too: keep this module light
     import sqlite_utils
 
 SESSION_TTL_S = 12 * 3600
 
-MIGRATIONS = [
-    ("100_users_sessions_tokens", """
-        CREATE TABLE users (
-            id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
-            role TEXT NOT NULL, group_name TEXT, display_name TEXT, disabled INTEGER DEFAULT 0
-        );
-        CREATE TABLE sessions (
-            token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),
-            created_at REAL NOT NULL, expires_at REAL NOT NULL
-        );
-        CREATE TABLE api_tokens (
-            token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),
-            name TEXT NOT NULL, created_at REAL NOT NULL
-        );
-    """),
-    # Tokens get an id (to revoke by), a prefix (to recognise), an expiry and a revocation
-    # time. Tokens issued before this had no expiry: they expire TOKEN_DAYS_DEFAULT days
-    # after the upgrade.
-    ("101_api_token_expiry_revocation", f"""
-        CREATE TABLE api_tokens_v2 (
-            id INTEGER PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,
-            user_id INTEGER NOT NULL REFERENCES users(id), name TEXT NOT NULL,
-            prefix TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL,
-            revoked_at REAL
-        );
-        INSERT INTO api_tokens_v2 (token_hash, user_id, name, prefix, created_at, expires_at)
-            SELECT token_hash, user_id, name, '', created_at,
-                   CAST(strftime('%s', 'now') AS REAL) + {TOKEN_DAYS_DEFAULT * 86400}
-            FROM api_tokens;
-        DROP TABLE api_tokens;
-        ALTER TABLE api_tokens_v2 RENAME TO api_tokens;
-    """),
-]
-
 
 class Users(ApiTokens):
     def __init__(self, db: sqlite_utils.Database):
-        self.db = db
+        self.db = db  # kept for callers that read other tables through it
+        self.store = UserStore(db)
 
     # --- who is calling --------------------------------------------------------------------
 
@@ -90,21 +57,17 @@ class Users(ApiTokens):
 
     def new_session(self, user: User, now: float) -> str:
         token = secrets.token_urlsafe(32)
-        with self.db.conn:
-            self.db["sessions"].insert({"token_hash": _token_hash(token), "user_id": user.id,
-                                        "created_at": now, "expires_at": now + SESSION_TTL_S})
+        with self.store.transaction():
+            self.store.add_session(_token_hash(token), user.id, now, now + SESSION_TTL_S)
         return token
 
     def end_session(self, token: str) -> None:
-        with self.db.conn:
-            self.db.execute("DELETE FROM sessions WHERE token_hash = ?", [_token_hash(token)])
+        with self.store.transaction():
+            self.store.end_session(_token_hash(token))
 
     def by_session(self, token: str, now: float) -> User | None:
-        rows = list(self.db.query(
-            "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id "
-            "WHERE s.token_hash = ? AND s.expires_at > ? AND NOT u.disabled",
-            [_token_hash(token), now]))
-        return self._user(rows[0]) if rows else None
+        row = self.store.session_user(_token_hash(token), now)
+        return self._user(row) if row else None
 
     # --- changes, each audited -------------------------------------------------------------
 
@@ -122,10 +85,9 @@ class Users(ApiTokens):
         check_password(password)
         if self._row(username) is not None:
             raise AuthError(f"user {username!r} exists")
-        with self.db.conn:
-            uid = self.db["users"].insert({
-                "username": username, "password_hash": hash_password(password), "role": role,
-                "group_name": group, "display_name": display_name}).last_pk
+        with self.store.transaction():
+            uid = self.store.add_user(username, hash_password(password), role, group,
+                                      display_name)
             self._audit(now, by, "user_add", username, {"role": role, "group": group})
         return User(uid, username, role, group, display_name)
 
@@ -135,42 +97,39 @@ class Users(ApiTokens):
         row = self._existing(username)
         if bool(row["disabled"]) == disabled:
             raise AuthError(f"user {username!r} is already {'dis' if disabled else 'en'}abled")
-        with self.db.conn:
-            self.db.execute("UPDATE users SET disabled = ? WHERE id = ?",
-                            [int(disabled), row["id"]])
+        with self.store.transaction():
+            self.store.set_disabled(row["id"], disabled)
             if disabled:
-                self.db.execute("DELETE FROM sessions WHERE user_id = ?", [row["id"]])
+                self.store.end_sessions(row["id"])
             self._audit(now, by, "user_disable" if disabled else "user_enable", username, {})
 
     def set_password(self, username: str, password: str, now: float, by: str) -> None:
         """A new password; the user's sessions end (its API tokens are kept)."""
         row = self._existing(username)
         check_password(password)
-        with self.db.conn:
-            self.db.execute("UPDATE users SET password_hash = ? WHERE id = ?",
-                            [hash_password(password), row["id"]])
-            self.db.execute("DELETE FROM sessions WHERE user_id = ?", [row["id"]])
+        hashed = hash_password(password)
+        with self.store.transaction():
+            self.store.set_password_hash(row["id"], hashed)
+            self.store.end_sessions(row["id"])
             self._audit(now, by, "user_passwd", username, {})
 
     # --- reading ---------------------------------------------------------------------------
 
     def list(self) -> list[dict]:
-        return [self._user(r).public() for r in self.db.query(
-            "SELECT * FROM users ORDER BY username")]
+        return [self._user(r).public() for r in self.store.users()]
 
     def overview(self) -> list[dict]:
         """Every user with role, group, disabled, and its tokens (id, name, prefix,
         created, expires, revoked)."""
         tokens: dict[int, list[dict]] = {}
-        for t in self._tokens("1", []):
+        for t in self.store.tokens():
             tokens.setdefault(t.pop("user_id"), []).append(t)
         return [{"username": r["username"], "role": r["role"], "group": r["group_name"],
                  "disabled": bool(r["disabled"]), "tokens": tokens.get(r["id"], [])}
-                for r in self.db.query("SELECT * FROM users ORDER BY username")]
+                for r in self.store.users()]
 
     def _row(self, username: str) -> dict | None:
-        rows = list(self.db.query("SELECT * FROM users WHERE username = ?", [username]))
-        return rows[0] if rows else None
+        return self.store.user(username)
 
     def _existing(self, username: str) -> dict:
         row = self._row(username)
@@ -182,15 +141,10 @@ class Users(ApiTokens):
                detail: dict) -> None:
         if by is None:
             return
-        self.db.conn.execute(
-            "INSERT INTO audit_log (at, actor, action, target, reason, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (now, by, action, f"user:{username}", action, json.dumps(detail)))
+        self.store.audit(now, by, action, f"user:{username}", action, detail)
 
     @staticmethod
     def _user(row: dict) -> User:
         return User(row["id"], row["username"], row["role"], row["group_name"],
                     row["display_name"])
 
-
-register(__name__, MIGRATIONS)  # collector/db/migrations.py applies them in order

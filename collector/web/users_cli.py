@@ -12,11 +12,11 @@ import os
 import sqlite3
 import sys
 import time
-from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
 from collector.web.auth import ROLES, TOKEN_DAYS_DEFAULT, TOKEN_DAYS_MAX, AuthError, Users
+from collector.web.store_users import is_foreign_database
 
 
 def _password(args) -> str:
@@ -60,9 +60,7 @@ def _open(args) -> Users:
 
 def _must_be_collectors(path: Path) -> None:
     """Refuse another program's SQLite file (an agent's outbox, say) before migrating it."""
-    with closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)) as conn:
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-    if names and "users" not in names:
+    if is_foreign_database(path):
         raise AuthError(f"database {path} is not a collector database (it has no users table)")
 
 
