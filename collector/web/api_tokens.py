@@ -57,8 +57,9 @@ class ApiTokens:
     def revoke_api_token(self, username: str, which: str, now: float, by: str) -> dict:
         """Revoke one of the user's tokens, named by its id or by its prefix."""
         row = self._existing(username)
-        if which.isdigit():
-            found = self.store.token_by_id(row["id"], int(which))
+        if which.isascii() and which.isdigit():  # "²" is a digit to str.isdigit, not to int
+            # an id past SQLite's integer range names no token (and would overflow the query)
+            found = self.store.token_by_id(row["id"], int(which)) if len(which) <= 18 else []
         elif len(which) > TOKEN_PREFIX_LEN:  # the whole token
             found = self.store.token_by_hash(row["id"], _token_hash(which))
         elif len(which) >= 8:

@@ -106,7 +106,7 @@ def test_tokens_expire_and_revoke_by_id_prefix_or_whole_token(tmp_path):
     with pytest.raises(AuthError, match="disabled"):
         users.new_api_token("amy", "x", T0 + 3)
     for which, problem in (("pwt_", "8 characters"), ("pwt_nothing", "no token"),
-                           ("999", "no token")):
+                           ("999", "no token"), ("9" * 30, "no token"), ("²", "8 characters")):
         with pytest.raises(AuthError, match=problem):
             users.revoke_api_token("amy", which, T0 + 3, "test")
 
