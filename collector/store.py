@@ -17,6 +17,7 @@ import sqlite_utils
 from collector.db.connection import open_db
 from collector.db.migrations import migrate
 from collector.store_runs import RunTables
+from collector.store_scenario import ScenarioTables
 from collector.tracking.outages import (
     PLATFORM,
     Absorbed,
@@ -37,9 +38,9 @@ _OUTAGE_COLUMNS = ("kind, project, site, device, fault, started_at, detected_at,
                    "last_seen_at, detected_by, start_source, end_source, released_at")
 
 
-class Store(RunTables):
+class Store(RunTables, ScenarioTables):
     """The core's tables on one connection: decisions and deliveries here, the collector's
-    runs and sight in ``store_runs``."""
+    runs and sight in ``store_runs``, what a scenario run adds in ``store_scenario``."""
 
     def __init__(self, path: str | Path):
         self.path: Path | None = Path(path)
