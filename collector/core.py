@@ -69,12 +69,10 @@ class Core:
         for name, p in cfg.projects.items():
             store.ensure_project(name, p.timezone, p.budget_minutes, cfg.outage_threshold_s,
                                  replace=True)
-        self._projects = {r["project"] for r in store.db.query("SELECT project FROM projects")}
+        self._projects = store.project_names()
         # Blind until connected; what it saw before (earlier runs) still counts as seen.
         self.tracker.blind = True
-        self.tracker.seen = [[r["from_at"], r["to_at"]] for r in store.db.query(
-            "SELECT from_at, to_at FROM sight WHERE to_at >= ? ORDER BY from_at",
-            [now - RESUME_CLOSED_S])]
+        self.tracker.seen = store.sight_since(now - RESUME_CLOSED_S)
         for project, site, offset in store.site_clocks():
             self.tracker.resume_clock(project, site, offset)
         for outage in _sound(store.recent_site_outages(now - RESUME_CLOSED_S)):

@@ -9,8 +9,6 @@ impossible, whatever happens around a restart.
 from __future__ import annotations
 
 import json
-import os
-import socket
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
@@ -18,6 +16,8 @@ import sqlite_utils
 
 from collector.db.connection import open_db
 from collector.db.migrations import migrate
+from collector.store_runs import RunTables
+from collector.store_scenario import ScenarioTables
 from collector.tracking.outages import (
     PLATFORM,
     Absorbed,
@@ -38,16 +38,31 @@ _OUTAGE_COLUMNS = ("kind, project, site, device, fault, started_at, detected_at,
                    "last_seen_at, detected_by, start_source, end_source, released_at")
 
 
-class Store:
+class Store(RunTables, ScenarioTables):
+    """The core's tables on one connection: decisions and deliveries here, the collector's
+    runs and sight in ``store_runs``, what a scenario run adds in ``store_scenario``."""
+
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.db = open_db(self.path)
+        self.path: Path | None = Path(path)
+        db = open_db(self.path)
         try:
-            migrate(self.db)
+            migrate(db)
         except BaseException:
-            self.db.close()
+            db.close()
             raise
-        self.conn = self.db.conn
+        self._attach(db)
+
+    @classmethod
+    def on(cls, db: sqlite_utils.Database) -> Store:
+        """A store on a connection its owner opened and migrated (the API's, per request)."""
+        store = cls.__new__(cls)
+        store.path = None
+        store._attach(db)
+        return store
+
+    def _attach(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.conn = db.conn
         self._batch = False
         self._depth = 0  # open ``transaction()`` blocks; only the outermost commits
         self._joined = nullcontext(self)  # a block inside a ``batch``
@@ -200,57 +215,6 @@ class Store:
                 "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?, ?, ?)",
                 (project, site, boot, seq, now))
         return cur.rowcount == 1
-
-    # --- the collector's own life ----------------------------------------------------------
-
-    def begin_run(self, now: float) -> int:
-        """A collector process starts. Sight left open by one that died (kill -9) ends at
-        the last moment it vouched for."""
-        with self.conn:
-            self.conn.execute("UPDATE sight SET open = 0 WHERE open = 1")
-            self.conn.execute("UPDATE collector_runs SET stopped_at = alive_at "
-                              "WHERE stopped_at IS NULL")
-            return self.conn.execute(
-                "INSERT INTO collector_runs (started_at, alive_at, pid, host) "
-                "VALUES (?, ?, ?, ?)", (now, now, os.getpid(), socket.gethostname())).lastrowid
-
-    def alive(self, run_id: int, now: float) -> None:
-        """The collector vouches for everything up to ``now``."""
-        with self._tx():
-            self.conn.execute("UPDATE collector_runs SET alive_at = ? WHERE id = ?",
-                              (now, run_id))
-            self.conn.execute("UPDATE sight SET to_at = ? WHERE run_id = ? AND open = 1",
-                              (now, run_id))
-
-    def link_up(self, run_id: int, now: float) -> None:
-        with self._tx():
-            self.conn.execute("UPDATE sight SET open = 0 WHERE run_id = ? AND open = 1",
-                              (run_id,))
-            self.conn.execute("INSERT INTO sight (run_id, from_at, to_at) VALUES (?, ?, ?)",
-                              (run_id, now, now))
-
-    def link_down(self, run_id: int, now: float) -> None:
-        with self._tx():
-            self.conn.execute("UPDATE sight SET to_at = ?, open = 0 "
-                              "WHERE run_id = ? AND open = 1", (now, run_id))
-
-    def end_run(self, run_id: int, now: float) -> None:
-        self.link_down(run_id, now)
-        with self._tx():
-            self.conn.execute("UPDATE collector_runs SET alive_at = ?, stopped_at = ? "
-                              "WHERE id = ?", (now, now, run_id))
-
-    def _tx(self):
-        return self.transaction()
-
-    def ensure_project(self, project: str, timezone: str, budget_minutes: float,
-                       threshold_s: float, replace: bool = False) -> None:
-        """Projects and the rules their budget is counted by, so that a report read from
-        the database alone counts as the collector did."""
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
-        with self._tx():
-            self.conn.execute(f"{verb} INTO projects VALUES (?, ?, ?, ?)",
-                              (project, timezone, budget_minutes, threshold_s))
 
     # --- resuming --------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from collector.db.connection import open_db
 from collector.downtime import marks, report
 from collector.ingest import Ingest
-from collector.store import list_incidents, list_outages
+from collector.store import Store, list_incidents, list_outages
 from collector.web import api_models as m
 from collector.web import fleet_api
 from collector.web.console.deps import AuthContext
@@ -187,9 +187,8 @@ def create_app(ingest: Ingest) -> FastAPI:
 
     @app.get("/api/collector/runs", response_model=m.Runs)
     def runs():
-        d = db()
-        return {"runs": list(d.query("SELECT * FROM collector_runs ORDER BY id")),
-                "sight": list(d.query("SELECT * FROM sight ORDER BY id"))}
+        store = Store.on(db())
+        return {"runs": store.runs(), "sight": store.sight_periods()}
 
     install(app, ingest.cfg.anonymous_read)
     return app

@@ -40,22 +40,14 @@ def report_monthly(args) -> int:
 def stored_workflow(database: str) -> WorkflowConfig | None:
     """The ``[workflow]`` table a scenario run left in its database, if any: a scenario's
     scores are reported by the rules it was played with."""
-    import json
-    import sqlite3
-
+    from collector.store_scenario import stored_setting
     from collector.workflow.config import from_section
     from parkwatch.core.conf import Section
 
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        row = conn.execute("SELECT value FROM scenario_settings WHERE key = 'workflow'").fetchone()
-    except sqlite3.Error:  # not a scenario's database
+    settings = stored_setting(database, "workflow")
+    if settings is None:
         return None
-    finally:
-        conn.close()
-    if row is None:
-        return None
-    return from_section(Section(json.loads(row[0]), Path(database), "workflow"))
+    return from_section(Section(settings, Path(database), "workflow"))
 
 
 def _fail(message: str) -> int:

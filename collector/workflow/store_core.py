@@ -26,6 +26,10 @@ class CoreReads(StoreBase):
         names = [c[0] for c in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur]
 
+    def newest_incident(self) -> int:
+        """The highest core incident id (0 before the first): has the core declared more?"""
+        return self.db.conn.execute("SELECT max(id) FROM incidents").fetchone()[0] or 0
+
     def ended_outages(self) -> list[dict]:
         """Tickets of automatic incidents whose outage has closed, not yet recorded as such:
         ``id`` (the ticket) and ``closed_at`` (the incident's end)."""

@@ -96,6 +96,12 @@ class TicketTables(StoreBase):
                 params.append(value)
         return self.tickets(" AND ".join(where), params, limit=limit)
 
+    def ticket_counts(self) -> tuple[int, int]:
+        """(all tickets, closed tickets)."""
+        return self.db.conn.execute(
+            "SELECT count(*), count(CASE WHEN state = 'closed' THEN 1 END) FROM wf_tickets"
+        ).fetchone()
+
     def act(self, tid: int, action: str, now: float, who: str, **kw) -> Ticket:
         """Apply one lifecycle action; ``lifecycle.NotFound`` for an unknown incident, and
         ``lifecycle.Conflict`` / ``lifecycle.Invalid`` with nothing written."""

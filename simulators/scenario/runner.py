@@ -12,7 +12,6 @@ down, and publishes a site's Will 1.5 keepalives after its link was lost.
 from __future__ import annotations
 
 import heapq
-import json
 import math
 import time
 from array import array
@@ -23,6 +22,7 @@ from agent.device import Reading
 from collector.config import CollectorConfig, ProjectConfig
 from collector.core import Core
 from collector.downtime import marks
+from collector.downtime.store import DowntimeStore
 from collector.store import Store
 from collector.tracking.platform import PlatformRule
 from collector.workflow.responders import Override
@@ -39,11 +39,6 @@ TICK_S = 0.25  # the live collector ticks four times a second; so does the virtu
 BATCH = 20000  # happenings per database transaction
 ONE_SHOT = ("loop_timeout", "intercom_call")  # events of one moment: one happening
 WORKFLOW_STEP_S = 3600.0  # the workflow looks at least this often (its steps keep their times)
-# One connection builds the scenario's database, and a run that fails is run again into a
-# new one: no fsync, the rollback journal in memory, a 64 MiB page cache (half the run's
-# time went to the WAL and its checkpoints). The database is left in WAL mode, as opened.
-FAST_PRAGMAS = ("PRAGMA synchronous=OFF", "PRAGMA journal_mode=MEMORY",
-                "PRAGMA cache_size=-65536")
 
 
 class Runner:
@@ -59,8 +54,11 @@ class Runner:
             projects={p.id: ProjectConfig(p.timezone, p.budget_minutes, tuple(p.sites))
                       for p in scenario.projects})
         self.store = Store(db_path)
-        for pragma in FAST_PRAGMAS:
-            self.store.conn.execute(pragma)
+        # One connection builds the database, and a run that fails is run again into a new
+        # one: it trades durability for speed (collector/store_scenario.py), left in WAL
+        # mode at the end, as opened.
+        self.store.tune_for_batch()
+        self.downtime = DowntimeStore(self.store.db)
         plan = scenario.workflow
         responders = IndexedResponders(plan.groups, [
             Override(ev.project, ev.site, ev.device, ev.at, ev.end, ev.delays)
@@ -99,7 +97,7 @@ class Runner:
         self.core = Core(self.cfg, self.store, sc.start, live=False)
         self.core.link_up(sc.start)
         for m in sc.maintenance:
-            marks.add_maintenance(self.store.db, m.project, m.from_at, m.to_at, m.reason,
+            marks.add_maintenance(self.downtime, m.project, m.from_at, m.to_at, m.reason,
                                   "scenario", sc.start)
         heap = self._heap
         while heap and heap[0][0] <= sc.end:
@@ -120,12 +118,9 @@ class Runner:
             if self.core is not None:
                 self.core.stop(sc.end)
             self.workflow.advance(sc.end, last=True)
-            self.store.db["scenario_settings"].insert(
-                {"key": "workflow", "value": json.dumps(self.sc.workflow.settings, default=str)},
-                pk="key", replace=True)
-        results.mark_causes(self.sc, self.store.db)
-        self.store.conn.execute("PRAGMA journal_mode=WAL")
-        self.store.conn.execute("PRAGMA synchronous=NORMAL")
+            self.store.save_setting("workflow", self.sc.workflow.settings)
+        results.mark_causes(self.sc, self.store, self.downtime)
+        self.store.tune_for_service()
         return results.summary(self, time.perf_counter() - wall)
 
     def _tick_until(self, t: float) -> None:

@@ -162,10 +162,10 @@ class Simulation:
             self._next_sync = self._next_scan = -math.inf
         if not self._seeded:
             self._seeded = True
-            for t in self.store.tickets("state != 'closed'"):
+            for t in self.store.find(state="live"):
                 self._schedule(t)
         new = []
-        top = self.store.db.execute("SELECT max(id) FROM incidents").fetchone()[0] or 0
+        top = self.store.newest_incident()
         if top > self._incidents_seen:  # the core declared something since the last look
             while True:  # it takes a thousand at a time, written in one batch
                 with self._deferred():
