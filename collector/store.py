@@ -9,7 +9,7 @@ impossible, whatever happens around a restart.
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import sqlite_utils
@@ -79,7 +79,7 @@ class Store(RunTables, ScenarioTables):
         finally:
             self._batch = False
 
-    def transaction(self):
+    def transaction(self) -> AbstractContextManager:
         """One transaction around everything inside (nested blocks join the outer one), so
         that, say, an event's delivery mark and what it changed are stored together or not
         at all. Inside a ``batch`` there is nothing to do: the batch's transaction holds it

@@ -27,8 +27,7 @@ def monthly_report(store: WorkflowStore, month: str, now: float) -> dict:
         return lo <= t < hi
 
     # Time zones differ by at most a day, so a day either side holds the whole month.
-    tickets = [t for t in store.tickets("opened_at >= ? AND opened_at < ?",
-                                        [start - DAY, end + DAY])
+    tickets = [t for t in store.opened_between(start - DAY, end + DAY)
                if in_month(t.project, t.opened_at)]
     durations = store.durations([t.id for t in tickets], now)
     problems = [scores.Problem(p["id"], p["signature"], p["confirmed_at"], p["solved_at"])

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from collector.db.ports import WorkflowDb
 from collector.storage_guard import is_storage_error
 from collector.workflow import clocks, problems
 from collector.workflow.business_time import BusinessClock
@@ -30,7 +31,7 @@ SYSTEM = "system"
 
 
 class WorkflowService:
-    def __init__(self, store: WorkflowStore, cfg: WorkflowConfig):
+    def __init__(self, store: WorkflowDb, cfg: WorkflowConfig):
         self.store, self.cfg = store, cfg
         self._known: set[str] = set()  # event keys already stored by this process
         self._next_problem_scan = float("-inf")
@@ -108,8 +109,7 @@ class WorkflowService:
     def evaluate(self, now: float) -> int:
         grace = now - self.cfg.clocks.report_due_s - 86400.0
         events: list[Event] = []
-        for t in self.store.tickets(
-                "state != 'closed' OR (resolved_at > ? AND fault_report_at IS NULL)", [grace]):
+        for t in self.store.clocked(grace):
             events += self._contained("ticket", t.id, clocks.evaluate, t,
                                       self.cfg.clock(t.project), self.cfg.clocks, now) or []
         events += self._plan_overdue(now)

@@ -71,7 +71,21 @@ class TicketTables(StoreBase):
                 **{k: r[k] for k in ASSIGNMENT_FIELDS if k != "group_name"}))
         return out
 
-    def tickets(self, where: str = "1", params: list = (),
+    def tickets(self) -> list[Ticket]:
+        """Every ticket, in id order."""
+        return self._select()
+
+    def opened_between(self, start: float, end: float) -> list[Ticket]:
+        """Tickets opened in [start, end), in id order."""
+        return self._select("opened_at >= ? AND opened_at < ?", [start, end])
+
+    def clocked(self, report_grace_from: float) -> list[Ticket]:
+        """Tickets whose clocks still run: not closed, or resolved after
+        ``report_grace_from`` with no fault report yet (that report is still due)."""
+        return self._select("state != 'closed' OR (resolved_at > ? AND fault_report_at IS NULL)",
+                            [report_grace_from])
+
+    def _select(self, where: str = "1", params: list = (),
                 limit: int | None = None) -> list[Ticket]:
         """Tickets in id order; with ``limit``, the newest ones, newest first."""
         order = "ORDER BY id" if limit is None else f"ORDER BY id DESC LIMIT {int(limit)}"
@@ -94,7 +108,7 @@ class TicketTables(StoreBase):
             if value:
                 where.append(f"{col} = ?")
                 params.append(value)
-        return self.tickets(" AND ".join(where), params, limit=limit)
+        return self._select(" AND ".join(where), params, limit=limit)
 
     def ticket_counts(self) -> tuple[int, int]:
         """(all tickets, closed tickets)."""
