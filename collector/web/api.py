@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -64,131 +64,164 @@ def _epoch(t: datetime, timezone: str) -> float:
 
 
 def create_app(ingest: Ingest) -> FastAPI:
+    """The app on ``ingest``: its own endpoints (this module's ``router``, given the ingest
+    by ``Depends(_ingest)``), the workflow's, the fleet's, and the console with its guard."""
     app = FastAPI(title="parkwatch collector", version=package_version(),
                   default_response_class=SafeJSONResponse)  # poison values: safejson.py
+    app.state.ingest = ingest
     app.include_router(router_for(ingest.cfg, lambda: ingest.clock()))
     app.include_router(fleet_api.router(ingest.cfg, lambda: ingest.clock()))
-
-    def db():
-        return open_db(ingest.cfg.database)
-
-    def now() -> float:
-        return ingest.clock()
-
-    mount(app, AuthContext(db, now), ingest.cfg.anonymous_read)
-
-    @app.exception_handler(marks.MarkError)
-    def _mark_error(request: Request, e: marks.MarkError):
-        body = validation_error(e.message) if e.status == 422 else {"detail": e.message}
-        return JSONResponse(body, status_code=e.status)
-
-    @app.exception_handler(report.ReportError)
-    def _report_error(request: Request, e: report.ReportError):
-        return JSONResponse({"detail": str(e)}, status_code=404)
-
-    @app.get("/healthz", response_model=m.Health)
-    def healthz():
-        storage = ingest.storage.report(time.monotonic())  # fails closed: storage_guard.py
-        return {"ok": storage["ok"] and ingest.broker_problem is None, "storage": storage,
-                "broker_problem": ingest.broker_problem,
-                "mqtt_connected": ingest.connected.is_set(),
-                "received": ingest.received, "duplicates": ingest.duplicates,
-                "rejected": ingest.rejections.total,
-                "rejected_by_reason": dict(ingest.rejections.by_reason),
-                "rejected_by_code": dict(ingest.rejections.by_code),
-                "backlog": ingest.backlog, **ingest.lag(),  # behind? collector/tracking/lag.py
-                "run": ingest.core.run_id if ingest.core else None}
-
-    @app.get("/api/sites", response_model=list[m.Site])
-    def sites():
-        with ingest.lock:
-            return [{
-                "project": s.project, "site": s.site, "state": s.state,
-                "last_seen": s.last_seen, "boot": s.boot,
-                "clock_offset_s": None if s.offset is None else round(s.offset, 3),
-                "devices": [{"device": name, "state": d.state, "fault": d.fault,
-                             "since": d.since} for name, d in sorted(s.devices.items())],
-            } for s in sorted(ingest.tracker.sites.values() if ingest.tracker else (),
-                              key=lambda s: (s.project, s.site))]  # no store yet: none
-
-    @app.get("/api/incidents", response_model=list[m.Incident])
-    def incidents(state: str | None = Query(None, pattern="^(open|closed|withdrawn)$")):
-        return list_incidents(db(), state)
-
-    @app.get("/api/outages", response_model=list[m.Outage])
-    def outages(project: str | None = Query(None, pattern=ID)):
-        return list_outages(db(), project)
-
-    @app.get("/api/incidents/{incident_id}", response_model=m.Incident,
-             responses=errors(404))
-    def incident(incident_id: int):
-        rows = [r for r in list_incidents(db()) if r["id"] == incident_id]
-        if not rows:
-            raise HTTPException(404, f"no incident {incident_id}")
-        return rows[0]
-
-    @app.get("/api/projects", response_model=list[m.Project])
-    def projects():
-        return report.projects(db())
-
-    @app.get("/api/zones")
-    def zones():
-        """Each project's time zone, and the collector's own (for the platform's incidents
-        and projects it has not heard of): the console shows every time in them."""
-        return {"default": ingest.cfg.timezone,
-                "projects": {r["project"]: r["timezone"] for r in report.projects(db())}}
-
-    @app.get("/api/projects/{project}/budget", response_model=m.Budget,
-             responses=errors(404))
-    def budget(project: str = Path(pattern=ID),
-               year: int = Query(..., ge=2000, le=2200, description="calendar year")):
-        run = ingest.core.run_id if ingest.core else None
-        return report.budget(db(), project, year, now=now(), live_run=run)
-
-    @app.post("/api/outages/{outage_id}/exclusion", status_code=201,
-              response_model=m.Exclusion, responses=errors(404, 409))
-    def exclude(outage_id: int, body: ExclusionIn, request: Request):
-        return marks.exclude_outage(db(), outage_id, body.cause, body.reason,
-                                    actor(request, body.by), now())
-
-    @app.get("/api/exclusions", response_model=list[m.Exclusion])
-    def exclusions(project: str | None = Query(None, pattern=ID)):
-        return marks.list_exclusions(db(), project)
-
-    @app.post("/api/exclusions/{mark_id}/revoke", response_model=m.Exclusion,
-              responses=errors(404, 409))
-    def revoke_exclusion(mark_id: int, body: RevokeIn, request: Request):
-        return marks.revoke_exclusion(db(), mark_id, body.reason, actor(request, body.by),
-                                      now())
-
-    @app.post("/api/projects/{project}/maintenance", status_code=201,
-              response_model=m.Maintenance, responses=errors(404))
-    def add_maintenance(body: MaintenanceIn, request: Request,
-                        project: str = Path(pattern=ID)):
-        d = db()
-        marks.known_project(d, project)
-        tz = report.rules_for(d, project).timezone
-        return marks.add_maintenance(d, project, _epoch(body.from_, tz), _epoch(body.to, tz),
-                                     body.reason, actor(request, body.by), now())
-
-    @app.get("/api/projects/{project}/maintenance", response_model=list[m.Maintenance])
-    def maintenance(project: str = Path(pattern=ID)):
-        return marks.list_maintenance(db(), project)
-
-    @app.post("/api/maintenance/{mid}/revoke", response_model=m.Maintenance,
-              responses=errors(404, 409))
-    def revoke_maintenance(mid: int, body: RevokeIn, request: Request):
-        return marks.revoke_maintenance(db(), mid, body.reason, actor(request, body.by),
-                                        now())
-
-    @app.get("/api/audit", response_model=list[m.AuditEntry])
-    def audit(limit: int = Query(100, ge=1, le=10000)):
-        return marks.audit_log(db(), limit)
-
-    @app.get("/api/collector/runs", response_model=m.Runs)
-    def runs():
-        store = Store.on(db())
-        return {"runs": store.runs(), "sight": store.sight_periods()}
-
+    mount(app, AuthContext(lambda: _db(ingest), lambda: ingest.clock()),
+          ingest.cfg.anonymous_read)
+    app.add_exception_handler(marks.MarkError, _mark_error)
+    app.add_exception_handler(report.ReportError, _report_error)
+    app.include_router(router)
     install(app, ingest.cfg.anonymous_read)
     return app
+
+
+def _mark_error(request: Request, e: marks.MarkError):
+    body = validation_error(e.message) if e.status == 422 else {"detail": e.message}
+    return JSONResponse(body, status_code=e.status)
+
+
+def _report_error(request: Request, e: report.ReportError):
+    return JSONResponse({"detail": str(e)}, status_code=404)
+
+
+async def _ingest(request: Request) -> Ingest:
+    """The handlers' dependency: the app's ingest (on the event loop; it opens nothing)."""
+    return request.app.state.ingest
+
+
+def _db(ingest: Ingest):
+    return open_db(ingest.cfg.database)
+
+
+router = APIRouter()
+
+
+@router.get("/healthz", response_model=m.Health)
+def healthz(ingest: Ingest = Depends(_ingest)):
+    storage = ingest.storage.report(time.monotonic())  # fails closed: storage_guard.py
+    return {"ok": storage["ok"] and ingest.broker_problem is None, "storage": storage,
+            "broker_problem": ingest.broker_problem,
+            "mqtt_connected": ingest.connected.is_set(),
+            "received": ingest.received, "duplicates": ingest.duplicates,
+            "rejected": ingest.rejections.total,
+            "rejected_by_reason": dict(ingest.rejections.by_reason),
+            "rejected_by_code": dict(ingest.rejections.by_code),
+            "backlog": ingest.backlog, **ingest.lag(),  # behind? collector/tracking/lag.py
+            "run": ingest.core.run_id if ingest.core else None}
+
+
+@router.get("/api/sites", response_model=list[m.Site])
+def sites(ingest: Ingest = Depends(_ingest)):
+    with ingest.lock:
+        return [{
+            "project": s.project, "site": s.site, "state": s.state,
+            "last_seen": s.last_seen, "boot": s.boot,
+            "clock_offset_s": None if s.offset is None else round(s.offset, 3),
+            "devices": [{"device": name, "state": d.state, "fault": d.fault,
+                         "since": d.since} for name, d in sorted(s.devices.items())],
+        } for s in sorted(ingest.tracker.sites.values() if ingest.tracker else (),
+                          key=lambda s: (s.project, s.site))]  # no store yet: none
+
+
+@router.get("/api/incidents", response_model=list[m.Incident])
+def incidents(state: str | None = Query(None, pattern="^(open|closed|withdrawn)$"),
+              ingest: Ingest = Depends(_ingest)):
+    return list_incidents(_db(ingest), state)
+
+
+@router.get("/api/outages", response_model=list[m.Outage])
+def outages(project: str | None = Query(None, pattern=ID), ingest: Ingest = Depends(_ingest)):
+    return list_outages(_db(ingest), project)
+
+
+@router.get("/api/incidents/{incident_id}", response_model=m.Incident,
+            responses=errors(404))
+def incident(incident_id: int, ingest: Ingest = Depends(_ingest)):
+    rows = [r for r in list_incidents(_db(ingest)) if r["id"] == incident_id]
+    if not rows:
+        raise HTTPException(404, f"no incident {incident_id}")
+    return rows[0]
+
+
+@router.get("/api/projects", response_model=list[m.Project])
+def projects(ingest: Ingest = Depends(_ingest)):
+    return report.projects(_db(ingest))
+
+
+@router.get("/api/zones")
+def zones(ingest: Ingest = Depends(_ingest)):
+    """Each project's time zone, and the collector's own (for the platform's incidents
+    and projects it has not heard of): the console shows every time in them."""
+    return {"default": ingest.cfg.timezone,
+            "projects": {r["project"]: r["timezone"] for r in report.projects(_db(ingest))}}
+
+
+@router.get("/api/projects/{project}/budget", response_model=m.Budget,
+            responses=errors(404))
+def budget(project: str = Path(pattern=ID),
+           year: int = Query(..., ge=2000, le=2200, description="calendar year"),
+           ingest: Ingest = Depends(_ingest)):
+    run = ingest.core.run_id if ingest.core else None
+    return report.budget(_db(ingest), project, year, now=ingest.clock(), live_run=run)
+
+
+@router.post("/api/outages/{outage_id}/exclusion", status_code=201,
+             response_model=m.Exclusion, responses=errors(404, 409))
+def exclude(outage_id: int, body: ExclusionIn, request: Request,
+            ingest: Ingest = Depends(_ingest)):
+    return marks.exclude_outage(_db(ingest), outage_id, body.cause, body.reason,
+                                actor(request, body.by), ingest.clock())
+
+
+@router.get("/api/exclusions", response_model=list[m.Exclusion])
+def exclusions(project: str | None = Query(None, pattern=ID),
+               ingest: Ingest = Depends(_ingest)):
+    return marks.list_exclusions(_db(ingest), project)
+
+
+@router.post("/api/exclusions/{mark_id}/revoke", response_model=m.Exclusion,
+             responses=errors(404, 409))
+def revoke_exclusion(mark_id: int, body: RevokeIn, request: Request,
+                     ingest: Ingest = Depends(_ingest)):
+    return marks.revoke_exclusion(_db(ingest), mark_id, body.reason, actor(request, body.by),
+                                  ingest.clock())
+
+
+@router.post("/api/projects/{project}/maintenance", status_code=201,
+             response_model=m.Maintenance, responses=errors(404))
+def add_maintenance(body: MaintenanceIn, request: Request,
+                    project: str = Path(pattern=ID), ingest: Ingest = Depends(_ingest)):
+    d = _db(ingest)
+    marks.known_project(d, project)
+    tz = report.rules_for(d, project).timezone
+    return marks.add_maintenance(d, project, _epoch(body.from_, tz), _epoch(body.to, tz),
+                                 body.reason, actor(request, body.by), ingest.clock())
+
+
+@router.get("/api/projects/{project}/maintenance", response_model=list[m.Maintenance])
+def maintenance(project: str = Path(pattern=ID), ingest: Ingest = Depends(_ingest)):
+    return marks.list_maintenance(_db(ingest), project)
+
+
+@router.post("/api/maintenance/{mid}/revoke", response_model=m.Maintenance,
+             responses=errors(404, 409))
+def revoke_maintenance(mid: int, body: RevokeIn, request: Request,
+                       ingest: Ingest = Depends(_ingest)):
+    return marks.revoke_maintenance(_db(ingest), mid, body.reason, actor(request, body.by),
+                                    ingest.clock())
+
+
+@router.get("/api/audit", response_model=list[m.AuditEntry])
+def audit(limit: int = Query(100, ge=1, le=10000), ingest: Ingest = Depends(_ingest)):
+    return marks.audit_log(_db(ingest), limit)
+
+
+@router.get("/api/collector/runs", response_model=m.Runs)
+def runs(ingest: Ingest = Depends(_ingest)):
+    store = Store.on(_db(ingest))
+    return {"runs": store.runs(), "sight": store.sight_periods()}
