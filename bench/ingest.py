@@ -263,7 +263,7 @@ def _single(args, broker, reader, load, work) -> int:
         "sites": args.sites, **r, "machine": machine_line()}
     print_figures(figures)
     emit(figures, args.json)
-    return 0 if r["held"] else 1
+    return 0  # a rung not held is a figure ("held": false), not a failure to measure
 
 
 if __name__ == "__main__":

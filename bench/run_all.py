@@ -90,10 +90,22 @@ def footprint_figures(r: dict) -> list[tuple]:
 
 
 def scenario_figures(r: dict) -> list[tuple]:
+    if not r.get("completed", True):
+        return [(f"a year of {r['sites']:,} sites, run s", f"> {r['run_s']}",
+                 f"stopped at {r['time_limit_s']:g} s with {r['year_done_pct']} % of the year "
+                 f"done: that pace is {r['projected_run_s']} s a year; + {r['parse_s']} s parse"),
+                ("scenario peak RSS when stopped, MiB", r["peak_rss_mib"], "")]
     return [(f"a year of {r['sites']:,} sites, run s", r["run_s"],
              f"+ {r['generate_s']} s generate, {r['parse_s']} s parse; "
              f"{r['outages']:,} outages, {r['incidents']:,} incidents"),
             ("scenario peak RSS, MiB", r["peak_rss_mib"], f"database {r['db_mib']} MiB")]
+
+
+def production_rate_figures(r: dict) -> list[tuple]:
+    return [(f"{r['sites']:,} sites at {r['target_per_s']:,}/s: offered / received, per s",
+             f"{r['offered_per_s']:,} / {r['received_per_s']:,}",
+             f"{'held' if r['held'] else 'NOT HELD'}: lost {r['lost']:,}, false downs "
+             f"{r['false_downs']}, max lag {r['max_lag_s']} s, behind {r['times_behind']}x")]
 
 
 def decode_figures(r: dict) -> list[tuple]:
@@ -139,6 +151,12 @@ BENCHES = [
           ["--devices", "16", "--duration", "8", "--warmup", "2"], 150, 60, footprint_figures),
     Bench("scenario", "scenario.py", ["--sites", "10000"], ["--sites", "100"], 300, 60,
           scenario_figures),
+    Bench("scenario_100k", "scenario.py", ["--sites", "100000", "--time-limit", "300"],
+          ["--sites", "300", "--time-limit", "20"], 600, 60, scenario_figures),
+    Bench("ingest_100k", "ingest.py",
+          ["--sites", "100000", "--rate", "10000", "--interval", "10", "--seconds", "60"],
+          ["--sites", "1000", "--rate", "500", "--interval", "2", "--seconds", "12"], 240, 60,
+          production_rate_figures),
     Bench("decode", "decode.py", ["--seconds", "1"], ["--seconds", "0.1"], 120, 60,
           decode_figures),
     Bench("agent_replay", "agent_replay.py", ["--events", "5000", "--timeout", "120"],

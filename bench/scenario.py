@@ -12,6 +12,11 @@ table and as JSON.
     .venv/bin/python bench/scenario.py --repeat 3       # min / median / max of 3 runs
     .venv/bin/python bench/scenario.py --responders     # simulated people work every ticket
     .venv/bin/python bench/scenario.py --json out.json  # also write the JSON to a file
+    .venv/bin/python bench/scenario.py --sites 100000 --time-limit 300  # stop at 5 minutes
+
+With ``--time-limit S`` a run still going after S seconds is stopped there: the figures
+then say ``completed: false``, how much of the year the stored outages reached
+(``year_done_pct``) and the run time that pace projects for the whole year.
 
 Peak RSS is the process's (``getrusage``): generating the file, parsing it and every run.
 """
@@ -21,6 +26,8 @@ from __future__ import annotations
 import argparse
 import random
 import resource
+import signal
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -96,6 +103,34 @@ def fresh(db: Path) -> None:
         p.unlink(missing_ok=True)
 
 
+class OutOfTime(Exception):
+    """--time-limit ran out during a run."""
+
+
+def _out_of_time(signum, frame):
+    raise OutOfTime
+
+
+def run_within(scenario, db: Path, limit: float | None) -> dict | None:
+    """The runner's summary, or None when ``limit`` seconds ran out first."""
+    if limit:
+        signal.signal(signal.SIGALRM, _out_of_time)
+        signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        return runner.run(scenario, db)
+    except OutOfTime:
+        return None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def year_done(db: Path, start: float, end: float) -> float:
+    """How far through the year the committed outages reach, 0-1."""
+    with sqlite3.connect(db) as conn:
+        latest = conn.execute("SELECT max(started_at) FROM outages").fetchone()[0]
+    return 0.0 if latest is None else max(0.0, min(1.0, (latest - start) / (end - start)))
+
+
 def spread(values: list[float]) -> dict:
     return {"min": round(min(values), 2), "median": round(statistics.median(values), 2),
             "max": round(max(values), 2)}
@@ -112,6 +147,8 @@ def main(argv=None) -> int:
     ap.add_argument("--responders", action="store_true",
                     help="simulated people acknowledge, resolve, verify and close every ticket")
     ap.add_argument("--keep", help="directory to keep the scenario and database in")
+    ap.add_argument("--time-limit", type=float, metavar="S",
+                    help="stop a run still going after S seconds and report how far it got")
     add_json_arg(ap)
     args = ap.parse_args(argv)
     if args.repeat < 1:
@@ -128,8 +165,10 @@ def main(argv=None) -> int:
     for _ in range(args.repeat):
         fresh(db)
         t = time.perf_counter()
-        summary = runner.run(scenario, db)
+        summary = run_within(scenario, db, args.time_limit)
         runs.append(time.perf_counter() - t)
+        if summary is None:
+            return stopped(args, scenario, db, runs[-1], t1 - t0, t2 - t1)
     from collector.db.connection import open_db
 
     d = open_db(db)
@@ -140,12 +179,7 @@ def main(argv=None) -> int:
     d.close()
     figures = {
         "benchmark": "scenario",
-        "workload": f"a year (2026) of {args.sites:,} sites in projects of 100, "
-                    f"{args.outages} outages each (1-90 min, seeded), through the scenario "
-                    "runner on a virtual clock into a fresh SQLite database, the workflow on "
-                    "(a ticket per incident, dispatched, its outage's end recorded"
-                    + ("; simulated responders work every ticket to closed)" if args.responders
-                       else "; nobody answers)"),
+        "workload": workload(args), "completed": True,
         "sites": args.sites, "events": summary["events"], "outages": summary["outages"],
         "incidents": summary["incidents"], "messages": summary["messages"],
         "tickets": summary["tickets"], "tickets_closed": summary["tickets_closed"],
@@ -159,6 +193,32 @@ def main(argv=None) -> int:
     }
     if args.repeat > 1:
         figures["run_s_spread"] = spread(runs)
+    print_figures(figures)
+    emit(figures, args.json)
+    return 0
+
+
+def workload(args) -> str:
+    return (f"a year (2026) of {args.sites:,} sites in projects of 100, "
+            f"{args.outages} outages each (1-90 min, seeded), through the scenario "
+            "runner on a virtual clock into a fresh SQLite database, the workflow on "
+            "(a ticket per incident, dispatched, its outage's end recorded"
+            + ("; simulated responders work every ticket to closed)" if args.responders
+               else "; nobody answers)"))
+
+
+def stopped(args, scenario, db: Path, run_s: float, generate_s: float, parse_s: float) -> int:
+    """The figures of a run --time-limit stopped: how far it got, and that pace's year."""
+    done = year_done(db, scenario.start, scenario.end)
+    figures = {
+        "benchmark": "scenario", "workload": workload(args), "completed": False,
+        "sites": args.sites, "generate_s": round(generate_s, 2), "parse_s": round(parse_s, 2),
+        "run_s": round(run_s, 2), "time_limit_s": args.time_limit,
+        "year_done_pct": round(100 * done, 1),
+        "projected_run_s": round(run_s / done) if done else None,
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "machine": machine_line(),
+    }
     print_figures(figures)
     emit(figures, args.json)
     return 0
