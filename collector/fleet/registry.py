@@ -21,6 +21,7 @@ import sqlite_utils
 
 from collector.db.migrations import register
 from collector.fleet import brokerconf
+from collector.fleet.cluster import bcrypt_hash
 from parkwatch.core import wire
 
 RELOAD_S = 2.0  # how often a live collector looks for registry changes
@@ -35,6 +36,9 @@ MIGRATIONS = [
                                   generation INTEGER NOT NULL);
         INSERT INTO fleet_state VALUES (1, 0);
     """),
+    # The same password's bcrypt hash, the only kind nats-server reads (collector/fleet/
+    # cluster.py); sites whose password predates it get one at their next site passwd.
+    ("111_fleet_sites_bcrypt", "ALTER TABLE fleet_sites ADD COLUMN bcrypt_hash TEXT"),
 ]
 
 ConfigSites = Mapping[str, tuple[str, ...]]  # project -> sites, from the collector config
@@ -110,9 +114,10 @@ class Registry:
                 raise RegistryError(409, f"site {project}/{site} is registered already "
                                          "(parkwatch site passwd gives it a new password)")
             self.db.conn.execute(
-                "INSERT INTO fleet_sites VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO fleet_sites (project, site, password_hash, devices, added_at, "
+                "bcrypt_hash) VALUES (?, ?, ?, ?, ?, ?)",
                 (project, site, brokerconf.hash_password(password),
-                 None if devices is None else json.dumps(devices), now))
+                 None if devices is None else json.dumps(devices), now, bcrypt_hash(password)))
             self._changed(now, actor, "site_add", project, site, {"devices": devices})
         return password
 
@@ -137,14 +142,17 @@ class Registry:
         password file is written again and mosquitto reloaded)."""
         project, site = _ids(project, site)
         password = brokerconf.new_password()
-        hashed = brokerconf.hash_password(password)
+        hashed, bcrypted = brokerconf.hash_password(password), bcrypt_hash(password)
         with self.db.conn:
             if self._row(project, site) is not None:
-                self.db.conn.execute("UPDATE fleet_sites SET password_hash = ? "
-                                     "WHERE project = ? AND site = ?", (hashed, project, site))
+                self.db.conn.execute("UPDATE fleet_sites SET password_hash = ?, bcrypt_hash = ? "
+                                     "WHERE project = ? AND site = ?",
+                                     (hashed, bcrypted, project, site))
             elif self._in_config(project, site):  # a config site gets its account here
-                self.db.conn.execute("INSERT INTO fleet_sites VALUES (?, ?, ?, NULL, ?)",
-                                     (project, site, hashed, now))
+                self.db.conn.execute(
+                    "INSERT INTO fleet_sites (project, site, password_hash, devices, added_at, "
+                    "bcrypt_hash) VALUES (?, ?, ?, NULL, ?, ?)",
+                    (project, site, hashed, now, bcrypted))
             else:
                 raise RegistryError(404, f"no site {project}/{site} in the registry")
             self._changed(now, actor, "site_passwd", project, site, {})
@@ -165,6 +173,13 @@ class Registry:
                         "added_at": r["added_at"], "account": r["password_hash"] is not None,
                         "source": "registry+config" if key in out else "registry"}
         return [out[k] for k in sorted(out)]
+
+    def bcrypt_hashes(self) -> dict[tuple[str, str], str | None]:
+        """(project, site) -> the bcrypt hash of each site with an account (None: its
+        password predates them; ``parkwatch site passwd`` gives it one)."""
+        return {(r["project"], r["site"]): r["bcrypt_hash"] for r in self.db.query(
+            "SELECT project, site, bcrypt_hash FROM fleet_sites "
+            "WHERE password_hash IS NOT NULL")}
 
     def accounts(self) -> list[brokerconf.Account]:
         """The broker account of every site that has one, in a stable order."""
