@@ -4,6 +4,7 @@ that run on it: agents given every node's URL, and a collector on one node."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -72,3 +73,13 @@ def collector_on(cluster: NatsCluster, node: int, database: Path) -> Collector:
         client_id=f"parkwatch-collector-{uuid.uuid4().hex[:8]}"))
     collector.start()
     return collector
+
+
+def stored(db: Path, site: str, boot: int, seq: int) -> int:
+    """How many times the collector's store holds the event (boot, seq) of ``p1/<site>``."""
+    ro = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return ro.execute("SELECT count(*) FROM seen_events WHERE project = ? AND site = ? "
+                          "AND boot = ? AND seq = ?", (P, site, boot, seq)).fetchone()[0]
+    finally:
+        ro.close()

@@ -4,7 +4,6 @@ not lost, not stored twice. The Will the dead node held is never published."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import httpx
@@ -12,7 +11,7 @@ import httpx
 from parkwatch.core import wire
 from simulators.barrier import BarrierSim
 from tests.agent_support import Recorder, outbox_events, start_agent
-from tests.cluster.conftest import P, agent_config, collector_on
+from tests.cluster.conftest import agent_config, collector_on, stored
 from tests.helpers import wait_for
 
 A, B, C = 0, 1, 2  # the agent's node, the collector's, the third
@@ -28,15 +27,6 @@ def accepted_by(log, node, offset: int = 0) -> bool:
 def fault_outages(api) -> list[dict]:
     return [o for o in api.get("/api/outages").json()
             if o["site"] == "lot-1" and o.get("device") == "gate-in"]
-
-
-def stored(db, boot: int, seq: int) -> int:
-    ro = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return ro.execute("SELECT count(*) FROM seen_events WHERE project = ? AND site = ? "
-                          "AND boot = ? AND seq = ?", (P, "lot-1", boot, seq)).fetchone()[0]
-    finally:
-        ro.close()
 
 
 def test_a_killed_node_moves_the_agent_on_and_its_queued_event_arrives_once(
@@ -78,7 +68,7 @@ def test_a_killed_node_moves_the_agent_on_and_its_queued_event_arrives_once(
         assert {(e.boot, e.seq) for e in faults} == {(faults[0].boot, faults[0].seq)}
         assert outage["ended_at"] is None and len(fault_outages(api)) == 1
         # (the outage may come first from a heartbeat, which carries the device states)
-        wait_for(lambda: stored(db, faults[0].boot, faults[0].seq) == 1, 15,
+        wait_for(lambda: stored(db, "lot-1", faults[0].boot, faults[0].seq) == 1, 15,
                  what="the fault event stored")
         # The agent reports the seconds it could not publish, as uplink periods.
         uplinks = wait_for(lambda: recorder.events("uplink"), 10, what="an uplink record")
