@@ -22,6 +22,7 @@ from pathlib import Path
 
 from collector.fleet import cluster
 from collector.fleet.brokerconf import new_password, write_private
+from parkwatch.core import wire
 from simulators.accounts import accepts
 from simulators.broker import _Locked
 from simulators.ports import HeldPort
@@ -43,6 +44,33 @@ def healthy(http_port: int) -> bool:
             return r.status == 200
     except OSError:
         return False
+
+
+def grants_qos1(port: int, username: str, password: str, timeout: float = 6.0) -> bool:
+    """Whether the node grants a QoS 1 subscription now. It needs a JetStream consumer,
+    which NATS cannot make while its streams elect leaders: the SUBACK then says 0x80."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+
+    granted: list[int] = []
+    done = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.username_pw_set(username, password)
+    client.on_connect = lambda c, u, f, rc, p: (c.subscribe(wire.SUBSCRIPTION, 1)
+                                                if not rc.is_failure else done.set())
+    client.on_subscribe = lambda c, u, mid, codes, p: (granted.extend(codes), done.set())
+    try:
+        client.connect("127.0.0.1", port, keepalive=10)
+    except OSError:
+        return False
+    client.loop_start()
+    try:
+        done.wait(timeout)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return bool(granted) and granted[0] == 1
 
 
 class NatsCluster(_Locked):
@@ -124,13 +152,13 @@ class NatsCluster(_Locked):
                 stdout=subprocess.DEVNULL, stderr=err)
 
     def _ready(self, i: int, deadline: float, health: bool = True) -> None:
-        """Healthy, and taking MQTT logins (the first one on a node sets up its MQTT
-        state in JetStream: done here, not in the test's first connection). A node started
+        """Healthy, and granting a QoS 1 subscription (the first login on a node sets up its
+        MQTT state in JetStream: done here, not in the test's first connection). A node started
         again after a kill -9 takes logins in seconds, but NATS 2.9.10's /healthz can call
         one of its MQTT consumers "not current" for minutes (docs/scale.md): not asked."""
         node = self.nodes[i]
-        while not ((not health or healthy(node.http_port)) and accepts(
-                node.mqtt_port, self.collector_username, self.collector_password, 5.0)):
+        while not ((not health or healthy(node.http_port)) and grants_qos1(
+                node.mqtt_port, self.collector_username, self.collector_password)):
             if not self.alive(i):
                 raise RuntimeError(f"nats-server {node.name} exited "
                                    f"({self.procs[i].returncode}): "

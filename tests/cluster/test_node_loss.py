@@ -35,7 +35,9 @@ def test_a_killed_node_moves_the_agent_on_and_its_queued_event_arrives_once(
     sim = BarrierSim().start()
     db = tmp_path / "collector.db"
     collector = collector_on(cluster, B, db)
-    recorder = Recorder(cluster.nodes[B].mqtt_port, username=cluster.collector_username,
+    # durable: node B too may close connections while JetStream elects leaders
+    recorder = Recorder(cluster.nodes[B].mqtt_port, durable=True,
+                        username=cluster.collector_username,
                         password=cluster.collector_password)
     log = tmp_path / "agent.log"
     agent = start_agent(parkwatch_exe, agent_config(tmp_path, cluster, "lot-1", [A, C, B],
@@ -46,6 +48,9 @@ def test_a_killed_node_moves_the_agent_on_and_its_queued_event_arrives_once(
         wait_for(lambda: [d for s in api.get("/api/sites").json() if s["site"] == "lot-1"
                           for d in s["devices"] if d["state"] == "ok"], 20,
                  what="lot-1's gate ok at the collector")
+        [ok] = wait_for(lambda: recorder.events("device_state"), 10, what="the gate's ok event")
+        wait_for(lambda: stored(db, "lot-1", ok.boot, ok.seq), 10,
+                 what="the collector's QoS 1 subscription at work")
 
         offset = log.stat().st_size
         cluster.kill(A)
