@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from parkwatch.core import wire
-from parkwatch.core.broker import Broker, MqttOptions, Secret, mqtt_options, parse_broker_url
+from parkwatch.core.broker import (
+    Broker,
+    MqttOptions,
+    Secret,
+    mqtt_options,
+    parse_broker_url,
+    parse_broker_urls,
+)
 from parkwatch.core.conf import ConfigError, Section, load_toml
 from parkwatch.core.wire import WireError, check_id
 
@@ -77,6 +84,12 @@ class AgentConfig:
     outbox_max_mb: float = 64.0
     processes: tuple[ProcessConfig, ...] = field(default_factory=tuple)
     process_check_s: float = 2.0
+    more_brokers: tuple[Broker, ...] = ()  # the rest of a ``broker = [...]`` list
+
+    @property
+    def brokers(self) -> tuple[Broker, ...]:
+        """Every broker the agent may use, in the order it tries them."""
+        return (self.broker, *self.more_brokers)
 
 
 def _id(section: Section, key: str, default=None) -> str:
@@ -153,8 +166,9 @@ def _check_shared_ports(top: Section, devices: list[DeviceConfig]) -> None:
 
 def load(path: str | Path) -> AgentConfig:
     top = load_toml(path)
-    broker = parse_broker_url(top, "broker")
-    keepalive = top.int("keepalive_s", 30, minimum=5)
+    brokers = [Broker(b.host, b.port, b.tls, top.int("keepalive_s", 30, minimum=5))
+               for b in parse_broker_urls(top, "broker")]
+    broker = brokers[0]
     devices = [_device(d) for d in top.tables("devices", optional=True)]
     names = [d.name for d in devices]
     if len(devices) > wire.MAX_DEVICES:  # the collector would reject every heartbeat
@@ -166,7 +180,7 @@ def load(path: str | Path) -> AgentConfig:
     _check_shared_ports(top, devices)
     cfg = AgentConfig(
         project=_id(top, "project"), site=_id(top, "site"),
-        broker=Broker(broker.host, broker.port, broker.tls, keepalive),
+        broker=broker, more_brokers=tuple(brokers[1:]),
         state_dir=Path(top.str("state_dir", "/var/lib/parkwatch")),
         heartbeat_interval_s=_heartbeat_interval(top),
         devices=tuple(devices),
@@ -212,4 +226,4 @@ def _processes(top: Section) -> tuple[ProcessConfig, ...]:
 
 
 __all__ = ["AgentConfig", "Broker", "ConfigError", "DeviceConfig", "MqttOptions", "ProcessConfig",
-           "Secret", "load", "mqtt_options", "parse_broker_url"]
+           "Secret", "load", "mqtt_options", "parse_broker_url", "parse_broker_urls"]

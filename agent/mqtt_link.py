@@ -5,7 +5,8 @@ messages inside the client object. We want both the other way round: the uplink 
 needs the cause (DNS, TCP connect, TLS, MQTT refusal, keepalive loss) and the outbox, not
 paho, is what keeps messages across reconnects and restarts. So this module drives one
 fresh paho client per connection on its own thread (``connect`` then ``loop``), reports
-what happened to a listener, and waits between attempts with decorrelated jitter.
+what happened to a listener, and waits between attempts with decorrelated jitter. Given
+several brokers (the nodes of a cluster), it tries them in turn (``BrokerRotation``).
 
 Rules kept here:
 - no callback raises into paho: every callback is wrapped, errors are logged and counted;
@@ -24,51 +25,23 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from agent.backoff import Backoff
 from agent.deferred import NeverRaised, import_deferring
-
-if TYPE_CHECKING:
-    import ssl
+from agent.link_settings import LinkSettings, ssl_context
+from parkwatch.core.broker import BrokerRotation
 
 # ssl and the rest load when paho first uses them: for TLS (``ssl_context`` imports ssl
 # before paho sees a socket), WebSockets, a SOCKS proxy. A plain connection never does.
 mqtt = import_deferring("paho.mqtt.client", {
     "ssl": {"SSLWantReadError": NeverRaised, "SSLWantWriteError": NeverRaised},
     "hashlib": {}, "urllib.request": {}, "uuid": {}})
+__all__ = ["LinkSettings", "MqttLink"]
 
 log = logging.getLogger("parkwatch.agent.mqtt")
 
 STABLE_S = 10.0  # a session that lasted this long resets the backoff
 REPEAT_LOG_S = 600.0  # how often an unchanged connection failure is logged again
-
-
-@dataclass(frozen=True)
-class LinkSettings:
-    host: str
-    port: int
-    client_id: str
-    keepalive_s: int = 30
-    tls: bool = False
-    username: str | None = None
-    password: object = field(default=None, repr=False)  # a config.Secret, or None
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    connect_timeout_s: float = 10.0
-    reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 60.0
-
-
-def ssl_context(s: LinkSettings) -> ssl.SSLContext:
-    import ssl
-
-    ctx = ssl.create_default_context(cafile=s.ca_file)  # no ca_file: the system's CAs
-    if s.cert_file:
-        ctx.load_cert_chain(s.cert_file, s.key_file)
-    return ctx
 
 
 class MqttLink:
@@ -97,6 +70,7 @@ class MqttLink:
         self.last_beat = mono()
         self.last_in: float | None = None
         self.backoff = Backoff(settings.reconnect_min_s, settings.reconnect_max_s, rng)
+        self.rotation = BrokerRotation(((settings.host, settings.port), *settings.more))
         self._ssl = ssl_context(settings) if settings.tls else None
         self._client: mqtt.Client | None = None
         self._session = False
@@ -107,6 +81,12 @@ class MqttLink:
         self._thread: threading.Thread | None = None
 
     # --- public --------------------------------------------------------------------------
+
+    @property
+    def broker(self) -> str:
+        """``host:port`` of the broker in use (or tried next)."""
+        host, port = self.rotation.current
+        return f"{host}:{port}"
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
@@ -187,8 +167,10 @@ class MqttLink:
         if cause is not None:
             self._drop_client()
             self._call("link_failed", cause, detail, attempt)
-            self._stop.wait(self.backoff.next())
+            if self.rotation.failed():  # every broker of the list failed in a row
+                self._stop.wait(self.backoff.next())
             return
+        self.rotation.connected()
         up_since = self.mono()
         gen = self.generation
         how = self._serve()
@@ -198,28 +180,30 @@ class MqttLink:
             self.backoff.reset()
         self._call("link_down", gen, how, self.last_in)
         if not self._stop.is_set():
-            log.warning("lost the broker %s:%s (%s); reconnecting", self.s.host, self.s.port, how)
+            log.warning("lost the broker %s (%s); reconnecting", self.broker, how)
+            self.rotation.lost()
             self._last_logged = ("", 0.0)
             self._stop.wait(self.backoff.next())
 
     def _connect(self) -> tuple[str | None, str]:
         s = self.s
+        (host, port), where = self.rotation.current, self.broker
         client = self._client = self._new_client()
         try:
-            self.resolve(s.host, s.port, type=socket.SOCK_STREAM)
+            self.resolve(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as e:
-            return self._fail("dns", f"cannot resolve {s.host}: {e}")
+            return self._fail("dns", f"cannot resolve {host}: {e}")
         self._beat()
         try:
-            client.connect(s.host, s.port, keepalive=s.keepalive_s)
+            client.connect(host, port, keepalive=s.keepalive_s)
         except socket.gaierror as e:
-            return self._fail("dns", f"cannot resolve {s.host}: {e}")
+            return self._fail("dns", f"cannot resolve {host}: {e}")
         except OSError as e:  # ssl.SSLError and ssl.CertificateError are OSErrors
             if self._ssl is not None and isinstance(e, sys.modules["ssl"].SSLError):
-                return self._fail("tls", f"TLS handshake with {s.host}:{s.port} failed: {e}")
-            return self._fail("tcp_connect", f"cannot connect to {s.host}:{s.port}: {e}")
+                return self._fail("tls", f"TLS handshake with {where} failed: {e}")
+            return self._fail("tcp_connect", f"cannot connect to {where}: {e}")
         except Exception as e:  # paho refusing its arguments, say: still a failed attempt
-            return self._fail("unknown", f"cannot connect to {s.host}:{s.port}: {e!r}")
+            return self._fail("unknown", f"cannot connect to {where}: {e!r}")
         deadline = self.mono() + s.connect_timeout_s
         while not self._stop.is_set():
             rc = client.loop(0.1)
@@ -243,10 +227,10 @@ class MqttLink:
         if self._stop.is_set():
             log.debug("connection attempt ended by shutdown: %s", detail)
         elif detail != self._last_logged[0] or now - self._last_logged[1] >= REPEAT_LOG_S:
-            log.warning("cannot reach broker %s:%s: %s", self.s.host, self.s.port, detail)
+            log.warning("cannot reach broker %s: %s", self.broker, detail)
             self._last_logged = (detail, now)
         else:
-            log.debug("cannot reach broker %s:%s: %s", self.s.host, self.s.port, detail)
+            log.debug("cannot reach broker %s: %s", self.broker, detail)
         return cause, detail
 
     def _serve(self) -> str:
@@ -322,7 +306,7 @@ class MqttLink:
         self.generation += 1
         for topic, qos in self.listener.link_subscriptions():
             client.subscribe(topic, qos)
-        log.info("connected to %s:%s", self.s.host, self.s.port)
+        log.info("connected to %s", self.broker)
         self._call("link_up", self.generation)
         self.connected.set()
 

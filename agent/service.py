@@ -88,7 +88,8 @@ class Agent:
             keepalive_s=b.keepalive_s, tls=b.tls, username=m.username, password=m.password,
             ca_file=m.ca_file, cert_file=m.cert_file, key_file=m.key_file,
             connect_timeout_s=m.connect_timeout_s, reconnect_min_s=m.reconnect_min_s,
-            reconnect_max_s=m.reconnect_max_s), self, mono=mono, rng=rng)
+            reconnect_max_s=m.reconnect_max_s,
+            more=tuple((x.host, x.port) for x in cfg.more_brokers)), self, mono=mono, rng=rng)
 
     # --- messages --------------------------------------------------------------------
 
@@ -180,8 +181,8 @@ class Agent:
             self._seq = 0
             self._live_boot = self.boot.value
         period = self.uplink.connected(self.clock(), self.mono())
-        log.info("broker %s:%s accepted us (boot %d, %d event(s) to send)",
-                 self.cfg.broker.host, self.cfg.broker.port, self.boot.value, self.outbox.depth)
+        log.info("broker %s accepted us (boot %d, %d event(s) to send)",
+                 self.link.broker, self.boot.value, self.outbox.depth)
         self.link.publish(self.topics[wire.STATUS], wire.encode(self._status("online", "connect")),
                           qos=1, retain=True, gen=gen)
         self.link.publish(self.topics[wire.HEARTBEAT], wire.encode(self.heartbeat()), gen=gen)

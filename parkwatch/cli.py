@@ -185,7 +185,7 @@ def _command(argv: list[str]) -> str | None:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; given the ``command`` about to run, one of ours, the
-    collector's extra subcommands (user, site, broker: they import the collector's
+    collector's extra subcommands (user, site, broker, cluster: they import the collector's
     password hashing and its broker config) are left out, which changes nothing else."""
     p = argparse.ArgumentParser(prog="parkwatch", description=DESCRIPTION)
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -305,11 +305,12 @@ def _collector_subcommands(sub) -> None:
     except ImportError:  # a gateway without the collector extra
         return
     add_user_parser(sub)
-    from collector.fleet import broker_cli
+    from collector.fleet import broker_cli, cluster_cli
     from collector.fleet import site_cli as fleet_cli
 
     fleet_cli.add_parser(sub)
     broker_cli.add_parser(sub)
+    cluster_cli.add_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

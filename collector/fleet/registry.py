@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from collector.fleet import brokerconf
+from collector.fleet.cluster import bcrypt_hash
 from collector.fleet.store import FleetStore
 from parkwatch.core import wire
 
@@ -94,8 +95,8 @@ class Registry:
             if self._row(project, site) is not None:
                 raise RegistryError(409, f"site {project}/{site} is registered already "
                                          "(parkwatch site passwd gives it a new password)")
-            self.store.add_site(project, site, brokerconf.hash_password(password), devices,
-                                now)
+            self.store.add_site(project, site, brokerconf.hash_password(password),
+                                bcrypt_hash(password), devices, now)
             self._changed(now, actor, "site_add", project, site, {"devices": devices})
         return password
 
@@ -119,12 +120,12 @@ class Registry:
         password file is written again and mosquitto reloaded)."""
         project, site = _ids(project, site)
         password = brokerconf.new_password()
-        hashed = brokerconf.hash_password(password)
+        hashed, bcrypted = brokerconf.hash_password(password), bcrypt_hash(password)
         with self.store.transaction():
             if self._row(project, site) is not None:
-                self.store.set_password_hash(project, site, hashed)
+                self.store.set_password_hash(project, site, hashed, bcrypted)
             elif self._in_config(project, site):  # a config site gets its account here
-                self.store.add_site(project, site, hashed, None, now)
+                self.store.add_site(project, site, hashed, bcrypted, None, now)
             else:
                 raise RegistryError(404, f"no site {project}/{site} in the registry")
             self._changed(now, actor, "site_passwd", project, site, {})
@@ -144,6 +145,11 @@ class Registry:
                         "added_at": r["added_at"], "account": r["password_hash"] is not None,
                         "source": "registry+config" if key in out else "registry"}
         return [out[k] for k in sorted(out)]
+
+    def bcrypt_hashes(self) -> dict[tuple[str, str], str | None]:
+        """(project, site) -> the bcrypt hash of each site with an account (None: its
+        password predates them; ``parkwatch site passwd`` gives it one)."""
+        return self.store.bcrypt_hashes()
 
     def accounts(self) -> list[brokerconf.Account]:
         """The broker account of every site that has one, in a stable order."""

@@ -30,6 +30,9 @@ MIGRATIONS = [
                                   generation INTEGER NOT NULL);
         INSERT INTO fleet_state VALUES (1, 0);
     """),
+    # The same password's bcrypt hash, the only kind nats-server reads (collector/fleet/
+    # cluster.py); sites whose password predates it get one at their next site passwd.
+    ("111_fleet_sites_bcrypt", "ALTER TABLE fleet_sites ADD COLUMN bcrypt_hash TEXT"),
 ]
 
 
@@ -72,22 +75,34 @@ class FleetStore:
             "SELECT project, site, password_hash FROM fleet_sites "
             "WHERE password_hash IS NOT NULL ORDER BY project, site"))
 
-    def add_site(self, project: str, site: str, password_hash: str,
+    def add_site(self, project: str, site: str, password_hash: str, bcrypt_hash: str,
                  devices: list[str] | None, now: float) -> None:
-        """Insert a site's row (``devices`` None: any device)."""
-        self.db.conn.execute("INSERT INTO fleet_sites VALUES (?, ?, ?, ?, ?)",
-                             (project, site, password_hash,
-                              None if devices is None else json.dumps(devices), now))
+        """Insert a site's row (``devices`` None: any device) with both hashes of its
+        password (mosquitto's and the bcrypt one nats-server reads)."""
+        self.db.conn.execute(
+            "INSERT INTO fleet_sites (project, site, password_hash, devices, added_at, "
+            "bcrypt_hash) VALUES (?, ?, ?, ?, ?, ?)",
+            (project, site, password_hash, None if devices is None else json.dumps(devices),
+             now, bcrypt_hash))
 
     def remove_site(self, project: str, site: str) -> None:
         """Delete a site's row."""
         self.db.conn.execute("DELETE FROM fleet_sites WHERE project = ? AND site = ?",
                              (project, site))
 
-    def set_password_hash(self, project: str, site: str, password_hash: str) -> None:
-        """Replace a registered site's broker password hash."""
-        self.db.conn.execute("UPDATE fleet_sites SET password_hash = ? "
-                             "WHERE project = ? AND site = ?", (password_hash, project, site))
+    def set_password_hash(self, project: str, site: str, password_hash: str,
+                          bcrypt_hash: str) -> None:
+        """Replace a registered site's broker password hashes (both, of one password)."""
+        self.db.conn.execute("UPDATE fleet_sites SET password_hash = ?, bcrypt_hash = ? "
+                             "WHERE project = ? AND site = ?",
+                             (password_hash, bcrypt_hash, project, site))
+
+    def bcrypt_hashes(self) -> dict[tuple[str, str], str | None]:
+        """(project, site) -> the bcrypt hash of each site with a broker account (None:
+        its password predates them)."""
+        return {(project, site): h for project, site, h in self.db.conn.execute(
+            "SELECT project, site, bcrypt_hash FROM fleet_sites "
+            "WHERE password_hash IS NOT NULL")}
 
     def generation(self) -> int:
         """The change counter (a reader reloads the registry when it moved)."""

@@ -1,9 +1,11 @@
 """The broker both halves talk to: its URL and the ``[mqtt]`` table (account, TLS files,
 reconnect pacing, clock beacons), read the same way from the agent's and the collector's
-config."""
+config. An agent may name several URLs, the nodes of one broker cluster, tried in turn
+(``parse_broker_urls``, ``BrokerRotation``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -58,8 +60,37 @@ class MqttOptions:
     clock_topic: str | None = wire.CLOCK_TOPIC
 
 
+MAX_BROKERS = 16  # URLs in one agent's list: the nodes of a cluster, not a directory
+
+
 def parse_broker_url(section: Section, key: str) -> Broker:
-    url = section.str(key)
+    return _broker(section, key, section.str(key))
+
+
+def parse_broker_urls(section: Section, key: str) -> tuple[Broker, ...]:
+    """``key`` as one URL or a list of them (the nodes of one cluster, tried in turn).
+
+    All must be ``mqtt://`` or all ``mqtts://``: a list mixing them would fall back to plain
+    text whenever the TLS nodes are out of reach."""
+    if not isinstance(section.data.get(key), list):
+        return (parse_broker_url(section, key),)  # one URL, read as always
+    urls = section.strs(key)
+    if not urls:
+        raise section.error(key, "is an empty list; give at least one URL")
+    if len(urls) > MAX_BROKERS:
+        raise section.error(key, f"lists {len(urls)} URLs; at most {MAX_BROKERS}")
+    brokers = tuple(_broker(section, key, url) for url in urls)
+    if len({b.tls for b in brokers}) > 1:
+        raise section.error(key, "mixes mqtt:// and mqtts://; use one scheme for every URL "
+                                 "(a TLS list must not fall back to plain text)")
+    seen = [(b.host, b.port) for b in brokers]
+    for i, hp in enumerate(seen):
+        if hp in seen[:i]:
+            raise section.error(key, f"lists {hp[0]}:{hp[1]} twice")
+    return brokers
+
+
+def _broker(section: Section, key: str, url: str) -> Broker:
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
         raise section.error(
@@ -74,6 +105,43 @@ def parse_broker_url(section: Section, key: str) -> Broker:
     except ValueError:
         raise section.error(key, f"has an invalid port: {url!r}") from None
     return Broker(host=parts.hostname, port=port, tls=parts.scheme == "mqtts")
+
+
+class BrokerRotation:
+    """Which broker of the list the next connection attempt goes to, and whether to wait.
+
+    The link stays on a broker while it works. After a failed attempt the next URL is tried
+    at once, until every URL has failed once in a row: only then does the link wait its
+    backoff (so one URL behaves exactly as before: a wait after every failure). After a
+    lost connection the next URL is tried, after the usual wait."""
+
+    def __init__(self, brokers: Sequence[tuple[str, int]]):
+        if not brokers:
+            raise ValueError("need at least one broker")
+        self.brokers = tuple(brokers)
+        self.index = 0
+        self._failed = 0  # failed attempts since the last accepted connection
+
+    @property
+    def current(self) -> tuple[str, int]:
+        return self.brokers[self.index]
+
+    def _next(self) -> None:
+        self.index = (self.index + 1) % len(self.brokers)
+
+    def failed(self) -> bool:
+        """An attempt on the current broker failed; True when the link should now wait."""
+        self._failed += 1
+        self._next()
+        return self._failed % len(self.brokers) == 0
+
+    def connected(self) -> None:
+        self._failed = 0
+
+    def lost(self) -> None:
+        """The connection to the current broker was lost: the next attempt goes elsewhere."""
+        self._failed = 0
+        self._next()
 
 
 def _readable(section: Section, key: str) -> str | None:

@@ -1,0 +1,220 @@
+"""A NATS cluster as the fleet's MQTT broker: each node's nats-server config.
+
+Pure: nodes, accounts and a store folder in, config texts out (``cluster_cli.py`` writes
+them). What a node gets:
+
+- JetStream (NATS keeps MQTT sessions, QoS 1 messages and retained messages in it), with
+  the MQTT streams replicated on three nodes (``stream_replicas``), so that losing any one
+  node loses no session, queued event or retained status;
+- cluster routes to every other node, which log in with a route password;
+- an MQTT listener, and the client and monitoring ports NATS always has (monitoring on
+  loopback only: it is unauthenticated);
+- ``accounts.conf``: one NATS account holding the same users as `parkwatch broker config`
+  gives mosquitto (``brokerconf.site_account``/``collector_account``), each allowed only
+  MQTT connections and only its topics, as NATS subjects.
+
+NATS reads MQTT topic ``a/b`` as subject ``a.b``; ``+`` is ``*`` and a trailing ``#`` is
+both the parent and ``.>``. NATS 2.9 refuses a ``.`` in an MQTT topic, so a project or site
+whose id holds one cannot use the cluster (``topic_ok``). Passwords are bcrypt hashes (the
+only hash nats-server reads) of the same random passwords the registry hands out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from collector.fleet.brokerconf import Account
+
+ACCOUNT = "PARKWATCH"
+CLUSTER_NAME = "parkwatch"
+ACCOUNTS_FILE = "accounts.conf"
+ROUTE_USER = "route"
+# Each password is 24 random bytes (new_password): no guessing attack is slowed down by a
+# dearer hash, while every reconnect pays for it. After a node dies, a third of the fleet
+# logs in again at once: cost 4 (~1 ms) keeps that storm cheap, as mosquitto's 101 rounds do.
+BCRYPT_COST = 4
+QOS1_DELIVERY = "$MQTT.sub.>"  # where NATS hands QoS 1 messages to an MQTT subscriber
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.@/-]{1,128}")
+
+
+class ClusterError(ValueError):
+    """A cluster the config writer refuses to describe; the text says why."""
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    host: str
+    mqtt_port: int
+    cluster_port: int
+    client_port: int
+    http_port: int
+
+    @property
+    def mqtt_url(self) -> str:
+        return f"mqtt://{self.host}:{self.mqtt_port}"
+
+
+@dataclass(frozen=True)
+class User:
+    """A broker account as NATS holds it: the bcrypt hash and the allowed subjects."""
+
+    username: str
+    bcrypt_hash: str
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+
+
+def bcrypt_hash(password: str) -> str:
+    import bcrypt
+
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_COST)).decode()
+
+
+def topic_ok(topic: str) -> bool:
+    """Whether NATS 2.9's MQTT can carry this topic (or filter) at all."""
+    return bool(topic) and not any(c in topic for c in ". \t\r\n") \
+        and not topic.startswith("/") and not topic.endswith("/") and "//" not in topic
+
+
+def subjects(topic_filter: str) -> tuple[str, ...]:
+    """The NATS subjects a permission needs to allow what this MQTT topic filter allows."""
+    if not topic_ok(topic_filter):
+        raise ClusterError(f"topic {topic_filter!r} cannot be carried by NATS MQTT "
+                           "(no '.', spaces, empty levels or leading/trailing '/')")
+    levels = topic_filter.split("/")
+    if "#" in levels[:-1] or any(("#" in t or "+" in t) and len(t) > 1 for t in levels):
+        raise ClusterError(f"topic filter {topic_filter!r} uses + or # inside a level")
+    tokens = ["*" if t == "+" else t for t in levels]
+    if tokens[-1] != "#":
+        return (".".join(tokens),)
+    if len(tokens) == 1:
+        return (">",)
+    parent = ".".join(tokens[:-1])
+    return parent, f"{parent}.>"  # MQTT's a/# matches a itself too
+
+
+def user(account: Account, bcrypt_hash: str, qos1_reads: bool = False) -> User:
+    """``account`` (what mosquitto's ACL grants) as a NATS user; ``qos1_reads`` for a
+    client that subscribes at QoS 1 (the collector), which NATS delivers through
+    ``$MQTT.sub.<id>``. Sites subscribe at QoS 0 and get no such grant."""
+    if not _SAFE_NAME.fullmatch(account.username):
+        raise ClusterError(f"user name {account.username!r}: NATS configs written here take "
+                           "1-128 letters, digits and _ . @ / - only")
+    sub = tuple(s for t in account.read for s in subjects(t))
+    return User(account.username, bcrypt_hash, tuple(s for t in account.write
+                                                     for s in subjects(t)),
+                sub + ((QOS1_DELIVERY,) if qos1_reads else ()))
+
+
+def _q(text: str) -> str:
+    """A double-quoted string of NATS's config syntax (the names here need no escapes)."""
+    if any(c in text for c in '"\\\n\r'):
+        raise ClusterError(f"{text!r} cannot be written into a NATS config")
+    return f'"{text}"'
+
+
+def _list(items: Iterable[str]) -> str:
+    return "[" + ", ".join(_q(i) for i in items) + "]"
+
+
+def accounts_conf(users: Iterable[User]) -> str:
+    """``accounts.conf``: one JetStream account with every user, each confined to MQTT."""
+    out = ["# written by parkwatch cluster config from the fleet registry; do not edit by",
+           "# hand: run it again after parkwatch site add/remove/passwd, then reload every",
+           "# node (kill -HUP its pid)",
+           "accounts {", f"  {ACCOUNT} {{", "    jetstream: enabled", "    users: ["]
+    names = set()
+    for u in users:
+        if u.username in names:
+            raise ClusterError(f"user {u.username!r} is given twice")
+        names.add(u.username)
+        out += ["      {",
+                f"        user: {_q(u.username)}",
+                f"        password: {_q(u.bcrypt_hash)}",
+                '        allowed_connection_types: ["MQTT"]',
+                f"        permissions: {{publish: {{allow: {_list(u.publish)}}},",
+                f"                      subscribe: {{allow: {_list(u.subscribe)}}}}}",
+                "      }"]
+    out += ["    ]", "  }", "}"]
+    return "\n".join(out) + "\n"
+
+
+def node_conf(node: Node, nodes: Sequence[Node], store_dir: str, route_password: str) -> str:
+    """One node's ``nats-server -c`` file; ``accounts.conf`` sits beside it."""
+    replicas = min(3, len(nodes))
+    routes = [f"nats-route://{ROUTE_USER}:{route_password}@{n.host}:{n.cluster_port}"
+              for n in nodes if n.name != node.name]
+    return "\n".join([
+        f"# written by parkwatch cluster config: node {node.name} of {len(nodes)}",
+        f"server_name: {_q(node.name)}",
+        f"listen: {_q(f'{node.host}:{node.client_port}')}",
+        f"http: {_q(f'127.0.0.1:{node.http_port}')}  # monitoring: /healthz, unauthenticated",
+        "jetstream {",
+        f"  store_dir: {_q(store_dir)}",
+        "}",
+        "cluster {",
+        f"  name: {_q(CLUSTER_NAME)}",
+        f"  listen: {_q(f'{node.host}:{node.cluster_port}')}",
+        f"  authorization {{ user: {_q(ROUTE_USER)}, password: {_q(route_password)} }}",
+        f"  routes: {_list(routes)}",
+        "}",
+        "mqtt {",
+        f"  listen: {_q(f'{node.host}:{node.mqtt_port}')}",
+        f"  stream_replicas: {replicas}  # sessions, QoS 1 and retained messages",
+        "}",
+        f"include {ACCOUNTS_FILE}",
+    ]) + "\n"
+
+
+def check_nodes(nodes: Sequence[Node]) -> None:
+    if not nodes:
+        raise ClusterError("a cluster needs at least one node")
+    names = [n.name for n in nodes]
+    if len(set(names)) != len(names):
+        raise ClusterError("two nodes have the same name")
+    used: dict[tuple[str, int], str] = {}
+    for n in nodes:
+        for what in ("mqtt_port", "cluster_port", "client_port", "http_port"):
+            port = getattr(n, what)
+            if not 1 <= port <= 65535:
+                raise ClusterError(f"node {n.name}: {what.replace('_', ' ')} {port} is not "
+                                   "1-65535")
+            key = (n.host, port)  # (monitoring listens on that host's loopback)
+            if key in used:
+                raise ClusterError(f"port {port} on {n.host} is used twice ({used[key]} and "
+                                   f"node {n.name}'s {what.replace('_', ' ')})")
+            used[key] = f"node {n.name}'s {what.replace('_', ' ')}"
+
+
+def configs(nodes: Sequence[Node], users: Iterable[User], store_root: str,
+            route_password: str) -> dict[str, str]:
+    """Every file of the cluster by name: ``<node>.conf`` for each node and
+    ``accounts.conf``; node ``N`` keeps its JetStream files in ``store_root/N``."""
+    check_nodes(nodes)
+    out = {f"{n.name}.conf": node_conf(n, nodes, f"{store_root.rstrip('/')}/{n.name}",
+                                       route_password) for n in nodes}
+    out[ACCOUNTS_FILE] = accounts_conf(users)
+    return out
+
+
+def plan(count: int, host: str, mqtt: Sequence[int], cluster: Sequence[int],
+         client: Sequence[int], http: Sequence[int], prefix: str = "nats") -> list[Node]:
+    """``count`` nodes on ``host``: each port list holds one port per node, or one base
+    port that the nodes take in turn (1883, 1884, 1885 ...)."""
+    if not 1 <= count <= 9:
+        raise ClusterError("a cluster here has 1-9 nodes (3 is what survives losing one)")
+
+    def ports(given: Sequence[int], what: str) -> list[int]:
+        if len(given) == 1:
+            return [given[0] + i for i in range(count)]
+        if len(given) != count:
+            raise ClusterError(f"--{what}-port lists {len(given)} ports for {count} nodes "
+                               "(give one base port, or one for each node)")
+        return list(given)
+
+    columns = zip(ports(mqtt, "mqtt"), ports(cluster, "cluster"), ports(client, "client"),
+                  ports(http, "http"), strict=True)
+    return [Node(f"{prefix}-{i + 1}", host, *p) for i, p in enumerate(columns)]
