@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-import sys
 import threading
 import time
 
 import paho.mqtt.client as mqtt
 
+from collector.broker_session import BrokerSession
 from collector.config import CollectorConfig
 from collector.core import Core
 from collector.inbox import BurstClient, Inbox, unread_bytes
@@ -27,7 +27,7 @@ RETAINED_OK = "/" + wire.STATUS  # the one channel whose retained messages are b
 STALL_S = 1.0  # a turn this late means the process was frozen (paused VM, SIGSTOP, swap storm)
 
 
-class Ingest:
+class Ingest(BrokerSession):
     def __init__(self, cfg: CollectorConfig, clock=time.time):
         self.cfg = cfg
         self.clock = clock
@@ -70,43 +70,8 @@ class Ingest:
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
-
-    def _problem(self, problem: str | None, fatal: bool = True) -> None:
-        """Log a connection problem once (not once per retry); a fatal one (the broker
-        refused the login, TLS failed) is also what /healthz reports until it is gone."""
-        if problem is not None and problem != self._last_problem:
-            log.log(logging.ERROR if fatal else logging.WARNING, "%s; retrying (logged once)",
-                    problem)
-        self._last_problem = problem
-        self.broker_problem = problem if fatal else None
-
-    def _on_connect_fail(self, client, userdata):
-        e = sys.exc_info()[1]  # paho calls this while handling the connect error
-        b = self.cfg.broker
-        if isinstance(e, ssl.SSLError) or (b.tls and isinstance(e, ConnectionResetError)):
-            # A reset in the handshake: most likely no TLS listener on that port.
-            self._problem(f"TLS with the broker {b.host}:{b.port} failed: {e}")
-        else:
-            self._problem(f"cannot reach the broker: {e or 'connect failed'}", fatal=False)
-
-    def _on_connect(self, client, userdata, flags, reason_code, properties):
-        if reason_code.is_failure:
-            who = self.cfg.mqtt.username or "(anonymous)"
-            self._problem(f"the broker refused the login of {who}: {reason_code}")
-            return
-        self._problem(None)
-        self._session += 1
-        client.subscribe(wire.SUBSCRIPTION, qos=1)
-        self._put(True)
-        self.connected.set()
-        log.info("subscribed to %s", wire.SUBSCRIPTION)
-
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
-        self.connected.clear()
-        self._put(False)
-        if not self._stop.is_set() and self._last_problem is None:
-            log.warning("lost the broker: %s; reconnecting", reason_code)
 
     def _on_message(self, client, userdata, message):
         # Only hand over: decoding happens in the worker, so that paho's thread is back on

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 
 import paho.mqtt.client as mqtt
 
@@ -46,6 +47,15 @@ class Accounts:
             self._extra.append((Account(username, hash_password(password), tuple(read),
                                         tuple(write)), password))
         return password
+
+    def grant(self, username: str, read=(), write=()) -> str:
+        """Give an extra account other topics; its password stays (and is returned)."""
+        with self.lock:
+            for i, (a, password) in enumerate(self._extra):
+                if a.username == username:
+                    self._extra[i] = (replace(a, read=tuple(read), write=tuple(write)), password)
+                    return password
+        raise KeyError(username)
 
     def all(self) -> list[Account]:
         with self.lock:

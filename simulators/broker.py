@@ -70,6 +70,10 @@ class _Locked:
         self._reload(username, password)
         return password
 
+    def grant(self, username: str, read=(), write=()) -> None:
+        """Change what an extra account may read and write, live before this returns."""
+        self._reload(username, self.accounts.grant(username, read, write))
+
     @property
     def collector_username(self) -> str:
         return self.accounts.collector_username
