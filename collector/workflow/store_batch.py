@@ -35,6 +35,7 @@ from collector.workflow.store import (
     TICKET_FIELDS,
     WorkflowStore,
 )
+from collector.workflow.store_sightings import SightingWindow
 from parkwatch.core.ids import storable
 
 _DEFAULTS = {"transfers": 0, "plan_changes": 0, "version": 0}  # the schema's defaults
@@ -66,6 +67,7 @@ class BatchStore(WorkflowStore):
         # Tickets written by the last blocks and not closed, newest last: the outage's end
         # and the next responder's step come soon after, and need not be read back.
         store._recent: OrderedDict[int, Ticket] = OrderedDict()
+        store._sighting_window = SightingWindow()
         return store
 
     @contextmanager
@@ -223,11 +225,10 @@ class BatchStore(WorkflowStore):
         self._pending = _Pending()
 
     def sightings(self, since: float) -> list[Sighting]:
-        """As ``WorkflowStore.sightings``, by a plain cursor (it runs daily over a window
-        of tickets)."""
-        return [Sighting(*r) for r in self.db.conn.execute(
-            "SELECT id, project, signature, opened_at FROM wf_tickets WHERE signature IS NOT "
-            "NULL AND opened_at > ?", [since])]
+        """As ``WorkflowStore.sightings``, reading only the tickets stored since the last
+        look (collector/workflow/store_sightings.py; it runs daily over a window of
+        tickets). Like the query, it sees what is stored, not what is pending."""
+        return self._sighting_window.sightings(self.db.conn, since)
 
     def _by_ids(self, ids: list[int]) -> list[Ticket]:
         """``load`` of each, in id order, by plain cursors (sqlite-utils' ``query`` costs
