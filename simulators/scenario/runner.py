@@ -11,7 +11,6 @@ down, and publishes a site's Will 1.5 keepalives after its link was lost.
 
 from __future__ import annotations
 
-import gc
 import heapq
 import json
 import math
@@ -30,7 +29,7 @@ from collector.workflow.responders import Override
 from collector.workflow.store_batch import BatchStore
 from parkwatch.core import wire
 from parkwatch.core.broker import Broker
-from simulators.scenario import results
+from simulators.scenario import collection, results
 from simulators.scenario.people import IndexedResponders
 from simulators.scenario.sites import OFFLINE_AFTER, POLL_S, SimSite
 from simulators.scenario.spec import GLOBAL_KINDS, NO_DELAYS, Event, Scenario
@@ -103,10 +102,21 @@ class Runner:
             marks.add_maintenance(self.store.db, m.project, m.from_at, m.to_at, m.reason,
                                   "scenario", sc.start)
         heap = self._heap
-        try:
-            self._loop(heap)
-        finally:
-            gc.unfreeze()  # the year's objects are the collector's to look at again
+        with collection.quiet() as batch_done:  # simulators/scenario/collection.py
+            while heap and heap[0][0] <= sc.end:
+                with self.store.batch():
+                    for _ in range(BATCH):
+                        if not heap or heap[0][0] > sc.end:
+                            break
+                        t = heap[0][0]
+                        self._tick_until(t)
+                        if t >= self._next_workflow:
+                            self.workflow.advance(t)
+                            self._next_workflow = t + WORKFLOW_STEP_S
+                        _, _, fn, args = heapq.heappop(heap)
+                        fn(t, *args)
+                        self.stats["happenings"] += 1
+                batch_done()
         with self.store.batch():
             self._tick_until(sc.end)
             if self.core is not None:
@@ -119,27 +129,6 @@ class Runner:
         self.store.conn.execute("PRAGMA journal_mode=WAL")
         self.store.conn.execute("PRAGMA synchronous=NORMAL")
         return results.summary(self, time.perf_counter() - wall)
-
-    def _loop(self, heap: list) -> None:
-        """The happenings up to the end, a database transaction per ``BATCH``. What a batch
-        leaves alive is frozen out of the garbage collector's sight: its full collections
-        walked every object of the year so far, a fifth of the run's time, and found next
-        to nothing (``run`` hands them back at the end)."""
-        sc = self.sc
-        while heap and heap[0][0] <= sc.end:
-            with self.store.batch():
-                for _ in range(BATCH):
-                    if not heap or heap[0][0] > sc.end:
-                        break
-                    t = heap[0][0]
-                    self._tick_until(t)
-                    if t >= self._next_workflow:
-                        self.workflow.advance(t)
-                        self._next_workflow = t + WORKFLOW_STEP_S
-                    _, _, fn, args = heapq.heappop(heap)
-                    fn(t, *args)
-                    self.stats["happenings"] += 1
-            gc.freeze()
 
     def _tick_until(self, t: float) -> None:
         core = self.core
