@@ -35,6 +35,7 @@ from collector.workflow.store import (
     TICKET_FIELDS,
     WorkflowStore,
 )
+from collector.workflow.store_sightings import SightingWindow
 from parkwatch.core.ids import storable
 
 _DEFAULTS = {"transfers": 0, "plan_changes": 0, "version": 0}  # the schema's defaults
@@ -53,6 +54,7 @@ class _Pending:
         self.tickets: dict[int, Ticket] = {}  # every ticket touched, as it is now
         self.new: dict[int, dict] = {}  # tickets created: the row as inserted
         self.stored: dict[int, int] = {}  # tickets of the database: the version stored
+        self.saved: dict[int, tuple] = {}  # and their columns as stored (``_columns``)
         self.before: dict[int, dict[int, tuple]] = {}  # their assignments' rows as loaded
         self.rows: list[tuple[str, tuple[str, ...], tuple]] = []  # inserts, in order
 
@@ -66,6 +68,7 @@ class BatchStore(WorkflowStore):
         # Tickets written by the last blocks and not closed, newest last: the outage's end
         # and the next responder's step come soon after, and need not be read back.
         store._recent: OrderedDict[int, Ticket] = OrderedDict()
+        store._sighting_window = SightingWindow()
         return store
 
     @contextmanager
@@ -143,7 +146,7 @@ class BatchStore(WorkflowStore):
         s = lifecycle.step(ticket, action, now, who, groups=self.cfg.groups,
                            limits=self.cfg.limits, **kw)
         if tid not in p.tickets:  # first touched here: remember the stored state
-            p.stored[tid] = ticket.version
+            p.stored[tid], p.saved[tid] = ticket.version, _columns(ticket)
             p.before[tid] = {a.id: _assignment_row(a) for a in ticket.assignments}
         self._keep(s, now)
         return s.ticket
@@ -175,16 +178,22 @@ class BatchStore(WorkflowStore):
         if p is None or not (p.tickets or p.rows):
             return
         conn = self.db.conn
-        new_assignments, changed_assignments, updates = [], [], []
+        new_assignments, changed_assignments = [], []
+        updates: dict[tuple[int, ...], list] = {}  # by the columns they change
         for tid, t in p.tickets.items():
-            values = [getattr(t, k) for k in _SAVED]
-            values[_SAVED.index("assessed")] = int(t.assessed)
+            values = _columns(t)
             if tid in p.new:
-                row = {**p.new[tid], **dict(zip(_SAVED, values, strict=True)),
-                       "group_name": t.group, "version": t.version, "id": tid}
+                row = {**p.new[tid], **dict(zip(_COLUMNS, values, strict=True)),
+                       "version": t.version, "id": tid}
                 p.rows.append(("wf_tickets", tuple(row), tuple(row.values())))
             else:
-                updates.append([*values, t.group, t.version, tid, p.stored[tid]])
+                # Only the columns that changed: the same row, and the indexes on the
+                # others are left alone (an outage's end changes one of twenty).
+                old = p.saved[tid]
+                changed = tuple(i for i, v in enumerate(values)
+                                if v != old[i] or type(v) is not type(old[i]))
+                updates.setdefault(changed, []).append(
+                    [*(values[i] for i in changed), t.version, tid, p.stored[tid]])
             before = p.before.get(tid, {})
             for seq, a in enumerate(t.assignments):
                 row = _assignment_row(a)
@@ -206,10 +215,12 @@ class BatchStore(WorkflowStore):
         if changed_assignments:
             conn.executemany(f"UPDATE wf_assignments SET {_SET_ASSIGNMENT} WHERE id = ?",
                              changed_assignments)
-        sets = ", ".join(f"{k} = ?" for k in (*_SAVED, "group_name"))
-        if updates and conn.executemany(f"UPDATE wf_tickets SET {sets}, version = ? WHERE "
-                                        "id = ? AND version = ?", updates).rowcount != \
-                len(updates):
+        done = 0
+        for changed, rows in updates.items():
+            sets = "".join(f"{_COLUMNS[i]} = ?, " for i in changed)
+            done += conn.executemany(f"UPDATE wf_tickets SET {sets}version = ? WHERE id = ? "
+                                     "AND version = ?", rows).rowcount
+        if done != sum(map(len, updates.values())):
             raise lifecycle.Conflict("an incident changed meanwhile; try again")
         recent = self._recent
         for tid, t in p.tickets.items():
@@ -223,11 +234,10 @@ class BatchStore(WorkflowStore):
         self._pending = _Pending()
 
     def sightings(self, since: float) -> list[Sighting]:
-        """As ``WorkflowStore.sightings``, by a plain cursor (it runs daily over a window
-        of tickets)."""
-        return [Sighting(*r) for r in self.db.conn.execute(
-            "SELECT id, project, signature, opened_at FROM wf_tickets WHERE signature IS NOT "
-            "NULL AND opened_at > ?", [since])]
+        """As ``WorkflowStore.sightings``, reading only the tickets stored since the last
+        look (collector/workflow/store_sightings.py; it runs daily over a window of
+        tickets). Like the query, it sees what is stored, not what is pending."""
+        return self._sighting_window.sightings(self.db.conn, since)
 
     def _by_ids(self, ids: list[int]) -> list[Ticket]:
         """``load`` of each, in id order, by plain cursors (sqlite-utils' ``query`` costs
@@ -248,6 +258,17 @@ class BatchStore(WorkflowStore):
                     Assignment(group=a.pop("group_name"), id=r[1], **a))
             out += [self._ticket(r, assignments.get(r["id"], [])) for r in rows]
         return out
+
+
+_COLUMNS = (*_SAVED, "group_name")  # what a ticket's save writes, but its version
+_ticket_columns = attrgetter(*("group" if k == "group_name" else k for k in _COLUMNS))
+_ASSESSED = _COLUMNS.index("assessed")
+
+
+def _columns(t: Ticket) -> tuple:
+    """The values of ``_COLUMNS`` as a save writes them (``assessed`` a 0 or 1)."""
+    values = _ticket_columns(t)
+    return (*values[:_ASSESSED], int(t.assessed), *values[_ASSESSED + 1:])
 
 
 _assignment_row = attrgetter(*("group" if k == "group_name" else k for k in ASSIGNMENT_FIELDS))

@@ -29,7 +29,7 @@ from collector.workflow.responders import Override
 from collector.workflow.store_batch import BatchStore
 from parkwatch.core import wire
 from parkwatch.core.broker import Broker
-from simulators.scenario import results
+from simulators.scenario import collection, results
 from simulators.scenario.people import IndexedResponders
 from simulators.scenario.sites import OFFLINE_AFTER, POLL_S, SimSite
 from simulators.scenario.spec import GLOBAL_KINDS, NO_DELAYS, Event, Scenario
@@ -100,19 +100,21 @@ class Runner:
             marks.add_maintenance(self.downtime, m.project, m.from_at, m.to_at, m.reason,
                                   "scenario", sc.start)
         heap = self._heap
-        while heap and heap[0][0] <= sc.end:
-            with self.store.batch():
-                for _ in range(BATCH):
-                    if not heap or heap[0][0] > sc.end:
-                        break
-                    t = heap[0][0]
-                    self._tick_until(t)
-                    if t >= self._next_workflow:
-                        self.workflow.advance(t)
-                        self._next_workflow = t + WORKFLOW_STEP_S
-                    _, _, fn, args = heapq.heappop(heap)
-                    fn(t, *args)
-                    self.stats["happenings"] += 1
+        with collection.quiet() as batch_done:  # simulators/scenario/collection.py
+            while heap and heap[0][0] <= sc.end:
+                with self.store.batch():
+                    for _ in range(BATCH):
+                        if not heap or heap[0][0] > sc.end:
+                            break
+                        t = heap[0][0]
+                        self._tick_until(t)
+                        if t >= self._next_workflow:
+                            self.workflow.advance(t)
+                            self._next_workflow = t + WORKFLOW_STEP_S
+                        _, _, fn, args = heapq.heappop(heap)
+                        fn(t, *args)
+                        self.stats["happenings"] += 1
+                batch_done()
         with self.store.batch():
             self._tick_until(sc.end)
             if self.core is not None:
