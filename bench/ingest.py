@@ -100,7 +100,7 @@ def drain_collector(broker: Mosquitto, reader: Login, load: Login, sites: int, c
     col = CollectorProc(broker, sites, work, "bench-drain")
     col.stop()  # subscribed: the session now exists
     publish_batch(load, sites, count)
-    col = CollectorProc(broker, sites, work, "bench-drain")
+    col = CollectorProc(broker, sites, work, "bench-drain", subscribed=False)
     try:
         return _watch_rate(col.taken)
     finally:
