@@ -118,6 +118,13 @@ def run(args) -> int:
     return 0
 
 
+# Each listener's default base port (the nodes take base, base + 1, ...) and what it is for.
+BASE_PORTS = {"mqtt": (1883, "MQTT (agents, the collector)"),
+              "cluster": (6222, "routes between the nodes"),
+              "client": (4222, "NATS clients (no account may use it)"),
+              "http": (8222, "monitoring, on 127.0.0.1 only")}
+
+
 def add_parser(sub) -> None:
     c = sub.add_parser("cluster", help="a NATS cluster as the MQTT broker").add_subparsers(
         dest="action", required=True, metavar="ACTION")
@@ -128,10 +135,7 @@ def add_parser(sub) -> None:
     p.add_argument("--nodes", type=int, default=3, help="how many nodes (default 3)")
     p.add_argument("--host", default="127.0.0.1",
                    help="the address every node listens on (default 127.0.0.1)")
-    for name, base, what in (("mqtt", 1883, "MQTT (agents, the collector)"),
-                             ("cluster", 6222, "routes between the nodes"),
-                             ("client", 4222, "NATS clients (no account may use it)"),
-                             ("http", 8222, "monitoring, on 127.0.0.1 only")):
+    for name, (base, what) in BASE_PORTS.items():
         p.add_argument(f"--{name}-port", default=str(base), metavar="PORT[,PORT...]",
                        help=f"{what}: a base port the nodes take in turn ({base}, {base + 1} "
                             "...) or one port per node")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from collector.fleet.cluster_cli import BASE_PORTS
 from simulators.nats import healthy, nats_server
 from simulators.ports import HeldPort, port_in_log
 from tests.helpers import wait_for
@@ -27,13 +28,16 @@ def section_blocks() -> list[tuple[str, str]]:
 
 
 def test_the_walkthrough_runs_as_written(tmp_path, parkwatch_exe):
-    held = {base + i: HeldPort() for base in (1883, 6222, 4222, 8222) for i in range(3)}
+    # The walkthrough's default ports are never bound: each is swapped for a held one.
+    bases = {name: base for name, (base, _) in BASE_PORTS.items()}
+    held = {base + i: HeldPort() for base in bases.values() for i in range(3)}
+    named = "|".join(str(bases[n] + i) for n in ("mqtt", "http") for i in range(3))
     root = tmp_path / "root"
 
     def sub(text: str) -> str:
         text = text.replace("/etc/parkwatch", str(root / "etc")).replace(
             "/var/lib/parkwatch", str(root / "var"))
-        return re.sub(r"127\.0\.0\.1:(1883|1884|1885|8222|8223|8224)\b",
+        return re.sub(rf"127\.0\.0\.1:({named})\b",
                       lambda m: f"127.0.0.1:{held[int(m.group(1))].port}", text)
 
     (root / "etc").mkdir(parents=True)
@@ -49,8 +53,7 @@ def test_the_walkthrough_runs_as_written(tmp_path, parkwatch_exe):
             words = shlex.split(sub(line))
             assert words[0] == "parkwatch"
             if words[1:3] == ["cluster", "config"]:
-                for name, base in (("mqtt", 1883), ("cluster", 6222), ("client", 4222),
-                                   ("http", 8222)):
+                for name, base in bases.items():
                     words += [f"--{name}-port",
                               ",".join(str(held[base + i].port) for i in range(3))]
             done = subprocess.run([parkwatch_exe, *words[1:]], capture_output=True,
