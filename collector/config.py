@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from collector.db.connection import BadTarget, target
 from collector.downtime.budget import DEFAULT_TIMEZONE
 from collector.tracking.platform import PlatformRule
 from collector.tracking.plausible import Rules as PlausibilityRules
@@ -27,7 +28,7 @@ class ProjectConfig:
 @dataclass(frozen=True)
 class CollectorConfig:
     broker: Broker
-    database: Path
+    database: Path | str  # a SQLite file, or a postgresql:// URL (collector/db/connection.py)
     mqtt: MqttOptions = field(default_factory=MqttOptions)  # account and TLS files
     outage_threshold_s: float = 60.0
     site_silence_factor: float = 3.0
@@ -84,7 +85,7 @@ def load(path: str | Path) -> CollectorConfig:
     cfg = CollectorConfig(
         broker=broker,
         mqtt=mqtt_options(top, broker.tls, agent_keys=False),
-        database=Path(top.str("database")),
+        database=_database(top),
         outage_threshold_s=top.number("outage_threshold_s", 60.0, positive=True),
         site_silence_factor=top.number("site_silence_factor", 3.0, minimum=1.5),
         api_host=api.str("host", "127.0.0.1"),
@@ -107,6 +108,20 @@ def load(path: str | Path) -> CollectorConfig:
     for section in (api, plat, proj_tables, top):
         section.done()
     return cfg
+
+
+def _database(top: Section) -> Path | str:
+    """``database = "PATH or URL"``, or a ``[database]`` table with ``url = "..."``."""
+    if isinstance(top.data.get("database"), dict):
+        table = top.table("database")
+        value, section, key = table.str("url"), table, "url"
+        table.done()
+    else:
+        value, section, key = top.str("database"), top, "database"
+    try:
+        return target(value)
+    except BadTarget as e:
+        raise section.error(key, str(e)) from None
 
 
 def _sites(p: Section) -> tuple[str, ...]:

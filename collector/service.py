@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 
@@ -44,7 +45,8 @@ class Collector:
 
     def start(self) -> None:
         """Start in the background and return once the API is listening."""
-        self.cfg.database.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(self.cfg.database, Path):  # a URL's database is the server's
+            self.cfg.database.parent.mkdir(parents=True, exist_ok=True)
         self.workflow.start()  # migrates the database before the ingest thread opens it
         self.ingest.start()
         self._thread = threading.Thread(target=self.server.run, name="api", daemon=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from collector.db.connection import open_db
+from collector.db.connection import open_db, target
 from collector.db.migrations import migrate
 from collector.store_runs import RunTables
 from collector.store_scenario import ScenarioTables
@@ -43,7 +43,7 @@ class Store(RunTables, ScenarioTables):
     runs and sight in ``store_runs``, what a scenario run adds in ``store_scenario``."""
 
     def __init__(self, path: str | Path):
-        self.path: Path | None = Path(path)
+        self.path: Path | str | None = target(path)
         db = open_db(self.path)
         try:
             migrate(db)

@@ -11,6 +11,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+from collector.db.connection import is_url, open_db
+
 # One connection builds the scenario's database, and a run that fails is run again into a
 # new one: no fsync, the rollback journal in memory, a 64 MiB page cache (half the run's
 # time went to the WAL and its checkpoints). ``tune_for_service`` leaves it in WAL mode.
@@ -62,6 +64,8 @@ class ScenarioTables:
 def stored_setting(database: str | Path, key: str):
     """A setting a scenario run stored in ``database`` (decoded), or None when there is none
     (or the database is not a scenario's). Opens it read-only."""
+    if is_url(database):
+        return _stored_setting_pg(str(database), key)
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
         row = conn.execute("SELECT value FROM scenario_settings WHERE key = ?",
@@ -71,3 +75,15 @@ def stored_setting(database: str | Path, key: str):
     finally:
         conn.close()
     return None if row is None else json.loads(row[0])
+
+
+def _stored_setting_pg(url: str, key: str):
+    db = open_db(url)
+    try:
+        row = next(iter(db.query("SELECT value FROM scenario_settings WHERE key = ?",
+                                 [key])), None)
+    except sqlite3.Error:  # no such table: not a scenario's database
+        return None
+    finally:
+        db.close()
+    return None if row is None else json.loads(row["value"])

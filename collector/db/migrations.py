@@ -37,6 +37,9 @@ def all_migrations() -> list[tuple[str, str]]:
 
 
 def migrate(db: sqlite_utils.Database) -> None:
+    if getattr(db, "backend", "sqlite") != "sqlite":  # PostgreSQL: collector/db/postgres.py
+        db.migrate(all_migrations())
+        return
     db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
     done = {r["name"] for r in db.query("SELECT name FROM migrations")}
     for name, sql in all_migrations():

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import sqlite3
 
 from parkwatch.core.conf import UserError
 
 
 def report_budget(args) -> int:
+    from collector.db.connection import BadTarget, existing
     from collector.downtime import report
     from collector.store import Store
 
-    if not Path(args.db).exists():
-        raise UserError(f"{args.db}: no such database")
-    db = Store(args.db).db
+    try:
+        db = Store(existing(args.db)).db
+    except (BadTarget, sqlite3.Error) as e:
+        raise UserError(f"{args.db}: {e}") from None
     names = [args.project] if args.project else [p["project"] for p in report.projects(db)]
     try:
         rows = [report.budget(db, name, args.year) for name in names]

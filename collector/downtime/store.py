@@ -139,8 +139,8 @@ class DowntimeStore:
         exclusion marks it customer-caused)."""
         return self._rows(
             "SELECT o.id, o.site, o.started_at, o.ended_at, o.platform_id, "
-            "EXISTS (SELECT 1 FROM exclusions e WHERE e.outage_id = o.id AND "
-            "e.cause = 'customer' AND e.revoked_at IS NULL) AS customer "
+            "CAST(EXISTS (SELECT 1 FROM exclusions e WHERE e.outage_id = o.id AND "
+            "e.cause = 'customer' AND e.revoked_at IS NULL) AS INTEGER) AS customer "
             "FROM outages o WHERE o.project = ? AND o.kind = 'site_network' AND "
             # merged into another outage of the same period: that one counts
             "(o.absorbed_by IS NULL OR o.platform_id IS NOT NULL) AND "

@@ -8,9 +8,9 @@ printed once, as the ``[mqtt]`` table of the site agent's config; only its hash 
 from __future__ import annotations
 
 import getpass
+import sqlite3
 import sys
 import time
-from pathlib import Path
 
 from parkwatch.core.conf import UserError
 
@@ -20,6 +20,7 @@ RELOAD_NOTE = ("write the broker's files again (parkwatch broker config --out DI
 
 def open_registry(args):
     """(Registry, CollectorConfig or None) for ``--config`` or ``--db``."""
+    from collector.db.connection import BadTarget, existing
     from collector.fleet.registry import Registry, config_sites
     from collector.store import Store
 
@@ -28,10 +29,12 @@ def open_registry(args):
 
         cfg = load(args.config)
         return Registry(Store(cfg.database).db, config_sites(cfg)), cfg
-    if not Path(args.database).is_file():
-        raise UserError(f"{args.database}: no such database (give the collector's database, "
-                        "or --config with the collector's config)")
-    return Registry(Store(args.database).db), None
+    try:
+        where = existing(args.database, "give the collector's database, or --config with "
+                                        "the collector's config")
+        return Registry(Store(where).db), None
+    except (BadTarget, sqlite3.Error) as e:
+        raise UserError(str(e)) from None
 
 
 def actor() -> str:

@@ -43,9 +43,19 @@ def _operator() -> str:
 
 
 def _open(args) -> Users:
+    from collector.db.connection import BadTarget, target
     from collector.store import Store
 
-    path = Path(args.database)
+    try:
+        where = target(args.database)
+    except BadTarget as e:
+        raise AuthError(str(e)) from None
+    if not isinstance(where, Path):  # PostgreSQL: the server says whether it exists
+        try:
+            return Users(Store(where).db)
+        except sqlite3.DatabaseError as e:
+            raise AuthError(f"database {args.database}: {e}") from None
+    path = where
     if not path.is_file() and not getattr(args, "create", False):
         what = "is not a file" if path.exists() else "does not exist"
         raise AuthError(f"database {path} {what} (give the collector's database; "

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from collector.db.connection import BadTarget, existing
 from collector.workflow import report
 from collector.workflow.config import WorkflowConfig
 from collector.workflow.store import WorkflowStore
@@ -20,8 +21,10 @@ def report_monthly(args) -> int:
         cfg, database = collector_cfg.workflow, database or str(collector_cfg.database)
     if not database:
         return _fail("give --config FILE (the collector's) or --database PATH")
-    if not Path(database).is_file():
-        return _fail(f"{database}: no such database")
+    try:
+        database = existing(database)
+    except BadTarget as e:
+        return _fail(str(e))
     if not args.config:
         cfg = stored_workflow(database) or cfg
     store = WorkflowStore(database, cfg)
@@ -47,7 +50,7 @@ def stored_workflow(database: str) -> WorkflowConfig | None:
     settings = stored_setting(database, "workflow")
     if settings is None:
         return None
-    return from_section(Section(settings, Path(database), "workflow"))
+    return from_section(Section(settings, Path(str(database)), "workflow"))
 
 
 def _fail(message: str) -> int:

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from collector.db.connection import target as db_target
 from collector.db.ports import WorkflowDb
 from collector.storage_guard import is_storage_error
 from collector.workflow import clocks, problems
@@ -149,7 +150,7 @@ class WorkflowWorker:
     """The service and the notifier under the real clock, each in its own thread."""
 
     def __init__(self, database: str | Path, cfg: WorkflowConfig, clock: Clock = time.time):
-        self.database, self.cfg, self.clock = Path(database), cfg, clock
+        self.database, self.cfg, self.clock = db_target(database), cfg, clock
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 

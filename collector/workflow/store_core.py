@@ -4,6 +4,7 @@ ticketed incidents' outages. The only place the workflow touches ``incidents`` a
 
 from __future__ import annotations
 
+from collector.db.connection import columns
 from collector.workflow.store_base import StoreBase
 
 
@@ -17,7 +18,7 @@ class CoreReads(StoreBase):
         hwm = conn.execute("SELECT COALESCE(MAX(incident_id), 0) FROM wf_tickets").fetchone()[0]
         if self._outage_extra is None:
             self._outage_extra = "".join(f", o.{c}" for c in ("profile", "device_class")
-                                         if c in self.db["outages"].columns_dict)
+                                         if c in columns(self.db, "outages"))
         cur = conn.execute(
             "SELECT i.id, i.project, i.site, i.device, i.kind, i.opened_at, i.declared_at, "
             f"o.fault{self._outage_extra} "

@@ -19,12 +19,12 @@ class HistoryTables(StoreBase):
             row = self.load(tid)
             if row is None:
                 raise lifecycle.NotFound(f"no incident {tid}")
-            aid = self.db["wf_attachments"].insert(
-                {**attachment, "ticket_id": tid, "added_at": now}).last_pk
-            self.db["wf_audit"].insert({"ticket_id": tid, "at": now, "who": who,
-                                        "action": "attachment", "note": attachment["name"],
-                                        "from_state": row.state, "to_state": row.state,
-                                        "group_name": None})
+            aid = self._insert("wf_attachments",
+                               {**attachment, "ticket_id": tid, "added_at": now})
+            self._insert("wf_audit", {"ticket_id": tid, "at": now, "who": who,
+                                      "action": "attachment", "note": attachment["name"],
+                                      "from_state": row.state, "to_state": row.state,
+                                      "group_name": None})
             return aid
 
     def audit(self, tid: int) -> list[dict]:

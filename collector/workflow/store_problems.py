@@ -34,10 +34,10 @@ class ProblemTables(StoreBase):
 
     def add_problem(self, p: Proposal, now: float) -> int:
         with self.transaction():
-            pid = self.db["wf_problems"].insert({
+            pid = self._insert("wf_problems", {
                 "signature": p.signature, "state": "proposed", "projects":
                 json.dumps(list(p.projects)), "tickets": json.dumps(list(p.tickets)),
-                "proposed_at": now}).last_pk
+                "proposed_at": now})
             self._record([Event("problem", f"problem:{pid}", now, (self.cfg.problem_group,),
                                 None, {"problem": pid, "signature": p.signature,
                                        "projects": list(p.projects)})], now)
@@ -68,7 +68,8 @@ class ProblemTables(StoreBase):
                 change.update(confirmed_at=now, confirmed_by=who, plan_date=plan_date)
             else:
                 change.update(solved_at=now, closed_by=who)
-            self.db["wf_problems"].update(pid, change)
+            self.db.execute(f"UPDATE wf_problems SET {', '.join(f'{k} = ?' for k in change)} "
+                            "WHERE id = ?", [*change.values(), pid])
         return self.problem(pid)
 
     def problem(self, pid: int) -> dict | None:
