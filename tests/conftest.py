@@ -7,7 +7,44 @@ import pytest
 
 from simulators.broker import Mosquitto
 
-pytest_plugins = ["tests.console_fixtures"]
+pytest_plugins = ["tests.console_fixtures", "tests.pg_support"]
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--backend", choices=BACKENDS, default="sqlite",
+                     help="the collector database the backend-aware tests (those using "
+                          "db_target or new_database; marker 'backend') run on: a SQLite file "
+                          "(default) or a private PostgreSQL server the session starts")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "backend: runs on the database --backend names")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if {"db_target", "new_database"} & names or (
+                "rig" in names and item.nodeid.startswith("tests/faults/")):
+            item.add_marker("backend")
+
+
+@pytest.fixture
+def new_database(request, tmp_path):
+    """Make another empty collector database: ``new_database(name)`` gives a SQLite file in
+    the test's folder or, under ``--backend postgresql``, a fresh PostgreSQL database's URL."""
+    if request.config.getoption("backend") == "postgresql":
+        make = request.getfixturevalue("pg_databases")
+        return make
+    return lambda name="collector": tmp_path / f"{name}.db"
+
+
+@pytest.fixture
+def db_target(new_database):
+    """The test's collector database (see ``new_database``)."""
+    return new_database("collector")
 
 
 @pytest.fixture

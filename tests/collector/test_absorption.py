@@ -165,8 +165,8 @@ def test_software_outages_follow_the_same_rule():
 
 # --- across collector restarts, on a real database --------------------------------------
 
-def core_at(tmp_path, now: float) -> Core:
-    cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=tmp_path / "c.db",
+def core_at(tmp_path, now: float, new_database) -> Core:
+    cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=new_database("c"),
                           projects=fleet("p/s"))
     core = Core(cfg, Store(cfg.database), now, live=False)
     core.link_up(now)
@@ -229,10 +229,10 @@ def test_a_recovery_delivered_after_a_restart_keeps_the_fault_absorbed(tmp_path)
     assert [i["kind"] for i in list_incidents(db)] == [SITE_NETWORK]
 
 
-def test_a_fault_left_absorbed_by_an_earlier_version_is_released_on_restart(tmp_path):
+def test_a_fault_left_absorbed_by_an_earlier_version_is_released_on_restart(tmp_path, new_database):
     """The database as the collector before this rule left it: the fault open and absorbed
     by a site outage that ended long ago."""
-    store = Store(tmp_path / "c.db")
+    store = Store(new_database("c"))
     store.begin_run(0.0)
     store.link_up(1, 0.0)
     host = Outage(OutageKey(SITE_NETWORK, "p", "s"), 0.0, 31.0)

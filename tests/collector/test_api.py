@@ -34,10 +34,10 @@ for = "30m"
 
 
 @contextmanager
-def collector_on(tmp_path, broker):
+def collector_on(tmp_path, broker, new_database):
     path = tmp_path / "s.toml"
     path.write_text(SCENARIO)
-    db = tmp_path / "collector.db"
+    db = new_database("collector")
     runner.run(spec.load(path), db)
     collector = Collector(CollectorConfig(broker=Broker("127.0.0.1", broker.port),
                                           mqtt=broker.collector_mqtt(), database=db,

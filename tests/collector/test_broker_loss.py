@@ -17,9 +17,9 @@ from tests.helpers import fleet, wait_for
 BEAT_S = 0.5
 
 
-def test_no_site_is_charged_for_the_brokers_outage(tmp_path, mosquitto):
+def test_no_site_is_charged_for_the_brokers_outage(tmp_path, mosquitto, new_database):
     collector = Collector(CollectorConfig(broker=Broker("127.0.0.1", mosquitto.port),
-                                          database=tmp_path / "c.db", api_port=0,
+                                          database=new_database("c"), api_port=0,
                                           outage_threshold_s=2.0, anonymous_read=True,
                                           mqtt=mosquitto.collector_mqtt(),
                                           projects=fleet()))

@@ -106,10 +106,10 @@ def test_a_clock_set_while_the_connection_lived_is_believed_after_two_beats():
     assert site.state == "online" and abs(site.offset - 3600) < 0.01
 
 
-def test_the_clock_offset_is_stored_and_resumed(tmp_path):
+def test_the_clock_offset_is_stored_and_resumed(new_database):
     from parkwatch.core.broker import Broker
 
-    cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=tmp_path / "c.db",
+    cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=new_database("c"),
                           projects=fleet("p/s"))
     core = Core(cfg, Store(cfg.database), 0.0)
     core.link_up(0.0)

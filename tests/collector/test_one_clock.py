@@ -18,8 +18,9 @@ from tests.helpers import fleet
 AHEAD_S = 7200.0
 
 
-def test_the_api_and_the_workflow_worker_read_the_collectors_clock(tmp_path, mosquitto):
-    db = tmp_path / "collector.db"
+def test_the_api_and_the_workflow_worker_read_the_collectors_clock(tmp_path, mosquitto,
+                                                                   new_database):
+    db = new_database("collector")
     users = Users(Store(db).db)
     users.add("root", "correct-horse-1", "admin", None)
 

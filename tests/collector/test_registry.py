@@ -24,8 +24,8 @@ def hb(project, site, devices=None, ts=0.0):
     return wire.Heartbeat(project, site, 1, 1, ts, 1.0, devices or {})
 
 
-def core_for(tmp_path, *sites):
-    cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=tmp_path / "c.db",
+def core_for(tmp_path, *sites, new_database):
+    cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=new_database("c"),
                           outage_threshold_s=2.0, projects=fleet(*sites))
     core = Core(cfg, Store(cfg.database), 0.0)
     core.link_up(0.0)
@@ -69,10 +69,10 @@ def test_devices_the_registry_does_not_name_are_refused(tmp_path):
     assert set(core.tracker.sites[("P1", "S01")].devices) == {"gate-in"}
 
 
-def test_a_registry_change_is_seen_at_the_next_reload(tmp_path):
+def test_a_registry_change_is_seen_at_the_next_reload(tmp_path, new_database):
     core = core_for(tmp_path)
     assert core.handle(hb("P2", "new"), 0.1) == [] and core.received == 0
-    Registry(Store(tmp_path / "c.db").db).add("P2", "new", None, "tests", 0.2)  # elsewhere
+    Registry(Store(new_database("c")).db).add("P2", "new", None, "tests", 0.2)  # elsewhere
     core.tick(1.0)
     core.handle(hb("P2", "new"), 1.1)
     assert core.received == 0  # not yet: the registry is read every few seconds, not always
@@ -91,8 +91,8 @@ def parkwatch(parkwatch_exe):
     return run
 
 
-def test_site_cli_stores_only_the_hash_and_audits(tmp_path, parkwatch):
-    db = tmp_path / "c.db"
+def test_site_cli_stores_only_the_hash_and_audits(tmp_path, parkwatch, new_database):
+    db = new_database("c")
     missing = parkwatch("site", "list", "--db", str(db), ok=False)
     assert "no such database" in missing.stderr and not db.exists()
     cfg = tmp_path / "collector.toml"
@@ -118,9 +118,9 @@ def test_site_cli_stores_only_the_hash_and_audits(tmp_path, parkwatch):
 
 
 @pytest.fixture
-def live(tmp_path, mosquitto):
+def live(tmp_path, mosquitto, new_database):
     broker = mosquitto
-    cfg = CollectorConfig(broker=Broker("127.0.0.1", broker.port), database=tmp_path / "c.db",
+    cfg = CollectorConfig(broker=Broker("127.0.0.1", broker.port), database=new_database("c"),
                           api_port=0, anonymous_read=True, projects=fleet("P1/S01"),
                           mqtt=broker.collector_mqtt())
     collector = Collector(cfg)

@@ -60,10 +60,10 @@ class Site:
 
 
 @pytest.fixture
-def setup(tmp_path, mosquitto, parkwatch_exe):
+def setup(tmp_path, mosquitto, parkwatch_exe, new_database):
     cfg = tmp_path / "collector.toml"
     log = tmp_path / "collector.log"
-    cfg.write_text(f'broker = "{mosquitto.url}"\ndatabase = "{tmp_path / "c.db"}"\n'
+    cfg.write_text(f'broker = "{mosquitto.url}"\ndatabase = "{new_database("c")}"\n'
                    f"outage_threshold_s = {THRESHOLD_S}\nsite_silence_factor = 8\n"
                    "[api]\nport = 0\n"  # each run's port is read from its log
                    "anonymous_read = true\n"

@@ -4,8 +4,8 @@ from tests.collector.test_tracker import ev
 from tests.collector.test_tracker import gate_hb as hb
 
 
-def test_decisions_land_in_sqlite_and_survive_a_restart_without_a_second_incident(tmp_path):
-    path = tmp_path / "c.db"
+def test_decisions_land_in_sqlite_and_survive_a_restart_without_a_second_incident(db_target):
+    path = db_target
     store, t = Store(path), Tracker(threshold_s=60)
     store.apply(t.receive(hb(0.0), 0.0))
     store.apply(t.receive(ev(1.0, "offline", since=1.0), 1.0))
@@ -24,8 +24,8 @@ def test_decisions_land_in_sqlite_and_survive_a_restart_without_a_second_inciden
     assert [o["ended_at"] for o in list_outages(store2.db)] == [100.0]
 
 
-def test_resumed_outage_that_was_not_yet_an_incident_is_declared_once(tmp_path):
-    path = tmp_path / "c.db"
+def test_resumed_outage_that_was_not_yet_an_incident_is_declared_once(db_target):
+    path = db_target
     store, t = Store(path), Tracker(threshold_s=60)
     store.apply(t.receive(hb(0.0), 0.0))
     store.apply(t.receive(ev(1.0, "offline", since=1.0), 1.0))
@@ -37,9 +37,9 @@ def test_resumed_outage_that_was_not_yet_an_incident_is_declared_once(tmp_path):
     assert len(list_incidents(store2.db)) == 1
 
 
-def test_an_event_delivered_twice_is_taken_once_even_after_a_restart(tmp_path):
-    store = Store(tmp_path / "c.db")
+def test_an_event_delivered_twice_is_taken_once_even_after_a_restart(db_target):
+    store = Store(db_target)
     assert store.first_delivery("p", "s", 3, 7, 1.0)
     assert not store.first_delivery("p", "s", 3, 7, 2.0)
     assert store.first_delivery("p", "s", 4, 7, 2.0)
-    assert not Store(tmp_path / "c.db").first_delivery("p", "s", 3, 7, 3.0)
+    assert not Store(db_target).first_delivery("p", "s", 3, 7, 3.0)

@@ -27,9 +27,9 @@ def rows(store, project):
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_forged_records_for_one_project_leave_another_unchanged(tmp_path, seed):
+def test_forged_records_for_one_project_leave_another_unchanged(tmp_path, seed, new_database):
     rnd = random.Random(seed)
-    cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=tmp_path / "c.db",
+    cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=new_database("c"),
                           outage_threshold_s=5.0, projects=fleet(*(f"{p}/{s}" for p, s in SITES)),
                           platform=PlatformRule(0.3, 15.0, 3) if seed % 2 else PlatformRule(
                               1.0, 15.0, 100))

@@ -26,8 +26,8 @@ def exe() -> str:
     return str(path)
 
 
-def make_rig(tmp_path_factory, name: str):
-    rig = Rig(tmp_path_factory.mktemp(name), exe())
+def make_rig(tmp_path_factory, name: str, database=None):
+    rig = Rig(tmp_path_factory.mktemp(name), exe(), database)
     try:
         rig.start()
     except BaseException:
@@ -37,10 +37,14 @@ def make_rig(tmp_path_factory, name: str):
 
 
 @pytest.fixture(scope="session")
-def rig(tmp_path_factory):
+def rig(tmp_path_factory, request):
     """One site for the whole suite: the faults hit it one after another, as they would a
-    site in its life. Each case counts from where the last left it."""
-    r = make_rig(tmp_path_factory, "site")
+    site in its life. Each case counts from where the last left it. Its database is the
+    one ``--backend`` names."""
+    database = None
+    if request.config.getoption("backend") == "postgresql":
+        database = request.getfixturevalue("pg_session_database")
+    r = make_rig(tmp_path_factory, "site", database)
     yield r
     r.stop()
 

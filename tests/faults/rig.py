@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from agent.profiles import load_named
+from collector.db.connection import is_url, open_db
 from simulators.barrier import BarrierSim
 from simulators.device import SimDevice
 from simulators.net_sim import HttpSim
@@ -63,7 +64,9 @@ class Camera(HttpSim):
 
 
 class Rig:
-    def __init__(self, root: Path, exe: str):
+    def __init__(self, root: Path, exe: str, database: str | Path | None = None):
+        """``database``: the collector's (a PostgreSQL URL under ``--backend postgresql``);
+        by default a SQLite file in ``root``."""
         self.root = root
         self.exe = exe
         root.mkdir(parents=True, exist_ok=True)
@@ -76,7 +79,7 @@ class Rig:
         self.proxy = NetProxy(self.broker.port).start()
         self.sim = BarrierSim().start()
         self.camera = Camera().start()
-        self.db_path = root / "collector.db"
+        self.db_path = database or root / "collector.db"
         self.state_dir = root / "agent-state"
         self.outbox_path = self.state_dir / f"{PROJECT}.{SITE}.outbox.db"
         self.collector_cfg = root / "collector.toml"
@@ -234,6 +237,12 @@ class Rig:
             self.unsent = self.emitted() - self.received()
 
     def query(self, sql: str, params=()) -> list[dict]:
+        if is_url(self.db_path):  # PostgreSQL: the same SQL, through the store's connection
+            pg = open_db(self.db_path)
+            try:
+                return list(pg.query(sql, params))
+            finally:
+                pg.close()
         db = ro(self.db_path)
         db.row_factory = sqlite3.Row
         try:

@@ -21,7 +21,7 @@ THRESHOLD_S = 2.0
 
 
 @pytest.fixture
-def site(tmp_path, mosquitto, parkwatch_exe):
+def site(tmp_path, mosquitto, parkwatch_exe, new_database):
     sim = BarrierSim().start()
     cfg = tmp_path / "agent.toml"
     cfg.write_text(f"""
@@ -41,7 +41,7 @@ offline_after = 2
 [mqtt]
 {mosquitto.mqtt_toml("p1", "lot-1")}""")
     collector = Collector(CollectorConfig(
-        broker=Broker("127.0.0.1", mosquitto.port), database=tmp_path / "collector.db",
+        broker=Broker("127.0.0.1", mosquitto.port), database=new_database("collector"),
         mqtt=mosquitto.collector_mqtt(), projects=fleet(), outage_threshold_s=THRESHOLD_S,
         api_port=0, anonymous_read=True))
     collector.start()

@@ -1,5 +1,6 @@
 """Scenarios through the runner: the production cores on a virtual clock, then the report."""
 
+import itertools
 import json
 import subprocess
 import time
@@ -35,20 +36,28 @@ def ev(kind, at, dur=None, site="P001/S01", **kw):
     return "\n".join(lines) + "\n"
 
 
-def run(tmp_path, body, head=HEAD):
-    path = tmp_path / "s.toml"
-    path.write_text(head + body)
-    db_path = tmp_path / "s.db"
-    summary = runner.run(spec.load(path), db_path)
-    return summary, open_db(db_path)
+@pytest.fixture
+def run(tmp_path, new_database):
+    """``run(body, head=HEAD)``: the scenario played into a new database (the backend's)."""
+    made = itertools.count()
+
+    def play(body, head=HEAD):
+        n = next(made)
+        path = tmp_path / f"s{n}.toml"
+        path.write_text(head + body)
+        where = new_database(f"s{n}")
+        summary = runner.run(spec.load(path), where)
+        return summary, open_db(where)
+
+    return play
 
 
 def budget(db, project="P001", year=2026):
     return report.budget(db, project, year)
 
 
-def test_the_issues_worked_examples(tmp_path):
-    _, db = run(tmp_path, ev("uplink_down", "03-03T21:50", "50m") +
+def test_the_issues_worked_examples(run):
+    _, db = run(ev("uplink_down", "03-03T21:50", "50m") +
                 ev("uplink_down", "03-04T07:30", "45m", site="P001/S02"))
     f = budget(db)
     assert f["down_minutes"] == 25.0  # 10 + 15
@@ -59,49 +68,49 @@ def test_the_issues_worked_examples(tmp_path):
     assert len(list_incidents(db)) == 2
 
 
-def test_two_sites_down_at_once_count_once(tmp_path):
-    _, db = run(tmp_path, ev("uplink_down", "05-01T10:00", "30m") +
+def test_two_sites_down_at_once_count_once(run):
+    _, db = run(ev("uplink_down", "05-01T10:00", "30m") +
                 ev("uplink_down", "05-01T10:10", "30m", site="P001/S02"))
     assert budget(db)["down_minutes"] == 40.0
 
 
-def test_midnight_and_new_year(tmp_path):
+def test_midnight_and_new_year(run):
     head = HEAD.replace('end   = "2027-01-01', 'end   = "2027-02-01')
-    _, db = run(tmp_path, ev("uplink_down", "05-01T21:30", "11h30m") +
+    _, db = run(ev("uplink_down", "05-01T21:30", "11h30m") +
                 ev("uplink_down", "12-31T21:45", "11h30m", site="P001/S02"), head)
     assert budget(db)["down_minutes"] == 30.0 + 60.0 + 15.0
     assert budget(db, year=2027)["down_minutes"] == 75.0  # 08:00-09:15 on 1 January
 
 
-def test_short_outage_is_kept_but_counts_nothing(tmp_path):
-    _, db = run(tmp_path, ev("uplink_down", "06-01T10:00", "45s"))
+def test_short_outage_is_kept_but_counts_nothing(run):
+    _, db = run(ev("uplink_down", "06-01T10:00", "45s"))
     assert [o["kind"] for o in list_outages(db)] == ["site_network"]
     assert list_incidents(db) == []
     assert budget(db)["down_minutes"] == 0.0 and budget(db)["alerts_over_threshold"] == 0
 
 
-def test_customer_cause_and_maintenance_are_excluded_with_an_audit_trail(tmp_path):
+def test_customer_cause_and_maintenance_are_excluded_with_an_audit_trail(run):
     body = (ev("uplink_down", "07-01T10:00", "20m", cause="customer") +
             ev("uplink_down", "05-10T08:30", "90m", site="P001/S02") +
             '[[maintenance]]\nproject = "P001"\nfrom = "2026-05-10T09:00:00+08:00"\n'
             'to = "2026-05-10T11:00:00+08:00"\nreason = "planned switch replacement"\n')
-    _, db = run(tmp_path, body)
+    _, db = run(body)
     f = budget(db)
     assert f["down_minutes"] == 30.0 and f["excluded_minutes"] == 80.0
     actions = [r["action"] for r in db.query("SELECT action FROM audit_log ORDER BY id")]
     assert actions == ["add_maintenance", "exclude_outage"]
 
 
-def test_device_outage_during_a_network_outage_is_absorbed(tmp_path):
-    _, db = run(tmp_path, ev("uplink_down", "04-01T10:00", "30m") +
+def test_device_outage_during_a_network_outage_is_absorbed(run):
+    _, db = run(ev("uplink_down", "04-01T10:00", "30m") +
                 ev("device_offline", "04-01T10:05", "10m", device="gate-1"))
     outages = {o["kind"]: o for o in list_outages(db)}
     assert outages["device_offline"]["absorbed_by"] == outages["site_network"]["id"]
     assert [i["kind"] for i in list_incidents(db)] == ["site_network"]
 
 
-def test_device_and_software_outages_become_graded_incidents(tmp_path):
-    _, db = run(tmp_path, ev("device_fault", "04-01T10:00", "20m", device="gate-1",
+def test_device_and_software_outages_become_graded_incidents(run):
+    _, db = run(ev("device_fault", "04-01T10:00", "20m", device="gate-1",
                              code="motor_overheat") +
                 ev("software_down", "04-02T10:00", "40m") +
                 ev("device_offline", "04-03T10:00", "3m", device="camera-1"))
@@ -112,8 +121,8 @@ def test_device_and_software_outages_become_graded_incidents(tmp_path):
     assert budget(db)["down_minutes"] == 0.0  # only the network counts
 
 
-def test_collector_down_is_unknown_and_the_outage_is_one_incident(tmp_path):
-    _, db = run(tmp_path, ev("uplink_down", "08-01T09:55", "20m") +
+def test_collector_down_is_unknown_and_the_outage_is_one_incident(run):
+    _, db = run(ev("uplink_down", "08-01T09:55", "20m") +
                 ev("collector_down", "08-01T10:00", "10m", site=None))
     assert len(list_outages(db)) == 1 and len(list_incidents(db)) == 1
     assert budget(db)["down_minutes"] == 10.0  # 09:55-10:00 and 10:10-10:15
@@ -121,8 +130,8 @@ def test_collector_down_is_unknown_and_the_outage_is_one_incident(tmp_path):
     assert len(runs) == 2
 
 
-def test_broker_down_is_the_platforms_and_charges_nobody(tmp_path):
-    _, db = run(tmp_path, ev("broker_down", "09-01T10:00", "10m", site=None))
+def test_broker_down_is_the_platforms_and_charges_nobody(run):
+    _, db = run(ev("broker_down", "09-01T10:00", "10m", site=None))
     assert list_incidents(db) == []
     assert budget(db)["down_minutes"] == 0.0
     assert {o["start_source"] for o in list_outages(db)} == {"uplink_record"}
@@ -140,11 +149,11 @@ sites = ["S1", "S2", "S3", "S4", "S5"]
 """
 
 
-def test_a_mass_drop_is_one_platform_incident_charged_to_no_project(tmp_path):
+def test_a_mass_drop_is_one_platform_incident_charged_to_no_project(run):
     body = "".join(ev("uplink_down", "01-10T10:00", "30m", site=s)
                    for s in ("PA/S1", "PA/S2", "PB/S1", "PB/S2"))
     body += ev("uplink_down", "01-20T10:00", "30m", site="PA/S3")
-    _, db = run(tmp_path, body, PLATFORM_HEAD)
+    _, db = run(body, PLATFORM_HEAD)
     incidents = list_incidents(db)
     assert [(i["kind"], i["project"]) for i in incidents] == [("platform", "*"),
                                                               ("site_network", "PA")]
@@ -152,16 +161,14 @@ def test_a_mass_drop_is_one_platform_incident_charged_to_no_project(tmp_path):
     assert budget(db, "PB", 2026)["down_minutes"] == 0.0
 
 
-def test_the_same_scenario_gives_the_same_database(tmp_path):
+def test_the_same_scenario_gives_the_same_database(run):
     body = ev("uplink_down", "03-03T21:50", "50m") + ev("device_fault", "03-04T10:00", "2m")
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    _, a = run(tmp_path / "a", body)
-    _, b = run(tmp_path / "b", body)
+    _, a = run(body)
+    _, b = run(body)
     assert list_outages(a) == list_outages(b)
 
 
-def test_a_year_of_100_sites_runs_well_under_a_minute(tmp_path):
+def test_a_year_of_100_sites_runs_well_under_a_minute(run):
     sites = ", ".join(f'"S{i:02d}"' for i in range(100))
     head = HEAD.replace('sites = ["S01", "S02"]', f"sites = [{sites}]")
     # A minute apart: all at once would be one platform incident (see the test above).
@@ -169,7 +176,7 @@ def test_a_year_of_100_sites_runs_well_under_a_minute(tmp_path):
                       site=f"P001/S{i:02d}")
                    for i in range(100) for m, d, h in ((2, 5, 9), (6, 7, 12), (10, 9, 19)))
     started = time.monotonic()
-    summary, db = run(tmp_path, body, head)
+    summary, db = run(body, head)
     assert time.monotonic() - started < 20
     assert summary["outages"] == 300 and summary["incidents"] == 300
 
@@ -198,10 +205,10 @@ def test_bad_scenarios_name_the_key(tmp_path, body, key, problem):
     assert e.value.key == key and problem in e.value.problem, str(e.value)
 
 
-def test_cli_runs_a_scenario_and_reports_the_budget(tmp_path, parkwatch_exe):
+def test_cli_runs_a_scenario_and_reports_the_budget(tmp_path, parkwatch_exe, db_target):
     path = tmp_path / "s.toml"
     path.write_text(HEAD + ev("uplink_down", "03-03T21:50", "50m"))
-    db = tmp_path / "out.db"
+    db = db_target  # a new SQLite file, or a PostgreSQL database (--backend)
     proc = subprocess.run([parkwatch_exe, "sim", "scenario", str(path), "--db", str(db)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -236,8 +243,8 @@ def test_cli_mistakes_are_one_line(tmp_path, parkwatch_exe):
     assert proc.returncode == 2 and "no such database" in proc.stderr
 
 
-def test_reconnect_while_the_collector_is_away_is_settled_by_the_queued_record(tmp_path):
-    _, db = run(tmp_path, ev("uplink_down", "08-01T09:55", "20m") +
+def test_reconnect_while_the_collector_is_away_is_settled_by_the_queued_record(run):
+    _, db = run(ev("uplink_down", "08-01T09:55", "20m") +
                 ev("collector_down", "08-01T10:00", "30m", site=None))
     [outage] = list_outages(db)
     assert outage["end_source"] == "uplink_record"  # delivered by the persistent session
@@ -246,8 +253,8 @@ def test_reconnect_while_the_collector_is_away_is_settled_by_the_queued_record(t
     assert budget(db)["down_minutes"] == 5.0  # 09:55-10:00; the rest is unknown
 
 
-def test_an_outage_still_open_at_the_end_starts_at_its_scenario_time(tmp_path):
-    _, db = run(tmp_path, ev("uplink_down", "12-31T21:30", "12h"))
+def test_an_outage_still_open_at_the_end_starts_at_its_scenario_time(run):
+    _, db = run(ev("uplink_down", "12-31T21:30", "12h"))
     [outage] = list_outages(db)
     assert outage["ended_at"] is None and outage["start_source"] == "last_message"
     f = budget(db)

@@ -30,10 +30,10 @@ def monthly(exe, db, *extra):
 
 
 @pytest.fixture
-def march(tmp_path, parkwatch_exe):
+def march(tmp_path, parkwatch_exe, db_target):
     path = tmp_path / "march.toml"
     path.write_text(doc_example())
-    db = tmp_path / "march.db"
+    db = db_target
     out = subprocess.run([parkwatch_exe, "sim", "scenario", str(path), "--db", str(db),
                           "--json"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -61,10 +61,10 @@ def test_the_documented_month_gives_the_documented_figures(march, parkwatch_exe)
 
 
 def test_each_kind_of_step_is_on_the_tickets(march):
-    import sqlite3
+    from collector.db.connection import open_db
 
     _, db = march
-    conn = sqlite3.connect(db)
+    conn = open_db(db).conn
     rows = {r[0]: r[1:] for r in conn.execute(
         "SELECT id, group_name, state, transfers, plan_changes, source FROM wf_tickets")}
     assert rows[4][:2] == ("site-patrol", "dispatched")  # never answered
@@ -80,13 +80,13 @@ def test_each_kind_of_step_is_on_the_tickets(march):
     assert state == "solved" and solved > confirmed
 
 
-def test_the_month_does_not_depend_on_the_workflows_step(tmp_path, monkeypatch):
+def test_the_month_does_not_depend_on_the_workflows_step(tmp_path, monkeypatch, new_database):
     path = tmp_path / "march.toml"
     path.write_text(doc_example())
     reports = []
     for step in (60.0, 6 * 3600.0):
         monkeypatch.setattr(runner, "WORKFLOW_STEP_S", step)
-        db = tmp_path / f"m{int(step)}.db"
+        db = new_database(f"m{int(step)}")
         runner.run(spec.load(path), db)
         from collector.workflow import report
         from collector.workflow.cli import stored_workflow
@@ -100,12 +100,13 @@ def test_the_month_does_not_depend_on_the_workflows_step(tmp_path, monkeypatch):
     assert reports[0] == reports[1]
 
 
-def test_the_scenarios_workflow_table_is_what_the_month_is_scored_by(tmp_path, parkwatch_exe):
+def test_the_scenarios_workflow_table_is_what_the_month_is_scored_by(tmp_path, parkwatch_exe,
+                                                                    db_target):
     text = doc_example().replace(
         '[[project]]', '[workflow]\nbusiness_hours = "09:00-18:00"\n'
         '[workflow.groups.remote-ops]\nrespond_min = 3\nhandle_min = 120\nscore = "k"\n'
         'base = 50\n\n[[project]]', 1)
-    path, db = tmp_path / "s.toml", tmp_path / "s.db"
+    path, db = tmp_path / "s.toml", db_target
     path.write_text(text)
     runner.run(spec.load(path), db)
     _, groups = monthly(parkwatch_exe, db)

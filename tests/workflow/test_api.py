@@ -55,11 +55,11 @@ class Clock:
 
 
 @pytest.fixture
-def api(tmp_path):
+def api(new_database):
     clock = Clock("2026-03-03 10:00")
-    Store(tmp_path / "c.db").ensure_project("P001", "Asia/Shanghai", 60.0, 60.0)
+    Store(new_database("c")).ensure_project("P001", "Asia/Shanghai", 60.0, 60.0)
     app = FastAPI()
-    app.include_router(build_router(tmp_path / "c.db", WorkflowConfig(), clock))
+    app.include_router(build_router(new_database("c"), WorkflowConfig(), clock))
     with Served(app) as client:
         yield client, clock
 
@@ -187,12 +187,12 @@ def test_monthly_report_json_and_csv_and_a_bad_month(api):
     assert client.get("/api/reports/monthly", params={"month": "march"}).status_code == 422
 
 
-def test_common_problem_actions_over_http(api, tmp_path):
+def test_common_problem_actions_over_http(api, new_database):
     client, clock = api
     from collector.workflow.problems import Proposal
     from collector.workflow.store import WorkflowStore
 
-    store = WorkflowStore(tmp_path / "c.db", WorkflowConfig())
+    store = WorkflowStore(new_database("c"), WorkflowConfig())
     pid = store.add_problem(Proposal("software_down", ("P1", "P2", "P3"), (1, 2, 3), 0.0),
                             clock.now)
     store.close()
@@ -205,8 +205,8 @@ def test_common_problem_actions_over_http(api, tmp_path):
         "id"] == pid
 
 
-def test_the_collectors_own_app_serves_the_workflow(tmp_path):
-    cfg = CollectorConfig(broker=Broker("127.0.0.1", 9), database=tmp_path / "c.db",
+def test_the_collectors_own_app_serves_the_workflow(new_database):
+    cfg = CollectorConfig(broker=Broker("127.0.0.1", 9), database=new_database("c"),
                           api_port=0)
     headers = admin_headers(cfg.database, "seat-1", "seat")
     Store(cfg.database).ensure_project("P001", "Asia/Shanghai", 60.0, 60.0)

@@ -64,7 +64,7 @@ MANUAL = {"source": "manual", "project": "P1", "site": "S1", "device": "gate-in"
           "opened_at": 1_772_503_200.0}  # 2026-03-03 10:00 in Shanghai
 
 
-def test_the_outbox_survives_a_restart_with_the_receiver_down_then_up(tmp_path):
+def test_the_outbox_survives_a_restart_with_the_receiver_down_then_up(new_database):
     held = HeldPort()  # nobody listens there yet: the webhook is down (and no one else's)
     port = held.port
     cfg = WorkflowConfig(
@@ -72,7 +72,7 @@ def test_the_outbox_survives_a_restart_with_the_receiver_down_then_up(tmp_path):
                       ("dispatched", "breach")),),
         outbox=Outbox(attempts=2, retry_wait_s=0.05))
     now = MANUAL["opened_at"]
-    store = WorkflowStore(tmp_path / "c.db", cfg)
+    store = WorkflowStore(new_database("c"), cfg)
     tid = store.create(MANUAL, now, "seat-wang", dispatch_to="remote-ops")
     (row,) = store.outbox()  # "opened" goes to the seat, which has no route
     assert (row["route_to"], row["state"]) == ("remote-ops", "pending")
@@ -85,7 +85,7 @@ def test_the_outbox_survives_a_restart_with_the_receiver_down_then_up(tmp_path):
     store.close()
 
     with Receiver(port) as hook:  # the collector restarts; the webhook is back
-        store = WorkflowStore(tmp_path / "c.db", cfg)
+        store = WorkflowStore(new_database("c"), cfg)
         assert Notifier(store, cfg.outbox).deliver_due(now + 10) == 1
         assert Notifier(store, cfg.outbox).deliver_due(now + 100) == 0
         (post,) = hook.posts
@@ -97,19 +97,19 @@ def test_the_outbox_survives_a_restart_with_the_receiver_down_then_up(tmp_path):
     held.close()
 
 
-def test_a_row_claimed_by_a_worker_that_died_is_taken_again_later(tmp_path):
+def test_a_row_claimed_by_a_worker_that_died_is_taken_again_later(new_database):
     cfg = WorkflowConfig(routes=(Route("remote-ops", ("json://127.0.0.1:9/x",)),))
-    store = WorkflowStore(tmp_path / "c.db", cfg)
+    store = WorkflowStore(new_database("c"), cfg)
     store.create(MANUAL, 100.0, "seat", dispatch_to="remote-ops")
     assert len(store.claim_outbox(100.0, 10)) == 1  # ...and the worker dies here
-    other = WorkflowStore(tmp_path / "c.db", cfg)
+    other = WorkflowStore(new_database("c"), cfg)
     assert other.claim_outbox(101.0, 10) == []
     assert len(other.claim_outbox(101.0 + STALE_CLAIM_S, 10)) == 1
     assert other.claim_outbox(102.0 + STALE_CLAIM_S, 10) == []  # claimed once
 
 
-def test_a_hanging_webhook_holds_up_only_its_own_delivery(tmp_path):
-    db = tmp_path / "c.db"
+def test_a_hanging_webhook_holds_up_only_its_own_delivery(new_database):
+    db = new_database("c")
     with Receiver(hold=True) as stuck, Receiver() as seat:
         groups = {**DEFAULT_GROUPS, "remote-ops": Group("remote-ops", 1.0, 3600.0,
                                                         score="k", base=50)}

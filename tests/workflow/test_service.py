@@ -59,8 +59,8 @@ class Feed:
 
 
 def test_an_automatic_incident_is_dispatched_by_the_routing_table_and_waits_for_verification(
-        tmp_path):
-    db = tmp_path / "c.db"
+        new_database):
+    db = new_database("c")
     feed = Feed(db)
     start = ts("2026-03-02 10:00")
     feed.outage("P1", "S1", "gate-in", start, 300, fault="motor_overheat")
@@ -93,8 +93,8 @@ def test_an_automatic_incident_is_dispatched_by_the_routing_table_and_waits_for_
         "branch-after-sales", "branch-after-sales", "seat", "seat"]
 
 
-def test_a_flapping_outage_under_the_threshold_notifies_nobody(tmp_path):
-    db = tmp_path / "c.db"
+def test_a_flapping_outage_under_the_threshold_notifies_nobody(new_database):
+    db = new_database("c")
     feed = Feed(db)
     start = ts("2026-03-02 10:00")
     for i in range(5):  # five 30-second drops
@@ -107,8 +107,8 @@ def test_a_flapping_outage_under_the_threshold_notifies_nobody(tmp_path):
     assert store.tickets() == [] and store.outbox() == []
 
 
-def test_automatic_dispatch_can_be_left_to_the_seat_group(tmp_path):
-    db = tmp_path / "c.db"
+def test_automatic_dispatch_can_be_left_to_the_seat_group(new_database):
+    db = new_database("c")
     feed = Feed(db)
     start = ts("2026-03-02 10:00")
     feed.outage("P1", "S1", "cam-1", start, 600)
@@ -149,8 +149,8 @@ def simulate_march(db, step_s):
 
 
 @pytest.fixture
-def march(tmp_path):
-    return simulate_march(tmp_path / "march.db", 1800)
+def march(new_database):
+    return simulate_march(new_database("march"), 1800)
 
 
 def test_a_simulated_month_scores_as_worked_out_by_hand(march):
@@ -173,8 +173,8 @@ def test_a_simulated_month_scores_as_worked_out_by_hand(march):
     assert all(t.state == "closed" for t in march.tickets())
 
 
-def test_the_month_does_not_depend_on_the_runners_step(march, tmp_path):
-    coarse = simulate_march(tmp_path / "coarse.db", 6 * 3600)
+def test_the_month_does_not_depend_on_the_runners_step(march, new_database):
+    coarse = simulate_march(new_database("coarse"), 6 * 3600)
     now = ts("2026-04-05 10:00")
     assert json.dumps(monthly_report(coarse, "2026-03", now)) == \
         json.dumps(monthly_report(march, "2026-03", now))
