@@ -34,3 +34,28 @@ def pg_database(pg_server):
     yield url
     if pg_server.alive():
         drop_fresh(pg_server, url)
+
+
+@pytest.fixture
+def pg_databases(pg_server):
+    """``make(name)``: another empty database of this test's (``new_database`` under
+    ``--backend postgresql``), each dropped after the test."""
+    made: list[str] = []
+
+    def make(name: str = "collector") -> str:
+        made.append(fresh_database(pg_server))
+        return made[-1]
+
+    yield make
+    if pg_server.alive():
+        for url in made:
+            drop_fresh(pg_server, url)
+
+
+@pytest.fixture(scope="session")
+def pg_session_database(pg_server):
+    """One database for a session-long rig (the fault suite's site)."""
+    url = fresh_database(pg_server)
+    yield url
+    if pg_server.alive():
+        drop_fresh(pg_server, url)

@@ -129,7 +129,7 @@ class UserStore:
         """The row of the enabled user whose session this is and lasts past ``now``."""
         return self._one(
             "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id "
-            "WHERE s.token_hash = ? AND s.expires_at > ? AND NOT u.disabled",
+            "WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0",
             [token_hash, now])
 
     # --- API tokens ------------------------------------------------------------------------
@@ -139,7 +139,7 @@ class UserStore:
         return self._one(
             "SELECT u.* FROM api_tokens t JOIN users u ON u.id = t.user_id "
             "WHERE t.token_hash = ? AND t.revoked_at IS NULL AND t.expires_at > ? "
-            "AND NOT u.disabled", [token_hash, now])
+            "AND u.disabled = 0", [token_hash, now])
 
     def add_token(self, token_hash: str, user_id: int, name: str, prefix: str,
                   created_at: float, expires_at: float) -> int:

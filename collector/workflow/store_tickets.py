@@ -98,7 +98,7 @@ class TicketTables(StoreBase):
              project: str | None = None, limit: int | None = None) -> list[Ticket]:
         """Tickets by state (or ``live``: every state but closed), holding group and
         project; the HTTP handler names the filters, the store writes the SQL."""
-        where, params = ["1"], []
+        where, params = ["1 = 1"], []
         if state == "live":
             where.append("state != 'closed'")
         elif state:

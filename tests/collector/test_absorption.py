@@ -165,8 +165,8 @@ def test_software_outages_follow_the_same_rule():
 
 # --- across collector restarts, on a real database --------------------------------------
 
-def core_at(tmp_path, now: float, new_database) -> Core:
-    cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=new_database("c"),
+def core_at(db, now: float) -> Core:
+    cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=db,
                           projects=fleet("p/s"))
     core = Core(cfg, Store(cfg.database), now, live=False)
     core.link_up(now)
@@ -185,8 +185,8 @@ def faults_in(db) -> list[dict]:
     return [o for o in list_outages(db) if o["kind"] == DEVICE_FAULT]
 
 
-def test_a_restart_after_the_site_came_back_still_makes_the_one_incident(tmp_path):
-    core = core_at(tmp_path, 0.0)
+def test_a_restart_after_the_site_came_back_still_makes_the_one_incident(db_target):
+    core = core_at(db_target, 0.0)
     core.handle(hb(0.0), 0.0)
     run(core, 0.25, 31.0)
     core.handle(hb(CUT_END), CUT_END)
@@ -194,7 +194,7 @@ def test_a_restart_after_the_site_came_back_still_makes_the_one_incident(tmp_pat
     run(core, CUT_END + 0.25, CUT_END + 20.0)
     core.stop(CUT_END + 20.0)  # before the fault is due
 
-    again = core_at(tmp_path, CUT_END + 20.0)
+    again = core_at(db_target, CUT_END + 20.0)
     db = again.store.db
     [stored] = faults_in(db)
     assert stored["absorbed_by"] is None and stored["released_at"] == CUT_END
@@ -202,7 +202,7 @@ def test_a_restart_after_the_site_came_back_still_makes_the_one_incident(tmp_pat
     assert CUT_END + 60 < declared.declared_at <= CUT_END + 60.25
     again.stop(CUT_END + 100.0)
 
-    third = core_at(tmp_path, CUT_END + 100.0)
+    third = core_at(db_target, CUT_END + 100.0)
     assert not own(run(third, CUT_END + 100.25, CUT_END + 300.0))
     third.stop(CUT_END + 300.0)
     [incident] = [i for i in list_incidents(db) if i["kind"] == DEVICE_FAULT]
@@ -210,15 +210,15 @@ def test_a_restart_after_the_site_came_back_still_makes_the_one_incident(tmp_pat
     assert faults_in(db)[0]["incident_id"] == incident["id"]
 
 
-def test_a_recovery_delivered_after_a_restart_keeps_the_fault_absorbed(tmp_path):
-    core = core_at(tmp_path, 0.0)
+def test_a_recovery_delivered_after_a_restart_keeps_the_fault_absorbed(db_target):
+    core = core_at(db_target, 0.0)
     core.handle(hb(0.0), 0.0)
     run(core, 0.25, 31.0)
     core.handle(hb(CUT_END), CUT_END)
     core.handle(gate(FAULT, "fault", FAULT), CUT_END + 0.1)
     core.stop(CUT_END + 1.0)
 
-    again = core_at(tmp_path, CUT_END + 2.0)
+    again = core_at(db_target, CUT_END + 2.0)
     again.handle(gate(FAULT + 40, "ok", FAULT + 40, seq=6), CUT_END + 2.0)
     run(again, CUT_END + 2.25, CUT_END + 200.0)
     again.stop(CUT_END + 200.0)
@@ -229,10 +229,10 @@ def test_a_recovery_delivered_after_a_restart_keeps_the_fault_absorbed(tmp_path)
     assert [i["kind"] for i in list_incidents(db)] == [SITE_NETWORK]
 
 
-def test_a_fault_left_absorbed_by_an_earlier_version_is_released_on_restart(tmp_path, new_database):
+def test_a_fault_left_absorbed_by_an_earlier_version_is_released_on_restart(db_target):
     """The database as the collector before this rule left it: the fault open and absorbed
     by a site outage that ended long ago."""
-    store = Store(new_database("c"))
+    store = Store(db_target)
     store.begin_run(0.0)
     store.link_up(1, 0.0)
     host = Outage(OutageKey(SITE_NETWORK, "p", "s"), 0.0, 31.0)
@@ -243,12 +243,12 @@ def test_a_fault_left_absorbed_by_an_earlier_version_is_released_on_restart(tmp_
     store.apply([OutageEnded(host), OutageStarted(fault), Absorbed(fault, host)])
     store.alive(1, 500.0)
 
-    core = core_at(tmp_path, 500.0)
+    core = core_at(db_target, 500.0)
     [stored] = faults_in(core.store.db)
     assert stored["absorbed_by"] is None and stored["released_at"] == CUT_END
     [declared] = own(run(core, 500.0, 501.0))
     assert declared.outage.started_at == FAULT
     core.stop(501.0)
-    again = core_at(tmp_path, 502.0)
+    again = core_at(db_target, 502.0)
     assert not own(run(again, 502.0, 700.0))
     assert [i["kind"] for i in list_incidents(again.store.db)] == [DEVICE_FAULT]

@@ -24,8 +24,8 @@ def hb(project, site, devices=None, ts=0.0):
     return wire.Heartbeat(project, site, 1, 1, ts, 1.0, devices or {})
 
 
-def core_for(tmp_path, *sites, new_database):
-    cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=new_database("c"),
+def core_for(db, *sites):
+    cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=db,
                           outage_threshold_s=2.0, projects=fleet(*sites))
     core = Core(cfg, Store(cfg.database), 0.0)
     core.link_up(0.0)
@@ -36,8 +36,8 @@ def rows(core, sql):
     return list(core.store.db.query(sql))
 
 
-def test_unknown_sites_are_refused_before_anything_is_stored(tmp_path):
-    core = core_for(tmp_path, "P1/S01")
+def test_unknown_sites_are_refused_before_anything_is_stored(db_target):
+    core = core_for(db_target, "P1/S01")
     core.handle(hb("P1", "S01"), 0.1)
     for project, site in [("P1", "S99"), ("P9", "S01"), ("FAKE", "x")]:
         assert core.handle(hb(project, site), 0.2) == []
@@ -52,8 +52,8 @@ def test_unknown_sites_are_refused_before_anything_is_stored(tmp_path):
     assert set(core.tracker.sites) == {("P1", "S01")}
 
 
-def test_devices_the_registry_does_not_name_are_refused(tmp_path):
-    core = core_for(tmp_path)
+def test_devices_the_registry_does_not_name_are_refused(db_target):
+    core = core_for(db_target)
     Registry(core.store.db).add("P1", "S01", ["gate-in"], "tests", 0.0)
     core.fleet.reload()
     bad = wire.DeviceReport("offline", since=0.0)
@@ -69,10 +69,10 @@ def test_devices_the_registry_does_not_name_are_refused(tmp_path):
     assert set(core.tracker.sites[("P1", "S01")].devices) == {"gate-in"}
 
 
-def test_a_registry_change_is_seen_at_the_next_reload(tmp_path, new_database):
-    core = core_for(tmp_path)
+def test_a_registry_change_is_seen_at_the_next_reload(db_target):
+    core = core_for(db_target)
     assert core.handle(hb("P2", "new"), 0.1) == [] and core.received == 0
-    Registry(Store(new_database("c")).db).add("P2", "new", None, "tests", 0.2)  # elsewhere
+    Registry(Store(db_target).db).add("P2", "new", None, "tests", 0.2)  # elsewhere
     core.tick(1.0)
     core.handle(hb("P2", "new"), 1.1)
     assert core.received == 0  # not yet: the registry is read every few seconds, not always

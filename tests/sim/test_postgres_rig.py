@@ -21,12 +21,7 @@ from simulators.postgres import (
     drop_fresh,
     fresh_database,
 )
-from tests import pg_support
 from tests.helpers import wait_for
-
-# until tests/conftest.py registers tests.pg_support for every test
-pg_server = pg_support.pg_server
-pg_database = pg_support.pg_database
 
 
 def one(url: str, query: str, params=()):
