@@ -8,12 +8,15 @@ leases`` decides what to claim, renew and release; this only stores it).
 Portable SQL (SQLite and PostgreSQL alike): ``?`` placeholders, ``ON CONFLICT (col) DO``,
 REAL/TEXT/INTEGER columns, and every time a ``now`` the caller passes (float epoch
 seconds, never the database's clock: a virtual clock drives it in tests). Whether a
-compare-and-set won is its ``rowcount``. Claims, renewals and releases commit themselves;
-``check_fence`` runs inside the caller's write transaction.
+compare-and-set won is its ``rowcount``. Claims, renewals and releases commit themselves,
+each in a ``transaction()`` (sqlite-utils' ``execute`` commits each statement unless a
+``BEGIN`` is open; ``with conn:`` alone opens none). ``check_fence`` runs inside the
+caller's write transaction, on the connection the caller writes on.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from collector.db.migrations import register
@@ -44,11 +47,23 @@ class LeaseStore:
         self.db = db
         self.me = me
 
+    @contextmanager
+    def transaction(self):
+        """One transaction (plain ``BEGIN``: no global writer lock on PostgreSQL) that
+        commits at the block's end, or rolls back on an exception."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.db.conn.rollback()
+            raise
+        self.db.conn.commit()
+
     # --- members -------------------------------------------------------------------------
 
     def mark_alive(self, host: str, pid: int, now: float) -> None:
         """This collector's member row, made at its first mark and renewed at each."""
-        with self.db.conn:
+        with self.transaction():
             self.db.execute(
                 "INSERT INTO collector_members (collector_id, host, pid, started_at, "
                 "renewed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (collector_id) DO UPDATE "
@@ -62,7 +77,7 @@ class LeaseStore:
 
     def leave(self) -> None:
         """A collector stopping cleanly: its leases free at once, its member row gone."""
-        with self.db.conn:
+        with self.transaction():
             self.db.execute("UPDATE partition_leases SET expires_at = 0 WHERE owner = ?",
                             [self.me])
             self.db.execute("DELETE FROM collector_members WHERE collector_id = ?", [self.me])
@@ -71,7 +86,7 @@ class LeaseStore:
 
     def ensure_partitions(self, count: int) -> None:
         """A row (never claimed) for each partition 0 .. count-1 that has none."""
-        with self.db.conn:
+        with self.transaction():
             for p in range(count):
                 self.db.execute(
                     "INSERT INTO partition_leases (partition, owner, epoch, expires_at) "
@@ -85,7 +100,7 @@ class LeaseStore:
     def claim(self, partition: int, now: float, ttl: float) -> int | None:
         """Take a free partition (expired or released, or this collector's own): its new
         epoch, or None when another collector holds it (or won the race to it)."""
-        with self.db.conn:
+        with self.transaction():
             won = self.db.execute(
                 "UPDATE partition_leases SET owner = ?, epoch = epoch + 1, expires_at = ? "
                 "WHERE partition = ? AND (expires_at < ? OR owner = ?)",
@@ -99,7 +114,7 @@ class LeaseStore:
 
     def renew(self, partition: int, epoch: int, now: float, ttl: float) -> bool:
         """Extend a lease still ours (same epoch, not expired): False when it is not."""
-        with self.db.conn:
+        with self.transaction():
             return self.db.execute(
                 "UPDATE partition_leases SET expires_at = ? WHERE partition = ? AND owner = ? "
                 "AND epoch = ? AND expires_at >= ?",
@@ -107,14 +122,17 @@ class LeaseStore:
 
     def release(self, partition: int, epoch: int) -> bool:
         """Let a lease go (free at once for the others); False when it was not ours."""
-        with self.db.conn:
+        with self.transaction():
             return self.db.execute(
                 "UPDATE partition_leases SET expires_at = 0 WHERE partition = ? AND owner = ? "
                 "AND epoch = ?", [partition, self.me, epoch]).rowcount == 1
 
     def check_fence(self, owned: dict[int, int], now: float) -> set[int]:
-        """Inside the caller's write transaction: the partitions of ``owned`` (partition ->
-        epoch) whose lease is no longer ours (taken, released or expired at ``now``).
+        """Inside the caller's write transaction (``transaction()``, or a ``BEGIN`` of its
+        own on this connection; best as its first statement, as SQLite cannot turn a
+        transaction that read an older snapshot into a writer): the partitions of ``owned``
+        (partition -> epoch) whose lease is no longer ours (taken, released or expired at
+        ``now``).
 
         Each check is a no-op UPDATE of the lease row, not a SELECT: it takes the row's
         write lock (PostgreSQL) or the database's (SQLite) until the caller's commit, so a

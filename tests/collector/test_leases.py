@@ -176,7 +176,7 @@ def test_a_dead_collectors_partitions_are_taken_within_the_bound(fleet):
     # b wakes up (frozen, not dead): its own view has run out, and the fence refuses it
     b = fleet.keepers["b"]
     assert b.owned(now) == {}
-    with b.store.db.conn:
+    with b.store.transaction():
         assert b.store.check_fence(b_had, now) == set(b_had)
 
 
