@@ -32,8 +32,8 @@ MIGRATIONS = [
             started_at REAL NOT NULL, renewed_at REAL NOT NULL
         );
         CREATE TABLE partition_leases (
-            partition INTEGER PRIMARY KEY, owner TEXT, epoch INTEGER NOT NULL,
-            expires_at REAL NOT NULL
+            partition INTEGER NOT NULL, owner TEXT, epoch INTEGER NOT NULL,
+            expires_at REAL NOT NULL, PRIMARY KEY (partition)
         );
     """),
 ]
