@@ -2,13 +2,15 @@
 collector alive, reads the rows, asks ``leases.plan`` and stores its decisions (releases
 first, then renewals, then claims), on its own database connection.
 
-``step(now)`` is one round (tests call it on a virtual clock); ``start()`` runs rounds in a
-daemon thread on the wall clock. ``owned(now)`` is what the collector may act for: a lease
-counts only until the expiry this collector last stored, so a collector whose rounds stop
-(frozen, cut from the database) stops acting when its leases run out, before anyone can
-claim them. ``on_change(gained, lost)`` is called (from the round's thread) before a
-release is stored and after a claim is: the collector stops acting for a partition before
-it lets it go.
+``step(now)`` is one round (tests call it on a virtual clock, on a ``LeaseStore`` given);
+``start()`` runs rounds in a daemon thread on the wall clock, on a store the thread opens
+itself (given a function that opens one: a SQLite connection stays in its thread).
+
+``owned(now)`` is what the collector may act for: a lease counts only until the expiry this
+collector last stored, so a collector whose rounds stop (frozen, cut from the database)
+stops acting when its leases run out, before anyone can claim them. ``on_change(gained,
+lost)`` is called (from the round's thread) before a release is stored and after a claim
+is: the collector stops acting for a partition before it lets it go.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ Change = Callable[[set[int], set[int]], None]
 
 
 class LeaseKeeper:
-    def __init__(self, store: LeaseStore, count: int, ttl: float = TTL_S,
-                 renew_every: float = RENEW_S, on_change: Change | None = None,
-                 clock: Callable[[], float] = time.time):
-        self.store, self.count, self.ttl, self.renew_every = store, count, ttl, renew_every
+    def __init__(self, store: LeaseStore | Callable[[], LeaseStore], count: int,
+                 ttl: float = TTL_S, renew_every: float = RENEW_S,
+                 on_change: Change | None = None, clock: Callable[[], float] = time.time):
+        self._open = None if isinstance(store, LeaseStore) else store
+        self.store = store if isinstance(store, LeaseStore) else None
+        self.count, self.ttl, self.renew_every = count, ttl, renew_every
         self.on_change = on_change or (lambda gained, lost: None)
         self.clock = clock
         self._held: dict[int, tuple[int, float]] = {}  # partition -> (epoch, expires_at)
@@ -40,11 +44,8 @@ class LeaseKeeper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_plan: Plan | None = None
-        store.ensure_partitions(count)
-
-    @property
-    def me(self) -> str:
-        return self.store.me
+        self._leave = True
+        self._ready = False
 
     def owned(self, now: float) -> dict[int, int]:
         """partition -> epoch of every lease held and not expired at ``now``."""
@@ -61,12 +62,15 @@ class LeaseKeeper:
 
     def step(self, now: float) -> dict[int, int]:
         """One round at ``now``: the partitions (-> epoch) held after it."""
+        if not self._ready:
+            self.store.ensure_partitions(self.count)
+            self._ready = True
         self.store.mark_alive(socket.gethostname(), os.getpid(), now)
         rows = self.store.leases()
-        decided = plan(now, self.me, self.store.members(), rows, self.count, self.ttl)
+        decided = plan(now, self.store.me, self.store.members(), rows, self.count, self.ttl)
         self.last_plan = decided
         held = {r.partition: (r.epoch, r.expires_at) for r in rows
-                if r.held_by(self.me, now)}
+                if r.held_by(self.store.me, now)}
         if decided.release:  # stop acting first, then let go
             kept = {p: v for p, v in held.items()
                     if p not in {r.partition for r in decided.release}}
@@ -98,16 +102,27 @@ class LeaseKeeper:
         return self
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.step(self.clock())
-            except Exception:  # the database may be away: the leases then run out
-                log.exception("lease keeper: round failed")
-            self._stop.wait(self.renew_every)
+        if self._open is not None:
+            self.store = self._open()
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.step(self.clock())
+                except Exception:  # the database may be away: the leases then run out
+                    log.exception("lease keeper: round failed")
+                self._stop.wait(self.renew_every)
+            if self._leave:
+                self.leave()
+        finally:
+            if self._open is not None:
+                self.store.db.close()
 
     def stop(self, leave: bool = True) -> None:
+        """Stop the rounds; ``leave`` frees the leases at once (False: they run out, as
+        a killed collector's do)."""
+        self._leave = leave
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
-        if leave:
+        elif leave:
             self.leave()
