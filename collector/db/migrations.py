@@ -19,6 +19,7 @@ PARTS = {
     "collector.workflow.schema": "the incident workflow (wf_*)",
     "collector.web.store_users": "console users, sessions and API tokens",
     "collector.fleet.store": "the fleet registry: known sites, broker accounts",
+    "collector.fleet.store_leases": "partition leases and the collectors holding them",
 }
 _REGISTERED: dict[str, list[tuple[str, str]]] = {}
 
