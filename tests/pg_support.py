@@ -38,17 +38,19 @@ def pg_database(pg_server):
 
 @pytest.fixture
 def pg_databases(pg_server):
-    """``make(name)``: another empty database of this test's (``new_database`` under
-    ``--backend postgresql``), each dropped after the test."""
-    made: list[str] = []
+    """``make(name)``: the test's database of that name (``new_database`` under
+    ``--backend postgresql``): empty when first named, the same one when named again, as a
+    file name in the test's folder would be; each dropped after the test."""
+    made: dict[str, str] = {}
 
     def make(name: str = "collector") -> str:
-        made.append(fresh_database(pg_server))
-        return made[-1]
+        if name not in made:
+            made[name] = fresh_database(pg_server)
+        return made[name]
 
     yield make
     if pg_server.alive():
-        for url in made:
+        for url in made.values():
             drop_fresh(pg_server, url)
 
 

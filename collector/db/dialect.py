@@ -11,6 +11,7 @@ gives), cached by the connection. What is translated, and nothing else:
 - an ``INSERT`` into a table with an ``id`` key returns it (``RETURNING id``: ``lastrowid``).
 - ``BEGIN IMMEDIATE`` (SQLite's one writer at a time, asked for where a store reads and then
   writes) takes a transaction-scoped advisory lock, so the same blocks exclude each other.
+- ``IS ?`` (a comparison that is true of two NULLs) is ``IS NOT DISTINCT FROM``.
 - ``strftime('%s', 'now')`` and ``datetime('now')``; ``PRAGMA`` is nothing (SQLite tuning).
 - in DDL: ``INTEGER PRIMARY KEY`` is an identity column, ``INTEGER`` ``BIGINT`` (SQLite's
   integers are 64-bit), ``REAL`` ``DOUBLE PRECISION``, ``BLOB`` ``BYTEA``; ``WITHOUT ROWID``
@@ -61,6 +62,7 @@ def placeholders(sql: str) -> str:
 
 
 def _functions(sql: str) -> str:
+    sql = re.sub(r"\bIS\s+\?", "IS NOT DISTINCT FROM ?", sql, flags=re.IGNORECASE)
     sql = re.sub(r"CAST\(\s*strftime\('%s',\s*'now'\)\s+AS\s+REAL\s*\)",
                  "extract(epoch from now())::double precision", sql, flags=re.IGNORECASE)
     sql = re.sub(r"strftime\('%s',\s*'now'\)", "extract(epoch from now())::bigint::text", sql,

@@ -85,7 +85,7 @@ class TicketTables(StoreBase):
         return self._select("state != 'closed' OR (resolved_at > ? AND fault_report_at IS NULL)",
                             [report_grace_from])
 
-    def _select(self, where: str = "1", params: list = (),
+    def _select(self, where: str = "1 = 1", params: list = (),
                 limit: int | None = None) -> list[Ticket]:
         """Tickets in id order; with ``limit``, the newest ones, newest first."""
         order = "ORDER BY id" if limit is None else f"ORDER BY id DESC LIMIT {int(limit)}"

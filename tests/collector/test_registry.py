@@ -91,8 +91,8 @@ def parkwatch(parkwatch_exe):
     return run
 
 
-def test_site_cli_stores_only_the_hash_and_audits(tmp_path, parkwatch, new_database):
-    db = new_database("c")
+def test_site_cli_stores_only_the_hash_and_audits(tmp_path, parkwatch):
+    db = tmp_path / "c.db"
     missing = parkwatch("site", "list", "--db", str(db), ok=False)
     assert "no such database" in missing.stderr and not db.exists()
     cfg = tmp_path / "collector.toml"
