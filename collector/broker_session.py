@@ -30,6 +30,10 @@ class BrokerSession:
     _session = 0  # counts connections: an ack belongs to the one that delivered
     _watching = False  # this connection's subscription was granted (the link is up)
     _resubscribe_s = RESUBSCRIBE_S[0]
+    subscriptions: tuple[str, ...] = (wire.SUBSCRIPTION,)  # a partition's are its own
+
+    def _subscribe(self, client) -> None:
+        client.subscribe([(topic, 1) for topic in self.subscriptions])
 
     def _problem(self, problem: str | None, fatal: bool = True) -> None:
         """Log a connection problem once (not once per retry); a fatal one (the broker
@@ -57,11 +61,12 @@ class BrokerSession:
             return
         self._session += 1
         self._resubscribe_s = RESUBSCRIBE_S[0]
-        client.subscribe(wire.SUBSCRIPTION, qos=1)
+        self._subscribe(client)
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
         if any(rc.is_failure for rc in reason_codes):
-            self._problem(f"the broker refused the subscription to {wire.SUBSCRIPTION} "
+            self._problem(f"the broker refused the subscription to "
+                          f"{', '.join(self.subscriptions)} "
                           f"({reason_codes[0]}): nothing is heard, so nothing is counted "
                           "as watched")
             session, wait = self._session, self._resubscribe_s
@@ -75,11 +80,11 @@ class BrokerSession:
             self._watching = True
             self._put(True)
             self.connected.set()
-        log.info("subscribed to %s", wire.SUBSCRIPTION)
+        log.info("subscribed to %s", ", ".join(self.subscriptions))
 
     def _resubscribe(self, session: int) -> None:
         if session == self._session and not self._stop.is_set() and self.client.is_connected():
-            self.client.subscribe(wire.SUBSCRIPTION, qos=1)
+            self._subscribe(self.client)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self.connected.clear()

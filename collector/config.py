@@ -26,6 +26,18 @@ class ProjectConfig:
 
 
 @dataclass(frozen=True)
+class PartitionSettings:
+    """``[partitions]``: this collector is one of several sharing the fleet
+    (collector/partitioned.py, docs/scale.md)."""
+
+    count: int  # the fleet's partitions; every collector of it must say the same
+    member: str | None = None  # this collector's name among them (default host-pid)
+    ttl_s: float = 10.0  # a lease not renewed for this long is free for another
+    renew_s: float = 3.0  # how often leases are renewed and free ones looked for
+    mapped: bool = True  # the broker puts each site under part/<n>/ (NATS mapping)
+
+
+@dataclass(frozen=True)
 class CollectorConfig:
     broker: Broker
     database: Path | str  # a SQLite file, or a postgresql:// URL (collector/db/connection.py)
@@ -45,6 +57,7 @@ class CollectorConfig:
     projects: dict[str, ProjectConfig] = field(default_factory=dict)
     workflow: WorkflowConfig = field(default_factory=WorkflowConfig)
     plausibility: PlausibilityRules = field(default_factory=PlausibilityRules)
+    partitions: PartitionSettings | None = None  # None: one collector for the whole fleet
 
     def project(self, project: str) -> ProjectConfig:
         return self.projects.get(project) or ProjectConfig(self.timezone, self.budget_minutes)
@@ -100,7 +113,8 @@ def load(path: str | Path) -> CollectorConfig:
         storage_grace_s=top.number("storage_grace_s", 30.0, minimum=0),
         projects=projects,
         workflow=_workflow(top, tz, projects),
-        plausibility=plausibility_rules(top.table("plausibility", optional=True)))
+        plausibility=plausibility_rules(top.table("plausibility", optional=True)),
+        partitions=_partitions(top))
     if not math.isfinite(cfg.storage_grace_s):
         raise top.error("storage_grace_s", f"must be a finite number, got {cfg.storage_grace_s}")
     if cfg.api_port > 65535:
@@ -108,6 +122,28 @@ def load(path: str | Path) -> CollectorConfig:
     for section in (api, plat, proj_tables, top):
         section.done()
     return cfg
+
+
+def _partitions(top: Section) -> PartitionSettings | None:
+    if "partitions" not in top.data:
+        return None
+    t = top.table("partitions")
+    count = t.int("count", minimum=1)
+    if count > 1024:
+        raise t.error("count", f"must be at most 1024, got {count}")
+    ttl = t.number("ttl_s", 10.0, positive=True)
+    renew = t.number("renew_s", 3.0, positive=True)
+    if not (math.isfinite(ttl) and renew * 2 <= ttl):
+        raise t.error("renew_s", f"must be at most half of ttl_s ({ttl:g}), got {renew:g}")
+    member = t.str("member", "") or None
+    if member is not None:
+        try:
+            check_id(member, "member")
+        except WireError as e:
+            raise t.error("member", str(e)) from None
+    out = PartitionSettings(count, member, ttl, renew, t.bool("mapped", True))
+    t.done()
+    return out
 
 
 def _database(top: Section) -> Path | str:

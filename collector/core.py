@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass
 
 from collector.config import CollectorConfig
+from collector.fleet.partitions import partition_of
 from collector.fleet.registry import RELOAD_S, Fleet, config_sites
 from collector.storage_guard import sound_outage
 from collector.store import Store
 from collector.tracking.lag import BEHIND, CAUGHT_UP, LagRule
-from collector.tracking.outages import Decision, Outage, SiteClock
+from collector.tracking.outages import PLATFORM, Decision, Outage, SiteClock
 from collector.tracking.plausible import Gate
 from collector.tracking.tracker import Tracker
 from collector.tracking.uplink import record_period
@@ -38,20 +40,48 @@ def _sound(outages: list[Outage]) -> list[Outage]:
     return out
 
 
+@dataclass(frozen=True)
+class Partition:
+    """The partition a core acts for: ``number`` of ``count``, under lease ``epoch``."""
+
+    number: int
+    count: int
+    epoch: int
+
+    def holds(self, project: str, site: str) -> bool:
+        return partition_of(project, site, self.count) == self.number
+
+    @property
+    def tag(self) -> str:
+        return f"partition-{self.number}"
+
+
+def _ours(outage: Outage, partition: Partition | None) -> bool:
+    k = outage.key
+    if k.kind == PLATFORM:  # one per partition, tagged with it (or none: the whole fleet)
+        return k.device == (partition.tag if partition else None)
+    return partition is None or partition.holds(k.project, k.site)
+
+
 class Core:
     def __init__(self, cfg: CollectorConfig, store: Store, now: float, live: bool = True,
-                 reject=None):
+                 reject=None, partition: Partition | None = None):
         """``live``: a real process, which may die at any moment, so it vouches for its
         sight every ``alive_interval_s`` and at every decision. A simulated collector stops
         only when told, and records its sight exactly then. ``reject(source, problem,
         code)`` counts a refused message: one of a site the fleet registry does not know,
         or one the plausibility gate turned away (by default into ``self.rejected``, by
-        code)."""
+        code). ``partition``: this core acts for that partition's sites only (their open
+        outages, clocks and sight; a run of its own under the lease's epoch)."""
         self.gate = Gate(cfg.plausibility)
+        self.partition = partition
+        mine = partition.holds if partition else (lambda project, site: True)
         self.cfg = cfg
         self.live = live
         self.store = store
         self.tracker = Tracker(cfg.outage_threshold_s, cfg.site_silence_factor, cfg.platform)
+        if partition and self.tracker.platform:  # each partition's mass drop is its own
+            self.tracker.platform.tag = partition.tag
         self.received = 0
         self.duplicates = 0
         self._next_alive = 0.0
@@ -72,16 +102,20 @@ class Core:
         self._projects = store.project_names()
         # Blind until connected; what it saw before (earlier runs) still counts as seen.
         self.tracker.blind = True
-        self.tracker.seen = store.sight_since(now - RESUME_CLOSED_S)
+        number = partition.number if partition else None
+        self.tracker.seen = store.sight_since(now - RESUME_CLOSED_S, number)
         for project, site, offset in store.site_clocks():
-            self.tracker.resume_clock(project, site, offset)
+            if mine(project, site):
+                self.tracker.resume_clock(project, site, offset)
         for outage in _sound(store.recent_site_outages(now - RESUME_CLOSED_S)):
-            self.tracker.resume_closed(outage)
+            if mine(outage.key.project, outage.key.site):
+                self.tracker.resume_closed(outage)
         resumed = []  # what taking them back decides (a release), stored at once
         for outage in _sound(store.open_outages()):
-            resumed += self.tracker.resume(outage)
+            if _ours(outage, partition):
+                resumed += self.tracker.resume(outage)
         store.apply(resumed)
-        self.run_id = store.begin_run(now)
+        self.run_id = store.begin_run(now, number, partition.epoch if partition else None)
 
     def handle(self, msg: wire.Message, now: float, shed: int = 0) -> list[Decision]:
         """One validated message received at ``now``; duplicates of events are dropped.

@@ -28,6 +28,12 @@ STALL_S = 1.0  # a turn this late means the process was frozen (paused VM, SIGST
 
 
 class Ingest(BrokerSession):
+    # A partition's ingest (collector/partitioned.py) sees topics under its own prefix and
+    # the fleet's Wills: ``_route(raw topic)`` gives the fleet topic, or None for another
+    # partition's site (acknowledged, not handled). None here: every topic is the fleet's.
+    _route = None
+    abandoned = False  # stopped without a last word (a partition whose lease was lost)
+
     def __init__(self, cfg: CollectorConfig, clock=time.time):
         self.cfg = cfg
         self.clock = clock
@@ -80,17 +86,25 @@ class Ingest(BrokerSession):
         raw = message._topic
         qos = message.qos
         ack = (self._session, message.mid) if qos else None
+        if self._route is not None:
+            raw = self._route(raw)
+            if raw is None:  # another partition's: never handled here, never sent again
+                if ack is not None:
+                    self._inbox.put(None, None, now, ack)
+                    self._wake.set()
+                return
         try:
             if not qos and not message.retain and raw.endswith(b"/heartbeat"):
                 self._inbox.heartbeat(raw, raw.decode(), message.payload, now)
                 return  # latest per site wins while the worker is behind (inbox.py)
-            if message.retain and not message.topic.endswith(RETAINED_OK):
+            topic = raw.decode()
+            if message.retain and not topic.endswith(RETAINED_OK):
                 # Only a status is meant to be retained: a retained heartbeat or event
                 # would be believed again at every reconnect (docs/wire.md, Limits).
-                self.rejections.add(message.topic, "retained message ignored", "retained")
+                self.rejections.add(topic, "retained message ignored", "retained")
                 self._inbox.put(None, None, now, ack)
                 return
-            self._inbox.put(message.topic, message.payload, now, ack, raw)
+            self._inbox.put(topic, message.payload, now, ack, raw)
         except Exception as e:  # a topic that is not UTF-8; never raise into paho's thread
             self.rejections.add(repr(raw)[:80], f"topic is not UTF-8: {e}", "wire_topic")
             self._inbox.put(None, None, now, ack)
@@ -161,8 +175,8 @@ class Ingest(BrokerSession):
             close_quietly(old.store.db)  # a connection left open can keep a read-only one alive
         store = None
         try:
-            store = Store(self.cfg.database)
-            core = Core(self.cfg, store, self.clock(), reject=self.rejections.add)
+            store = self._store()
+            core = self._core(store, self.clock())
             if old is not None:
                 core.received, core.duplicates = old.received, old.duplicates
             if retry and self.connected.is_set():
@@ -178,6 +192,20 @@ class Ingest(BrokerSession):
             self._resumed_at = self.clock()
         self.storage.resumed()
         return core
+
+    def _store(self) -> Store:
+        return Store(self.cfg.database)
+
+    def _core(self, store: Store, now: float) -> Core:
+        return Core(self.cfg, store, now, reject=self.rejections.add)
+
+    def owned(self) -> list[int] | None:
+        """The partitions this ingest acts for; None: the whole fleet."""
+        return None
+
+    def live_runs(self) -> set[int]:
+        """The runs whose sight extends to now (a budget read while they run)."""
+        return {self.core.run_id} if self.core else set()
 
     def _work(self) -> None:
         core = self._open(None, retry=False)
@@ -245,7 +273,7 @@ class Ingest(BrokerSession):
                 # Agents estimate their clock error from this (docs/wire.md, clock beacons).
                 self.client.publish(wire.CLOCK_TOPIC, json.dumps({"ts": t}), qos=0)
                 next_beacon = t + self.cfg.clock_beacon_s
-        if not self.storage.suspended:
+        if not self.storage.suspended and not self.abandoned:
             with self.lock:
                 try:
                     core.stop(self.clock())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 
 log = logging.getLogger("parkwatch.collector")
@@ -16,8 +17,13 @@ class Rejections:
         self.by_code: Counter[str] = Counter()  # short codes, ready to be metric labels
         self._logged: set[str] = set()
         self.total = 0
+        self._lock = threading.Lock()  # paho's thread and the workers (one per partition)
 
     def add(self, source: str, problem: str, code: str = "wire_malformed") -> None:
+        with self._lock:
+            self._add(source, problem, code)
+
+    def _add(self, source: str, problem: str, code: str) -> None:
         self.total += 1
         self.by_reason[problem.split(":")[0][:80]] += 1
         self.by_code[code] += 1

@@ -12,6 +12,7 @@ import uvicorn
 
 from collector.config import CollectorConfig
 from collector.ingest import Ingest
+from collector.partitioned import Partitioned
 from collector.web.api import create_app
 from collector.workflow.service import worker_for
 from parkwatch.core.clock import Clock
@@ -27,7 +28,8 @@ class Collector:
         """``clock``: the process's one wall clock, handed to ingest, the API (through
         ingest) and the workflow worker alike."""
         self.cfg = cfg
-        self.ingest = Ingest(cfg, clock=clock)
+        # one ingest for the whole fleet, or one per partition held (docs/scale.md)
+        self.ingest = Partitioned(cfg, clock) if cfg.partitions else Ingest(cfg, clock=clock)
         self.app = create_app(self.ingest)
         self.workflow = worker_for(cfg, clock)
         self.server = uvicorn.Server(uvicorn.Config(

@@ -9,6 +9,7 @@ impossible, whatever happens around a restart.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
@@ -66,6 +67,9 @@ class Store(RunTables, ScenarioTables):
         self._batch = False
         self._depth = 0  # open ``transaction()`` blocks; only the outermost commits
         self._joined = nullcontext(self)  # a block inside a ``batch``
+        # A partition's store (collector/partitioned.py): called first in every transaction,
+        # it raises ``FenceLost`` once the partition's lease is no longer this collector's.
+        self.fence: Callable[[], None] | None = None
 
     # --- decisions -------------------------------------------------------------------------
 
@@ -98,6 +102,8 @@ class Store(RunTables, ScenarioTables):
         self._depth = 1
         try:
             with self.conn:
+                if self.fence is not None:
+                    self.fence()
                 yield self
         finally:
             self._depth = 0

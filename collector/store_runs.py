@@ -12,16 +12,21 @@ import socket
 class RunTables:
     # ``Store`` provides ``db``, ``conn`` and ``transaction()``.
 
-    def begin_run(self, now: float) -> int:
-        """A collector process starts. Sight left open by one that died (kill -9) ends at
-        the last moment it vouched for."""
+    def begin_run(self, now: float, partition: int | None = None,
+                  epoch: int | None = None) -> int:
+        """A collector process starts (or, partitioned, starts acting for ``partition``
+        under lease ``epoch``). Sight left open by one that died (kill -9) for the same
+        sites ends at the last moment it vouched for."""
         with self.conn:
-            self.conn.execute("UPDATE sight SET open = 0 WHERE open = 1")
+            self.conn.execute("UPDATE sight SET open = 0 WHERE open = 1 AND run_id IN "
+                              "(SELECT id FROM collector_runs WHERE partition IS ?)",
+                              (partition,))
             self.conn.execute("UPDATE collector_runs SET stopped_at = alive_at "
-                              "WHERE stopped_at IS NULL")
+                              "WHERE stopped_at IS NULL AND partition IS ?", (partition,))
             return self.conn.execute(
-                "INSERT INTO collector_runs (started_at, alive_at, pid, host) "
-                "VALUES (?, ?, ?, ?)", (now, now, os.getpid(), socket.gethostname())).lastrowid
+                "INSERT INTO collector_runs (started_at, alive_at, pid, host, partition, epoch) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (now, now, os.getpid(), socket.gethostname(),
+                                              partition, epoch)).lastrowid
 
     def alive(self, run_id: int, now: float) -> None:
         """The collector vouches for everything up to ``now``."""
@@ -68,10 +73,12 @@ class RunTables:
         """The names of the projects stored so far."""
         return {r["project"] for r in self.db.query("SELECT project FROM projects")}
 
-    def sight_since(self, since: float) -> list[list[float]]:
-        """[from_at, to_at] of the sight periods ending at or after ``since``, by start."""
+    def sight_since(self, since: float, partition: int | None = None) -> list[list[float]]:
+        """[from_at, to_at] of the sight periods ending at or after ``since``, by start
+        (of the runs for ``partition``, or of the whole fleet's)."""
         return [[r["from_at"], r["to_at"]] for r in self.db.query(
-            "SELECT from_at, to_at FROM sight WHERE to_at >= ? ORDER BY from_at", [since])]
+            "SELECT s.from_at, s.to_at FROM sight s JOIN collector_runs r ON r.id = s.run_id "
+            "WHERE s.to_at >= ? AND r.partition IS ? ORDER BY s.from_at", [since, partition])]
 
     def runs(self) -> list[dict]:
         """Every collector run (started, last alive, stopped, pid, host), oldest first."""

@@ -17,6 +17,28 @@ def wait_for(condition, timeout: float = 10.0, interval: float = 0.05, what: str
         time.sleep(interval)
 
 
+def rows(database, sql: str, params=()) -> list[dict]:
+    """Rows of a query on a collector database as an auditor reads it: a SQLite file
+    through a read-only connection (a live WAL database), a PostgreSQL URL through the
+    store's own connection."""
+    import sqlite3
+
+    from collector.db.connection import is_url, open_db
+
+    if is_url(database):
+        db = open_db(database)
+        try:
+            return list(db.query(sql, params))
+        finally:
+            db.close()
+    ro = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10)
+    ro.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in ro.execute(sql, params)]
+    finally:
+        ro.close()
+
+
 def admin_headers(database, username: str = "admin", role: str = "admin",
                   group: str | None = None) -> dict:
     """Add a user to a collector database and return headers carrying its API token."""

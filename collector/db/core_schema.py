@@ -91,4 +91,11 @@ MIGRATIONS.append(("005_outages_released_at", """
     ALTER TABLE outages ADD COLUMN released_at REAL;
 """))
 
+MIGRATIONS.append(("006_runs_partition", """
+    -- a partitioned collector's run acts for one partition (collector/partitioned.py), under
+    -- the lease epoch it claimed; NULL: the whole fleet (one collector)
+    ALTER TABLE collector_runs ADD COLUMN partition INTEGER;
+    ALTER TABLE collector_runs ADD COLUMN epoch INTEGER;
+"""))
+
 register(__name__, MIGRATIONS)

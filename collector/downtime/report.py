@@ -6,6 +6,9 @@ Used by ``GET /api/projects/{project}/budget`` and ``parkwatch report budget``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from collector.downtime import intervals as iv
 from collector.downtime.budget import DEFAULT_TIMEZONE, BudgetRules, NetOutage, compute, year_bounds
 from collector.downtime.store import Db, downtime_store
 
@@ -33,9 +36,10 @@ def as_of(db: Db) -> float | None:
 
 
 def budget(db: Db, project: str, year: int, now: float | None = None,
-           live_run: int | None = None) -> dict:
+           live_run: int | Collection[int] | None = None) -> dict:
     """The figures of ``project`` for ``year``. ``now`` defaults to the database's last
-    vouched moment; ``live_run`` is the running collector's run, whose sight extends to now."""
+    vouched moment; ``live_run`` is the running collector's run (or runs, partitioned),
+    whose sight extends to now."""
     store = downtime_store(db)
     rules = rules_for(store, project)
     if now is None:
@@ -47,9 +51,28 @@ def budget(db: Db, project: str, year: int, now: float | None = None,
                          customer=bool(r["customer"]), platform=r["platform_id"] is not None)
                for r in store.budget_outages(project, y0, y1)]
     maintenance = store.active_maintenance(project, y0, y1)
-    sight = [(r["from_at"], now if r["run_id"] == live_run and r["open"] else r["to_at"])
-             for r in store.sight(y0 - MARGIN_S, y1)]
+    live = {live_run} if isinstance(live_run, int) else set(live_run or ())
+    sight = known_time(store.sight(y0 - MARGIN_S, y1), now, live)
     return compute(project, year, outages, maintenance, sight, now, rules)
+
+
+def known_time(rows: list[dict], now: float, live: set[int]) -> list[tuple[float, float]]:
+    """The time the collectors saw every site: a run for the whole fleet sees all of it;
+    partitioned collectors (collector/partitioned.py) each see their partitions, so time
+    is known only where every partition seen at all was watched. The rest (a takeover's
+    gap, a partition nobody held) is unknown time, charged to nobody."""
+    spans: dict[int | None, list[tuple[float, float]]] = {}
+    for r in rows:
+        end = now if r["run_id"] in live and r["open"] else r["to_at"]
+        spans.setdefault(r.get("partition"), []).append((r["from_at"], end))
+    whole = spans.pop(None, [])
+    if not spans:
+        return whole
+    known: list[tuple[float, float]] | None = None
+    for part in spans.values():
+        seen = iv.union(part + whole)
+        known = seen if known is None else iv.intersect(known, seen)
+    return known
 
 
 FIELDS = [("down_minutes", "down"), ("remaining_minutes", "remaining"),

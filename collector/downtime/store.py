@@ -156,9 +156,11 @@ class DowntimeStore:
 
     def sight(self, from_at: float, to_at: float) -> list[dict]:
         """Sight periods starting before ``to_at`` and ending at or after ``from_at``:
-        ``run_id``, ``from_at``, ``to_at`` and ``open`` (1 while its run still sees)."""
-        return self._rows("SELECT run_id, from_at, to_at, open FROM sight "
-                          "WHERE from_at < ? AND to_at >= ?", [to_at, from_at])
+        ``run_id``, ``from_at``, ``to_at``, ``open`` (1 while its run still sees) and
+        ``partition`` (None: a run for the whole fleet)."""
+        return self._rows("SELECT s.run_id, s.from_at, s.to_at, s.open, r.partition FROM sight s "
+                          "JOIN collector_runs r ON r.id = s.run_id "
+                          "WHERE s.from_at < ? AND s.to_at >= ?", [to_at, from_at])
 
 
 Db = DowntimeStore | sqlite_utils.Database  # what the marks and the report take

@@ -144,3 +144,11 @@ class LeaseStore:
                     "AND epoch = ? AND expires_at >= ?", [p, self.me, epoch, now]).rowcount != 1:
                 lost.add(p)
         return lost
+
+
+def fence_holds(conn, me: str, partition: int, epoch: int, now: float) -> bool:
+    """``check_fence`` for one partition on a bare connection (a ``Store``'s ``conn``, whose
+    transaction it joins: the statement opens it when none is open)."""
+    return conn.execute(
+        "UPDATE partition_leases SET epoch = epoch WHERE partition = ? AND owner = ? "
+        "AND epoch = ? AND expires_at >= ?", (partition, me, epoch, now)).rowcount == 1

@@ -42,6 +42,7 @@ class PlatformDetector:
     # ``_near`` costs O(log n), not a scan of every member (100,000 made-up sites).
     _latest: list = field(default_factory=list, repr=False)
     _n: int = 0
+    tag: str | None = None  # a partition's detector tags its outage (the key's device)
 
     def __post_init__(self):
         self.recent = RecentDrops(self.rule.window_s)
@@ -55,7 +56,8 @@ class PlatformDetector:
                 not self._enough(self.recent.open_count(), online_now):
             return []
         start = self.recent.earliest()
-        self.active = Outage(OutageKey(PLATFORM, PLATFORM_PROJECT, PLATFORM_SITE), start, now,
+        self.active = Outage(OutageKey(PLATFORM, PLATFORM_PROJECT, PLATFORM_SITE, self.tag),
+                             start, now,
                              last_seen_at=start, start_source=outage.start_source)
         out: list[Decision] = [OutageStarted(self.active)]
         for o in self.recent:

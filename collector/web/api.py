@@ -112,7 +112,8 @@ def healthz(ingest: Ingest = Depends(_ingest)):
             "rejected_by_reason": dict(ingest.rejections.by_reason),
             "rejected_by_code": dict(ingest.rejections.by_code),
             "backlog": ingest.backlog, **ingest.lag(),  # behind? collector/tracking/lag.py
-            "run": ingest.core.run_id if ingest.core else None}
+            "run": ingest.core.run_id if ingest.core else None,
+            "partitions": ingest.owned()}
 
 
 @router.get("/api/sites", response_model=list[m.Site])
@@ -166,8 +167,8 @@ def zones(ingest: Ingest = Depends(_ingest)):
 def budget(project: str = Path(pattern=ID),
            year: int = Query(..., ge=2000, le=2200, description="calendar year"),
            ingest: Ingest = Depends(_ingest)):
-    run = ingest.core.run_id if ingest.core else None
-    return report.budget(_db(ingest), project, year, now=ingest.clock(), live_run=run)
+    return report.budget(_db(ingest), project, year, now=ingest.clock(),
+                         live_run=ingest.live_runs())
 
 
 @router.post("/api/outages/{outage_id}/exclusion", status_code=201,

@@ -30,6 +30,9 @@ class Health(Out):
     unread_bytes: int  # waiting in the broker connection's socket
     shed_heartbeats: int  # replaced by a later one of their site before being handled
     run: int | None
+    # partitioned (docs/scale.md): the partitions whose leases this collector holds; None
+    # for a collector of the whole fleet
+    partitions: list[int] | None = None
 
 
 class Device(Out):

@@ -34,10 +34,10 @@ for = "30m"
 
 
 @contextmanager
-def collector_on(tmp_path, broker, new_database):
+def collector_on(tmp_path, broker, db=None):
     path = tmp_path / "s.toml"
     path.write_text(SCENARIO)
-    db = new_database("collector")
+    db = db or tmp_path / "collector.db"
     runner.run(spec.load(path), db)
     collector = Collector(CollectorConfig(broker=Broker("127.0.0.1", broker.port),
                                           mqtt=broker.collector_mqtt(), database=db,
@@ -55,8 +55,8 @@ def collector_on(tmp_path, broker, new_database):
 
 
 @pytest.fixture
-def api(tmp_path, mosquitto):
-    with collector_on(tmp_path, mosquitto) as client:
+def api(tmp_path, mosquitto, db_target):
+    with collector_on(tmp_path, mosquitto, db_target) as client:
         yield client
 
 

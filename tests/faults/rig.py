@@ -17,14 +17,13 @@ from pathlib import Path
 import httpx
 
 from agent.profiles import load_named
-from collector.db.connection import is_url, open_db
 from simulators.barrier import BarrierSim
 from simulators.device import SimDevice
 from simulators.net_sim import HttpSim
 from simulators.netproxy import NetProxy
 from simulators.ports import log_size, port_in_log
 from tests.agent_support import durable_mosquitto
-from tests.helpers import fleet_toml, wait_for
+from tests.helpers import fleet_toml, rows, wait_for
 
 PROJECT, SITE = "p1", "lot-1"
 HEARTBEAT_S = 0.5
@@ -237,18 +236,7 @@ class Rig:
             self.unsent = self.emitted() - self.received()
 
     def query(self, sql: str, params=()) -> list[dict]:
-        if is_url(self.db_path):  # PostgreSQL: the same SQL, through the store's connection
-            pg = open_db(self.db_path)
-            try:
-                return list(pg.query(sql, params))
-            finally:
-                pg.close()
-        db = ro(self.db_path)
-        db.row_factory = sqlite3.Row
-        try:
-            return [dict(r) for r in db.execute(sql, params)]
-        finally:
-            db.close()
+        return rows(self.db_path, sql, params)
 
     def outages(self, kind: str | None = None, after_id: int = 0) -> list[dict]:
         sql = "SELECT * FROM outages WHERE id > ?"
