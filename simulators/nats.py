@@ -82,7 +82,9 @@ class NatsCluster(_Locked):
 
     name = "nats"
 
-    def __init__(self, workdir: Path | None = None, size: int = 3):
+    def __init__(self, workdir: Path | None = None, size: int = 3,
+                 partitions: int | None = None, ack_wait_s: int | None = None):
+        self.partitions = partitions  # the account's partition mapping (cluster config's)
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="pw-nats-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._held = [[HeldPort() for _ in range(4)] for _ in range(size)]
@@ -94,7 +96,7 @@ class NatsCluster(_Locked):
         route_password = new_password()
         self._init_accounts()  # writes accounts.conf
         for name, text in cluster.configs(self.nodes, [], str(self.workdir / "jetstream"),
-                                          route_password).items():
+                                          route_password, partitions, ack_wait_s).items():
             if name != cluster.ACCOUNTS_FILE:
                 write_private(self.workdir / name, text, owner=None)
 
@@ -117,9 +119,11 @@ class NatsCluster(_Locked):
             name = account.username
             # the collector subscribes at QoS 1, and so may the extras (test recorders)
             qos1 = name == self.collector_username or "/" not in name
-            users.append(cluster.user(account, self._bcrypt(name, passwords[name]), qos1))
-        write_private(self.workdir / cluster.ACCOUNTS_FILE, cluster.accounts_conf(users),
-                      owner=None)
+            users.append(cluster.user(account, self._bcrypt(name, passwords[name]), qos1,
+                                      partition_reads=name == self.collector_username
+                                      and self.partitions is not None))
+        write_private(self.workdir / cluster.ACCOUNTS_FILE,
+                      cluster.accounts_conf(users, self.partitions), owner=None)
 
     def _running(self) -> bool:
         return any(self.alive(i) for i in range(len(self.nodes)))

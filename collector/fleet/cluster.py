@@ -11,7 +11,9 @@ them). What a node gets:
   loopback only: it is unauthenticated);
 - ``accounts.conf``: one NATS account holding the same users as `parkwatch broker config`
   gives mosquitto (``brokerconf.site_account``/``collector_account``), each allowed only
-  MQTT connections and only its topics, as NATS subjects.
+  MQTT connections and only its topics, as NATS subjects; with ``partitions``, also the
+  subject mapping (``collector.fleet.partitions.mapping``) that moves every fleet message
+  to ``part/<n>/...``, and the collector's grant to read there (``PARTITION_READS``).
 
 NATS reads MQTT topic ``a/b`` as subject ``a.b``; ``+`` is ``*`` and a trailing ``#`` is
 both the parent and ``.>``. NATS 2.9 refuses a ``.`` in an MQTT topic, so a project or site
@@ -25,6 +27,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from collector.fleet import partitions as _partitions
 from collector.fleet.brokerconf import Account
 
 ACCOUNT = "PARKWATCH"
@@ -36,6 +39,8 @@ ROUTE_USER = "route"
 # logs in again at once: cost 4 (~1 ms) keeps that storm cheap, as mosquitto's 101 rounds do.
 BCRYPT_COST = 4
 QOS1_DELIVERY = "$MQTT.sub.>"  # where NATS hands QoS 1 messages to an MQTT subscriber
+PARTITION_READS = "part.>"  # where the partition mapping puts the fleet's messages
+MAX_PARTITIONS = 1024
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_.@/-]{1,128}")
 
 
@@ -96,17 +101,42 @@ def subjects(topic_filter: str) -> tuple[str, ...]:
     return parent, f"{parent}.>"  # MQTT's a/# matches a itself too
 
 
-def user(account: Account, bcrypt_hash: str, qos1_reads: bool = False) -> User:
+def check_partitions(count: int | None) -> None:
+    if count is not None and not 1 <= count <= MAX_PARTITIONS:
+        raise ClusterError(f"--partitions must be 1-{MAX_PARTITIONS}, not {count}")
+
+
+def user(account: Account, bcrypt_hash: str, qos1_reads: bool = False,
+         partition_reads: bool = False) -> User:
     """``account`` (what mosquitto's ACL grants) as a NATS user; ``qos1_reads`` for a
     client that subscribes at QoS 1 (the collector), which NATS delivers through
-    ``$MQTT.sub.<id>``. Sites subscribe at QoS 0 and get no such grant."""
+    ``$MQTT.sub.<id>``. Sites subscribe at QoS 0 and get no such grant.
+    ``partition_reads``: also ``part/#``, where a partition mapping moves what it reads
+    (the Wills stay on ``parkwatch/v1/<p>/<s>/status``, which it keeps reading)."""
     if not _SAFE_NAME.fullmatch(account.username):
         raise ClusterError(f"user name {account.username!r}: NATS configs written here take "
                            "1-128 letters, digits and _ . @ / - only")
     sub = tuple(s for t in account.read for s in subjects(t))
     return User(account.username, bcrypt_hash, tuple(s for t in account.write
                                                      for s in subjects(t)),
-                sub + ((QOS1_DELIVERY,) if qos1_reads else ()))
+                sub + ((PARTITION_READS,) if partition_reads else ())
+                + ((QOS1_DELIVERY,) if qos1_reads else ()))
+
+
+def partitioned(u: User, count: int) -> User:
+    """``u`` on a cluster mapping to ``count`` partitions. nats-server 2.9 checks a
+    publish permission on the subject AFTER the mapping: each fleet subject ``u`` may
+    publish is granted under ``part.<n>.`` too (n its site's partition), the original
+    staying for the Will (checked at CONNECT, published unmapped)."""
+    extra = []
+    for subject in u.publish:
+        tokens = subject.split(".")
+        if len(tokens) == 5 and tokens[:2] == ["parkwatch", "v1"] and ">" not in tokens:
+            project, site = tokens[2:4]
+            n = "*" if "*" in (project, site) else _partitions.partition_of(project, site,
+                                                                            count)
+            extra.append(f"part.{n}.{subject}")
+    return User(u.username, u.bcrypt_hash, u.publish + tuple(extra), u.subscribe)
 
 
 def _q(text: str) -> str:
@@ -120,8 +150,12 @@ def _list(items: Iterable[str]) -> str:
     return "[" + ", ".join(_q(i) for i in items) + "]"
 
 
-def accounts_conf(users: Iterable[User]) -> str:
-    """``accounts.conf``: one JetStream account with every user, each confined to MQTT."""
+def accounts_conf(users: Iterable[User], partitions: int | None = None) -> str:
+    """``accounts.conf``: one JetStream account with every user, each confined to MQTT;
+    with ``partitions``, the account's mapping of the fleet's topics to that many."""
+    check_partitions(partitions)
+    if partitions is not None:
+        users = [partitioned(u, partitions) for u in users]
     out = ["# written by parkwatch cluster config from the fleet registry; do not edit by",
            "# hand: run it again after parkwatch site add/remove/passwd, then reload every",
            "# node (kill -HUP its pid)",
@@ -138,12 +172,23 @@ def accounts_conf(users: Iterable[User]) -> str:
                 f"        permissions: {{publish: {{allow: {_list(u.publish)}}},",
                 f"                      subscribe: {{allow: {_list(u.subscribe)}}}}}",
                 "      }"]
-    out += ["    ]", "  }", "}"]
+    out.append("    ]")
+    if partitions is not None:
+        src, dst = _partitions.mapping(partitions)
+        out += ["    # every fleet message moves to part.<n>. (MQTT part/<n>/...), before the",
+                "    # publish permission check (hence the part.<n>. grants); a Will is not",
+                "    # mapped",
+                f"    mappings: {{ {_q(src)}: {_q(dst)} }}"]
+    out += ["  }", "}"]
     return "\n".join(out) + "\n"
 
 
-def node_conf(node: Node, nodes: Sequence[Node], store_dir: str, route_password: str) -> str:
-    """One node's ``nats-server -c`` file; ``accounts.conf`` sits beside it."""
+def node_conf(node: Node, nodes: Sequence[Node], store_dir: str, route_password: str,
+              ack_wait_s: int | None = None) -> str:
+    """One node's ``nats-server -c`` file; ``accounts.conf`` sits beside it. ``ack_wait_s``:
+    how long a QoS 1 message delivered and not acknowledged waits before NATS sends it
+    again (NATS's default 30 s when None): also how long a client taking over a dead
+    one's session waits for what the dead one had been sent."""
     replicas = min(3, len(nodes))
     routes = [f"nats-route://{ROUTE_USER}:{route_password}@{n.host}:{n.cluster_port}"
               for n in nodes if n.name != node.name]
@@ -164,6 +209,8 @@ def node_conf(node: Node, nodes: Sequence[Node], store_dir: str, route_password:
         "mqtt {",
         f"  listen: {_q(f'{node.host}:{node.mqtt_port}')}",
         f"  stream_replicas: {replicas}  # sessions, QoS 1 and retained messages",
+        *([f'  ack_wait: "{ack_wait_s}s"  # QoS 1 sent again when not acknowledged']
+          if ack_wait_s is not None else []),
         "}",
         f"include {ACCOUNTS_FILE}",
     ]) + "\n"
@@ -190,13 +237,17 @@ def check_nodes(nodes: Sequence[Node]) -> None:
 
 
 def configs(nodes: Sequence[Node], users: Iterable[User], store_root: str,
-            route_password: str) -> dict[str, str]:
+            route_password: str, partitions: int | None = None,
+            ack_wait_s: int | None = None) -> dict[str, str]:
     """Every file of the cluster by name: ``<node>.conf`` for each node and
     ``accounts.conf``; node ``N`` keeps its JetStream files in ``store_root/N``."""
     check_nodes(nodes)
+    check_partitions(partitions)
+    if ack_wait_s is not None and not 1 <= ack_wait_s <= 3600:
+        raise ClusterError(f"--ack-wait must be 1-3600 seconds, not {ack_wait_s}")
     out = {f"{n.name}.conf": node_conf(n, nodes, f"{store_root.rstrip('/')}/{n.name}",
-                                       route_password) for n in nodes}
-    out[ACCOUNTS_FILE] = accounts_conf(users)
+                                       route_password, ack_wait_s) for n in nodes}
+    out[ACCOUNTS_FILE] = accounts_conf(users, partitions)
     return out
 
 

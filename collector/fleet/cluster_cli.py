@@ -5,6 +5,9 @@ Writes into ``--out DIR``: ``<node>.conf`` for each node (``nats-server -c DIR/n
 and to their topics), ``collector.password`` (made once and kept, as ``parkwatch broker
 config`` does) and ``route.password`` (the nodes' password among themselves, kept too).
 Run it again after ``parkwatch site add/remove/passwd`` and reload every node (SIGHUP).
+``--partitions N`` adds the mapping of every fleet topic to ``part/<n>/...`` (n =
+``partition_of(project, site, N)``) and the collector's grant to read there: only for a
+cluster whose every collector consumes partitions (the mapping renames the topics).
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ def run(args) -> int:
                              _ports(args.cluster_port, "cluster"),
                              _ports(args.client_port, "client"), _ports(args.http_port, "http"))
         cluster.check_nodes(nodes)
+        cluster.check_partitions(args.partitions)
     except cluster.ClusterError as e:
         raise UserError(str(e)) from None
     out = Path(args.out).resolve()
@@ -89,11 +93,13 @@ def run(args) -> int:
         _owned_dir(store / node.name)
     collector_pw = _collector_password(out / "collector.password")
     collector = cluster.user(brokerconf.collector_account(user, ""),
-                             cluster.bcrypt_hash(collector_pw), qos1_reads=True)
+                             cluster.bcrypt_hash(collector_pw), qos1_reads=True,
+                             partition_reads=args.partitions is not None)
     sites, no_hash, dotted = _site_users(registry)
     try:
         files = cluster.configs(nodes, [collector, *sites], str(store),
-                                _kept_secret(out / "route.password"))
+                                _kept_secret(out / "route.password"), args.partitions,
+                                args.ack_wait)
     except cluster.ClusterError as e:
         raise UserError(str(e)) from None
     for name, text in files.items():
@@ -101,6 +107,9 @@ def run(args) -> int:
     print(f"wrote {len(nodes)} node config(s) and {cluster.ACCOUNTS_FILE} in {out}: "
           f"{len(sites)} site account(s) and the collector's ({user}, password in "
           f"{out / 'collector.password'})")
+    if args.partitions is not None:
+        print(f"partition mapping: {args.partitions} partition(s); collectors subscribe to "
+              "part/<n>/parkwatch/v1/+/+/+ and read the Wills on parkwatch/v1/+/+/status")
     print("start each node: " + "; ".join(f"nats-server -c {out / n.name}.conf"
                                           for n in nodes))
     print("agents: broker = [" + ", ".join(f'"{n.mqtt_url}"' for n in nodes) + "]")
@@ -144,4 +153,12 @@ def add_parser(sub) -> None:
     p.add_argument("--collector-user", help="the collector's user name (default: the "
                                             "config's [mqtt] username, else "
                                             f"{DEFAULT_COLLECTOR_USER})")
+    p.add_argument("--partitions", type=int, metavar="N",
+                   help="map the fleet's topics to N partitions (1-1024), part/<n>/...: "
+                        "every collector of the cluster must then consume partitions "
+                        "(default: no mapping)")
+    p.add_argument("--ack-wait", type=int, metavar="SECONDS",
+                   help="how long a QoS 1 message sent and not acknowledged waits before "
+                        "it is sent again, also to a collector taking over a dead one's "
+                        "partition (1-3600; default: NATS's 30)")
     p.set_defaults(func=run)

@@ -7,15 +7,18 @@ from __future__ import annotations
 import re
 import sqlite3
 import stat
+import subprocess
 import time
 
 import pytest
 
 from collector.fleet import brokerconf, cluster
+from collector.fleet.partitions import mapping, partition_of
 from collector.fleet.registry import Registry
 from collector.store import Store
 from parkwatch.cli import main as parkwatch
 from parkwatch.core import wire
+from simulators.nats import nats_server
 
 
 @pytest.mark.parametrize("topic, subjects", [
@@ -112,5 +115,48 @@ def test_mistakes_are_one_clear_line(tmp_path, capsys, flags, problem):
     db = registry_db(tmp_path)
     code = parkwatch(["cluster", "config", "--out", str(tmp_path / "o"), "--db", str(db),
                       *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and problem in err and "Traceback" not in err
+
+
+def test_partitions_write_the_mapping_and_the_grants_it_needs(tmp_path, capsys):
+    db, out = registry_db(tmp_path), tmp_path / "nats"
+    base = ["cluster", "config", "--out", str(out), "--db", str(db), "--store",
+            str(tmp_path / "js")]
+    assert parkwatch(base) == 0
+    plain = (out / "accounts.conf").read_text()
+    assert "mappings" not in plain and "part." not in plain  # no --partitions: as before
+    assert "ack_wait" not in (out / "nats-1.conf").read_text()
+    assert parkwatch([*base, "--partitions", "16", "--ack-wait", "5"]) == 0
+    assert "partition mapping: 16 partition(s)" in capsys.readouterr().out
+    text = (out / "accounts.conf").read_text()
+    src, dst = mapping(16)
+    assert f'mappings: {{ "{src}": "{dst}" }}' in text  # the text partitions.mapping gives
+    assert 'ack_wait: "5s"' in (out / "nats-1.conf").read_text()
+    n = partition_of("p1", "lot-1", 16)
+    lot1 = text[text.index('"p1/lot-1"'):].split("}}")[0]
+    for channel in (wire.STATUS, wire.HEARTBEAT, wire.EVENT):  # the Will's unmapped one too
+        subject = wire.topic("p1", "lot-1", channel).replace("/", ".")
+        assert f'"{subject}"' in lot1 and f'"part.{n}.{subject}"' in lot1
+    assert lot1.count('"part.') == 3
+    collector = text[text.index('"parkwatch-collector"'):].split("}}")[0]
+    assert '"part.>"' in collector and '"parkwatch.v1.>"' in collector
+    assert '"$MQTT.sub.>"' in collector
+    exe = nats_server()
+    if exe:  # nats-server itself reads what was written
+        check = subprocess.run([exe, "-t", "-c", str(out / "nats-1.conf")],
+                               capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, check.stderr
+
+
+@pytest.mark.parametrize("flags, problem", [
+    (["--partitions", "0"], "--partitions must be 1-1024, not 0"),
+    (["--partitions", "1025"], "--partitions must be 1-1024, not 1025"),
+    (["--ack-wait", "0"], "--ack-wait must be 1-3600 seconds"),
+])
+def test_a_partition_count_or_ack_wait_out_of_range_is_one_clear_line(tmp_path, capsys,
+                                                                       flags, problem):
+    code = parkwatch(["cluster", "config", "--out", str(tmp_path / "o"), "--db",
+                      str(registry_db(tmp_path)), *flags])
     err = capsys.readouterr().err
     assert code == 2 and problem in err and "Traceback" not in err
