@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Req
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector.db.connection import open_db
+from collector.db.connection import request_db
 from collector.downtime import marks, report
 from collector.ingest import Ingest
 from collector.store import Store, list_incidents, list_outages
@@ -95,7 +95,8 @@ async def _ingest(request: Request) -> Ingest:
 
 
 def _db(ingest: Ingest):
-    return open_db(ingest.cfg.database)
+    """The request's connection (on PostgreSQL one kept for reuse: collector/db/pg_pool.py)."""
+    return request_db(ingest.cfg.database)
 
 
 router = APIRouter()
