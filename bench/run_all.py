@@ -142,6 +142,12 @@ def overload_figures(r: dict) -> list[tuple]:
     return rows
 
 
+def pg_backend_figures(r: dict) -> list[tuple]:
+    from bench.pg_backend import figures
+
+    return figures(r)[:4]
+
+
 BENCHES = [
     Bench("ingest", "ingest.py", [], ["--sites", "200", "--drain", "10000", "--seconds", "12"],
           360, 150, ingest_figures),
@@ -165,6 +171,9 @@ BENCHES = [
           ["--live", "200", "--month", "500"], 300, 60, workflow_figures),
     Bench("overload", "overload.py", [], ["--seconds", "5"], 420, 150,
           overload_figures),
+    Bench("pg_backend", "pg_backend.py", [],
+          ["--sites", "2000", "--scenario-sites", "30", "--requests", "200"], 1500, 150,
+          pg_backend_figures),
 ]
 BY_NAME = {b.name: b for b in BENCHES}
 

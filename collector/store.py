@@ -34,6 +34,7 @@ from collector.tracking.outages import (
     SiteClock,
     SiteEvent,
 )
+from parkwatch.core.ids import storable
 
 _OUTAGE_COLUMNS = ("kind, project, site, device, fault, started_at, detected_at, ended_at, "
                    "last_seen_at, detected_by, start_source, end_source, released_at")
@@ -268,6 +269,16 @@ def list_incidents(db: sqlite_utils.Database, state: str | None = None) -> list[
         sql += " WHERE state = ?"
         params.append(state)
     return list(db.query(sql + " ORDER BY id", params))
+
+
+def incident_by_id(db: sqlite_utils.Database, incident_id: int) -> dict | None:
+    """One incident as ``list_incidents`` gives it, or None."""
+    if not storable(incident_id):
+        return None
+    return next(iter(db.query(
+        "SELECT id, outage_id, project, site, device, kind, opened_at, declared_at, "
+        "closed_at, duration_s, state, grade, withdrawn_at FROM incidents WHERE id = ?",
+        [incident_id])), None)
 
 
 def list_outages(db: sqlite_utils.Database, project: str | None = None) -> list[dict]:

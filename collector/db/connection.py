@@ -56,6 +56,17 @@ def open_db(path: str | Path):
     return db
 
 
+def request_db(path: str | Path):
+    """A connection for one HTTP request: on SQLite a new one, as ``open_db``; on PostgreSQL
+    one kept from an earlier request (collector/db/pg_pool.py), given back when closed or
+    dropped, with no transaction open either way."""
+    if is_url(path):
+        from collector.db.pg_pool import borrow  # psycopg only where it is used
+
+        return borrow(str(path))
+    return open_db(path)
+
+
 def columns(db, table: str) -> list[str]:
     """The table's column names (empty when there is no such table)."""
     if backend(db) == "sqlite":

@@ -97,5 +97,26 @@ MIGRATIONS.append(("006_runs_partition", """
     ALTER TABLE collector_runs ADD COLUMN partition INTEGER;
     ALTER TABLE collector_runs ADD COLUMN epoch INTEGER;
 """))
+# What the hot reads of a year of a large fleet need (docs/performance.md, "A year of
+# 100,000 sites"; bench/pg_backend.py times each without and with): one statement each, so
+# the bench can drop and make them again.
+HOT_INDEXES: list[tuple[str, str]] = [
+    # a site's outages of a kind in a window (the scenario's results, a site's history)
+    ("outages_site", "CREATE INDEX IF NOT EXISTS outages_site "
+                     "ON outages(project, site, kind, started_at)"),
+    # site outages closed since a moment (a starting collector resumes them)
+    ("outages_site_ended", "CREATE INDEX IF NOT EXISTS outages_site_ended "
+                           "ON outages(ended_at) WHERE kind = 'site_network'"),
+    # the API's incidents of one state, in id order
+    ("incidents_state", "CREATE INDEX IF NOT EXISTS incidents_state ON incidents(state, id)"),
+    # the run's open sight period, written every second; sight since a moment
+    ("sight_open", "CREATE INDEX IF NOT EXISTS sight_open ON sight(run_id) WHERE open = 1"),
+    ("sight_to", "CREATE INDEX IF NOT EXISTS sight_to ON sight(to_at)"),
+    # a partition's runs (a collector taking one over closes the ones before it)
+    ("runs_partition", "CREATE INDEX IF NOT EXISTS runs_partition "
+                       "ON collector_runs(partition) WHERE stopped_at IS NULL"),
+]
+MIGRATIONS.append(("007_hot_query_indexes",
+                   "".join(f"{sql};\n" for _, sql in HOT_INDEXES)))
 
 register(__name__, MIGRATIONS)

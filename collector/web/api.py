@@ -15,10 +15,10 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Req
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector.db.connection import open_db
+from collector.db.connection import request_db
 from collector.downtime import marks, report
 from collector.ingest import Ingest
-from collector.store import Store, list_incidents, list_outages
+from collector.store import Store, incident_by_id, list_incidents, list_outages
 from collector.web import api_models as m
 from collector.web import fleet_api
 from collector.web.console.deps import AuthContext
@@ -95,7 +95,8 @@ async def _ingest(request: Request) -> Ingest:
 
 
 def _db(ingest: Ingest):
-    return open_db(ingest.cfg.database)
+    """The request's connection (on PostgreSQL one kept for reuse: collector/db/pg_pool.py)."""
+    return request_db(ingest.cfg.database)
 
 
 router = APIRouter()
@@ -143,10 +144,10 @@ def outages(project: str | None = Query(None, pattern=ID), ingest: Ingest = Depe
 @router.get("/api/incidents/{incident_id}", response_model=m.Incident,
             responses=errors(404))
 def incident(incident_id: int, ingest: Ingest = Depends(_ingest)):
-    rows = [r for r in list_incidents(_db(ingest)) if r["id"] == incident_id]
-    if not rows:
+    row = incident_by_id(_db(ingest), incident_id)  # by its key, not every incident read
+    if row is None:
         raise HTTPException(404, f"no incident {incident_id}")
-    return rows[0]
+    return row
 
 
 @router.get("/api/projects", response_model=list[m.Project])

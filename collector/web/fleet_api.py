@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector.db.connection import open_db
+from collector.db.connection import request_db
 from collector.fleet.registry import Registry, RegistryError, config_sites
 from collector.web.contract import errors, validation_error
 from parkwatch.core.ids import ID_PATTERN as ID
@@ -37,7 +37,7 @@ def router(cfg, clock) -> APIRouter:
     configured = config_sites(cfg)
 
     def registry() -> Registry:
-        return Registry(open_db(cfg.database), configured)
+        return Registry(request_db(cfg.database), configured)
 
     def answer(fn):
         try:

@@ -29,7 +29,7 @@ class WorkflowDeps:
     def session(self):
         """One connection per request, opened and closed in the endpoint's own thread
         (a dependency with ``yield`` may run in another, which SQLite refuses)."""
-        return closing(WorkflowStore(self.database, self.cfg))
+        return closing(WorkflowStore(self.database, self.cfg, request=True))
 
     async def bind(self, request: Request) -> None:
         """The router's dependency: leaves these on the request, for ``workflow``."""

@@ -79,4 +79,21 @@ MIGRATIONS: list[tuple[str, str]] = [
     """),
 ]
 
+# What the worker and the API read of a year's tickets (docs/performance.md; timed by
+# bench/pg_backend.py): one statement each.
+WF_HOT_INDEXES: list[tuple[str, str]] = [
+    # an incident's events (its detail page); an event's ticket
+    ("wf_events_ticket", "CREATE INDEX IF NOT EXISTS wf_events_ticket ON wf_events(ticket_id)"),
+    ("wf_attachments_ticket", "CREATE INDEX IF NOT EXISTS wf_attachments_ticket "
+                              "ON wf_attachments(ticket_id)"),
+    # resolved tickets whose fault report is still due: the other half of ``clocked``
+    ("wf_tickets_report_due", "CREATE INDEX IF NOT EXISTS wf_tickets_report_due "
+                              "ON wf_tickets(resolved_at) WHERE fault_report_at IS NULL"),
+    # one project's tickets, newest first (the API's list by project)
+    ("wf_tickets_project", "CREATE INDEX IF NOT EXISTS wf_tickets_project "
+                           "ON wf_tickets(project, id)"),
+]
+MIGRATIONS.append(("wf_002_hot_query_indexes",
+                   "".join(f"{sql};\n" for _, sql in WF_HOT_INDEXES)))
+
 register(__name__, MIGRATIONS)  # collector/db/migrations.py applies them in order

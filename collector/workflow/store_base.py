@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from collector.db.connection import open_db
+from collector.db.connection import open_db, request_db
 from collector.db.migrations import migrate
 from collector.workflow.config import WorkflowConfig
 
@@ -34,9 +34,11 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
 
 
 class StoreBase:
-    def __init__(self, path: str | Path, cfg: WorkflowConfig):
+    def __init__(self, path: str | Path, cfg: WorkflowConfig, request: bool = False):
+        """``request``: the connection of one HTTP request (``request_db``: on PostgreSQL
+        a kept one, given back by ``close``)."""
         self.cfg = cfg
-        self.db = open_db(path)
+        self.db = request_db(path) if request else open_db(path)
         self._joined = False
         try:
             ensure_schema(self.db)
