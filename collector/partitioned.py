@@ -108,6 +108,7 @@ class PartitionIngest(Ingest):
         """The lease is gone: stop at once, acknowledging nothing more and writing nothing
         (the next holder gets what was not acknowledged from the partition's session)."""
         self.abandoned = True
+        self._stop.set()  # first: the worker writes no last word, the link's loss is no news
         self.stop()
 
 
@@ -121,10 +122,12 @@ class Partitioned:
         self.me = settings.member or f"{socket.gethostname()}-{os.getpid()}"
         self.rejections = Rejections()
         self.parts: dict[int, PartitionIngest] = {}
-        self.lock = threading.Lock()  # the API's reads; each partition has its own too
+        # the API's reads hold it while asking for the parts (re-entered); each partition's
+        # worker has its own
+        self.lock = threading.RLock()
         self.keeper = LeaseKeeper(lambda: LeaseStore(open_db(cfg.database), self.me),
                                   settings.count, settings.ttl_s, settings.renew_s,
-                                  clock=clock)
+                                  on_change=self._changed, clock=clock)
         self.connected = AllConnected(self)
         self.storage = Guards(self, cfg.storage_grace_s)
         self.ready = threading.Event()
@@ -150,17 +153,29 @@ class Partitioned:
                 log.critical("the ingest thread of partition %s died", dead[0])
                 return
 
+    def _changed(self, gained: set[int], lost: set[int]) -> None:
+        """From the keeper, before it stores a release: stop acting for what it lets go
+        (a lease that ran out is found by ``reconcile``). Gains start in ``reconcile``."""
+        self._drop(lost, "letting it go (rebalancing)")
+
+    def _drop(self, numbers, why: str) -> None:
+        for n in sorted(numbers):
+            part = self.parts.get(n)
+            if part is not None:
+                log.info("partition %d: %s", n, why)
+                part.abandon()
+                self._let_go(n)
+
     def reconcile(self, now: float) -> None:
         """Run exactly the partitions whose lease is held at ``now``, each under its epoch."""
         owned = self.keeper.owned(now)
-        for n, part in list(self.parts.items()):
-            if owned.get(n) != part.partition.epoch:
-                log.warning("partition %d: lease lost (epoch %d); stopping its ingest", n,
-                            part.partition.epoch)
-                part.abandon()
-                self._let_go(n)
+        self._drop([n for n, part in list(self.parts.items())
+                    if owned.get(n) != part.partition.epoch],
+                   "lease lost or run out; its ingest stopped")
         for n, epoch in sorted(owned.items()):
-            if n not in self.parts and not self._stop.is_set():
+            # (asked again: the keeper may have let it go since, from its own thread)
+            if n not in self.parts and not self._stop.is_set() and \
+                    self.keeper.owned(self.clock()).get(n) == epoch:
                 log.info("partition %d: lease held (epoch %d); starting its ingest", n, epoch)
                 part = PartitionIngest(self.cfg, Partition(n, self.cfg.partitions.count, epoch),
                                        self.me, self.clock, self.rejections)
@@ -170,7 +185,9 @@ class Partitioned:
 
     def _let_go(self, n: int) -> None:
         with self.lock:
-            part = self.parts.pop(n)
+            part = self.parts.pop(n, None)
+        if part is None:  # the keeper's thread and the reconciling one both saw it go
+            return
         self._gone["received"] += part.received
         self._gone["duplicates"] += part.duplicates
 

@@ -305,12 +305,14 @@ def _collector_subcommands(sub) -> None:
     except ImportError:  # a gateway without the collector extra
         return
     add_user_parser(sub)
+    from collector.db import db_cli
     from collector.fleet import broker_cli, cluster_cli
     from collector.fleet import site_cli as fleet_cli
 
     fleet_cli.add_parser(sub)
     broker_cli.add_parser(sub)
     cluster_cli.add_parser(sub)
+    db_cli.add_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

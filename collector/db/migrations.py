@@ -10,6 +10,7 @@ implements ``migrate`` for its connection; the parts and their names stay.
 from __future__ import annotations
 
 import importlib
+import sqlite3
 
 import sqlite_utils
 
@@ -35,6 +36,16 @@ def all_migrations() -> list[tuple[str, str]]:
         importlib.import_module(module)
         out += _REGISTERED[module]
     return out
+
+
+def applied(db) -> set[str]:
+    """The names of the migrations ``db`` has had (none before its first)."""
+    try:
+        return {r["name"] for r in db.query("SELECT name FROM migrations")}
+    except sqlite3.Error:  # no migrations table yet
+        if db.conn.in_transaction:
+            db.conn.rollback()
+        return set()
 
 
 def migrate(db: sqlite_utils.Database) -> None:
