@@ -102,6 +102,11 @@ def test_every_db_flag_takes_the_url(pg_database, parkwatch_exe, tmp_path):
                "--password-file", str(secret))
     assert made.returncode == 0, made.stderr
     assert "admin" in run("user", "list", "--db", pg_database).stdout
+    for made in (run("broker", "config", "--out", str(tmp_path / "mosquitto"), "--db",
+                     pg_database),
+                 run("cluster", "config", "--out", str(tmp_path / "nats"), "--db", pg_database)):
+        assert made.returncode == 0, made.stderr
+    assert (tmp_path / "nats" / "accounts.conf").exists()
     monthly = run("report", "monthly", "--month", "2026-03", "--db", pg_database, "--json")
     assert monthly.returncode == 0, monthly.stderr
 
