@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -54,6 +55,11 @@ class WorkflowService:
         try:
             return fn(*args, **kwargs)
         except Exception as e:
+            if what == "incident" and isinstance(e, sqlite3.IntegrityError):
+                # Another collector's worker ticketed it first (partitioned collectors
+                # share the database; ``wf_tickets.incident_id`` is unique): nothing to do.
+                log.debug("workflow: incident %s was ticketed by another worker", key)
+                return None
             if is_storage_error(e):
                 raise
             if (what, key) not in self._poison:

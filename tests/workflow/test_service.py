@@ -194,3 +194,27 @@ def test_the_same_fault_at_three_projects_is_proposed_as_a_common_problem(march)
     assert liaison["score"] == 90.0  # K1 40 + K2 40 with nothing dispatched, + K3 10
     svc = WorkflowService(march, march.cfg)
     assert svc.scan_problems(ts("2026-04-21 00:00")) == []  # the old sightings do not count
+
+
+def test_two_collectors_workers_on_one_database_ticket_each_incident_once(new_database):
+    """Partitioned collectors each run the workflow worker against the shared database:
+    whichever takes an incident first tickets it; the other finds it taken, quietly."""
+    db = new_database("c")
+    feed = Feed(db)
+    start = ts("2026-03-02 10:00")
+    for i in range(4):
+        feed.outage("P1", f"S{i}", "gate-in", start + i, 300, fault="motor_overheat")
+    feed.run_until(start + 100)
+    stores = [WorkflowStore(db, WorkflowConfig()) for _ in range(2)]
+    services = [WorkflowService(s, s.cfg) for s in stores]
+    # Both read the same untaken incidents before either writes (the race, made certain).
+    rows = [s.untaken_incidents() for s in stores]
+    assert len(rows[0]) == len(rows[1]) == 4
+    for svc, taken in zip(services, rows, strict=True):
+        svc.store.untaken_incidents = lambda limit=1000, taken=taken: taken
+        svc.take_new_incidents()
+    tickets = stores[0].tickets()
+    assert sorted(t.site for t in tickets) == ["S0", "S1", "S2", "S3"]  # once each
+    assert not services[1]._poison  # the other's were taken, not poison
+    for s in stores:
+        s.close()
