@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import threading
 
+import psycopg
 import pytest
 
 from collector.config import load
@@ -151,6 +152,8 @@ def test_a_server_restart_is_a_storage_failure_then_the_store_goes_on(tmp_path):
         store = Store(url)
         store.ensure_project("p", "Asia/Shanghai", 60, 60)
         server.kill()
+        wait_for(lambda: not server.alive() and not _reachable(url), timeout=20,
+                 what="the server and its sessions to be gone")
         with pytest.raises(sqlite3.Error) as e:  # what the storage guard sorts
             with store.transaction():
                 store.ensure_project("q", "Asia/Shanghai", 60, 60)
@@ -166,4 +169,12 @@ def _retried(store) -> bool:
             store.ensure_project("q", "Asia/Shanghai", 60, 60)
         return True
     except sqlite3.OperationalError:
+        return False
+
+
+def _reachable(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=2):
+            return True
+    except psycopg.Error:
         return False
