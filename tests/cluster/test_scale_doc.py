@@ -89,12 +89,17 @@ def test_the_walkthrough_runs_as_written(tmp_path, parkwatch_exe):
                               if s["site"] == "lot-1" and s["state"] == "online"], 30,
                      what="lot-1 online at the collector")
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for h in held.values():
-            h.close()
+        stop_all(procs, held)
+
+
+def stop_all(procs: list[subprocess.Popen], held: dict, wait_s: float = 10) -> None:
+    """The walkthrough's processes, newest first, then the ports held for it."""
+    for p in reversed(procs):
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    for h in held.values():
+        h.close()

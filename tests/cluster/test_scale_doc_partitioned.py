@@ -17,7 +17,7 @@ from collector.fleet.cluster_cli import BASE_PORTS
 from collector.fleet.partitions import partition_of
 from simulators.nats import healthy, nats_server
 from simulators.ports import HeldPort, port_in_log
-from tests.cluster.test_scale_doc import DOC, FENCE
+from tests.cluster.test_scale_doc import DOC, FENCE, stop_all
 from tests.cluster.test_scale_doc import section_blocks as unpartitioned_blocks
 from tests.helpers import wait_for
 
@@ -110,12 +110,4 @@ def test_three_collectors_on_three_nodes_run_as_written(tmp_path, parkwatch_exe,
                           if s["site"] == "lot-1" and s["state"] == "online"], 30,
                  what="lot-1 online at the collector holding its partition")
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for h in held.values():
-            h.close()
+        stop_all(procs, held, wait_s=15)
