@@ -104,9 +104,10 @@ class Core:
         self.tracker.blind = True
         number = partition.number if partition else None
         self.tracker.seen = store.sight_since(now - RESUME_CLOSED_S, number)
-        for project, site, offset in store.site_clocks():
-            if mine(project, site):
-                self.tracker.resume_clock(project, site, offset)
+        for project, site, offset, interval_s in store.site_clocks():
+            if mine(project, site):  # (a site gone from the fleet is not watched for)
+                self.tracker.resume_clock(project, site, offset, interval_s if
+                                          (project, site) in self.fleet.sites else None)
         for outage in _sound(store.recent_site_outages(now - RESUME_CLOSED_S)):
             if mine(outage.key.project, outage.key.site):
                 self.tracker.resume_closed(outage)

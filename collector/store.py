@@ -202,11 +202,12 @@ class Store(RunTables, ScenarioTables):
             (d.project, d.site, d.kind, d.device, d.at, json.dumps(d.detail)))
 
     def _site_clock(self, d: SiteClock) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO site_clocks VALUES (?, ?, ?)",
-                          (d.project, d.site, d.offset))
+        self.conn.execute("INSERT OR REPLACE INTO site_clocks (project, site, offset_s, "
+                          "interval_s) VALUES (?, ?, ?, ?)",
+                          (d.project, d.site, d.offset, d.interval_s))
 
-    def site_clocks(self) -> list[tuple[str, str, float]]:
-        return [(r["project"], r["site"], r["offset_s"])
+    def site_clocks(self) -> list[tuple[str, str, float, float | None]]:
+        return [(r["project"], r["site"], r["offset_s"], r["interval_s"])
                 for r in self.db.query("SELECT * FROM site_clocks")]
 
     # --- deliveries ------------------------------------------------------------------------

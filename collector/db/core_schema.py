@@ -119,4 +119,11 @@ HOT_INDEXES: list[tuple[str, str]] = [
 MIGRATIONS.append(("007_hot_query_indexes",
                    "".join(f"{sql};\n" for _, sql in HOT_INDEXES)))
 
+MIGRATIONS.append(("008_site_clocks_interval", """
+    -- the heartbeat interval a site last announced: a collector starting (or taking a
+    -- partition over) watches the fleet's known sites for silence from its start, before it
+    -- has heard them (collector/tracking/tracker.py, link_restored); NULL: not known yet
+    ALTER TABLE site_clocks ADD COLUMN interval_s REAL;
+"""))
+
 register(__name__, MIGRATIONS)

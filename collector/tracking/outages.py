@@ -156,12 +156,14 @@ class SiteEvent:
 
 @dataclass(frozen=True)
 class SiteClock:
-    """A site's clock offset (collector clock minus gateway clock) moved: stored, so that a
-    restarted collector places the events it gets before the first heartbeat right."""
+    """A site's clock offset (collector clock minus gateway clock) or its heartbeat interval
+    moved: stored, so that a restarted collector places the events it gets before the first
+    heartbeat right, and knows how long a silence makes the site down before it hears it."""
 
     project: str
     site: str
     offset: float
+    interval_s: float | None = None
 
 
 Decision = (OutageStarted | OutageEnded | IncidentDeclared | OutageRevised | IncidentWithdrawn

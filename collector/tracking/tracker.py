@@ -63,6 +63,10 @@ class SiteView:
     boot: int = 0
     offset: float | None = None  # collector clock minus gateway clock
     stored_offset: float | None = None  # the offset as last stored (SiteClock)
+    stored_interval: float | None = None  # the heartbeat interval as last stored (SiteClock)
+    # known from an earlier run (a stored interval) and watched since the collector could
+    # see, but not heard yet this run: its silence counts from then (link_restored)
+    unheard: bool = False
     late_sample: tuple[float, float] | None = None  # a late heartbeat: (sample, received)
     devices: dict[str, DeviceView] = field(default_factory=dict)
     recent: list[Outage] = field(default_factory=list)  # closed site outages, newest last
@@ -98,6 +102,7 @@ class Tracker(OutageBook):
                 return []  # the Will of a connection a newer one already replaced
             return self._site_down(site, now, "will")
         out: list[Decision] = []
+        clock = False  # a SiteClock to store, first of the decisions
         historical = getattr(msg, "historical", False)
         if not historical and (site.state != "online" or msg.boot < site.boot) and \
                 not isinstance(msg, wire.Status) and stale_message(
@@ -106,12 +111,13 @@ class Tracker(OutageBook):
         if not historical:
             if site.last_seen is None or now > site.last_seen:  # one handled late: older
                 site.last_seen = now
+            site.unheard = False
             if isinstance(msg, wire.Heartbeat):
                 site.heard.add(msg.boot, now, 2 * msg.interval_s)
             # A retained status may be old: only heartbeats tell the gateway's clock.
             if isinstance(msg, wire.Heartbeat) and update_offset(site, now - msg.ts):
                 site.stored_offset = site.offset
-                out.append(SiteClock(site.project, site.site, site.offset))
+                clock = True
         if msg.boot > site.boot:
             site.boot = msg.boot
         if site.state != "online" and not historical:
@@ -120,6 +126,9 @@ class Tracker(OutageBook):
             if msg.interval_s != site.interval_s:
                 site.interval_s = msg.interval_s
                 self._arm_silence(site)
+            if not historical and site.stored_interval != msg.interval_s and \
+                    site.offset is not None:
+                clock = True
             devices = site.devices
             for name, rep in msg.devices.items():
                 view = devices.get(name)
@@ -128,6 +137,9 @@ class Tracker(OutageBook):
                                         self._local(site, rep.since, now), now)
         elif isinstance(msg, wire.Event):
             out += self._event(site, msg, now)
+        if clock:
+            site.stored_interval = site.interval_s
+            out.insert(0, SiteClock(site.project, site.site, site.offset, site.interval_s))
         return out
 
     def tick(self, now: float) -> list[Decision]:
@@ -163,7 +175,15 @@ class Tracker(OutageBook):
             self.seen.append([now, None])
             del self.seen[:-64]
         for site in self.sites.values():
-            if site.state == "online" and site.last_seen is not None:
+            if site.state == "unknown" and site.last_seen is None and \
+                    site.stored_interval is not None:
+                # known to an earlier run, not down then, not heard yet: watched from now,
+                # so one that fell silent while nobody watched is down after its allowance
+                self._set_state(site, "online")
+                site.unheard = True
+                site.last_seen = now
+                self._arm_silence(site)
+            elif site.state == "online" and site.last_seen is not None:
                 site.last_seen = max(site.last_seen, now)
                 self._arm_silence(site)
 
@@ -189,11 +209,15 @@ class Tracker(OutageBook):
             site.devices[outage.key.device] = DeviceView(state, outage.fault, outage.started_at)
         return out
 
-    def resume_clock(self, project: str, site_id: str, offset: float) -> None:
-        """The gateway's clock offset as a previous collector run last stored it, so that
-        events delivered before the first live heartbeat are placed right."""
+    def resume_clock(self, project: str, site_id: str, offset: float,
+                     interval_s: float | None = None) -> None:
+        """The gateway's clock offset and heartbeat interval as a previous collector run last
+        stored them, so that events delivered before the first live heartbeat are placed
+        right, and a site silent from the start is found (``link_restored``)."""
         site = self.sites.get((project, site_id)) or self._new_site(project, site_id, "unknown")
         site.offset = site.stored_offset = offset
+        if interval_s is not None and interval_s > 0:
+            site.interval_s = site.stored_interval = interval_s
 
     def resume_closed(self, outage: Outage) -> None:
         """A recently closed site outage, so that a late uplink record can still revise it."""
@@ -240,9 +264,12 @@ class Tracker(OutageBook):
             return []
         if site.last_seen is None:  # never heard since the collector started: unknown before
             start, source = now, "collector_start"
+        elif site.unheard:  # watched from the start, never heard: unknown before the start
+            start, source = site.last_seen, "collector_start"
         else:
             start, source = site.last_seen, "last_message"
-        outage = Outage(key, start, now, last_seen_at=site.last_seen, start_source=source)
+        outage = Outage(key, start, now, last_seen_at=None if site.unheard else site.last_seen,
+                        start_source=source)
         outage.detected_by = detected_by
         out = self._start(outage)
         if self.platform is not None:

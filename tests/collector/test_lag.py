@@ -108,8 +108,9 @@ def test_clock_offsets_are_stored_by_the_tick_not_by_each_heartbeat(tmp_path):
     count = "SELECT count(*) FROM site_clocks"
     assert core.store.db.execute(count).fetchone()[0] == 0
     core.tick(0.25)
-    [(project, site, offset)] = core.store.site_clocks()
+    [(project, site, offset, interval_s)] = core.store.site_clocks()
     assert (project, site) == ("p", "s1") and abs(offset - 100.0) < 1e-6
+    assert interval_s == INTERVAL
 
 
 def test_a_waiting_heartbeat_takes_its_sites_later_ones_and_an_event_ends_that():
