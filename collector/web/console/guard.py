@@ -14,10 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from collector.storage_guard import is_storage_error
 from collector.web.auth import ROLE_NAMES, User
 from collector.web.console.deps import SESSION_COOKIE, AuthContext
 
 OPEN = None  # no sign-in needed
+NO_ONE = ("/healthz", "/static/")  # asked without looking up who is calling
 
 # First match wins. ``view`` on reads can be waived by [api] anonymous_read.
 RULES: list[tuple[str, str, str | None]] = [
@@ -62,9 +64,24 @@ class AuthGuard:
             return await self.app(scope, receive, send)
         request = Request(scope)
         needed = permission_for(request.method, request.url.path)
-        user = await anyio.to_thread.run_sync(self._resolve, request)
+        free = needed is OPEN or (needed == "view" and self.anonymous_read)
+        user = None
+        if not request.url.path.startswith(NO_ONE):
+            try:
+                user = await anyio.to_thread.run_sync(self._resolve, request)
+            except Exception as e:
+                if not is_storage_error(e):
+                    raise
+                # the users' table is out of reach (the database restarting): an API call
+                # that needs no one goes on as no one; one that does (or a console page,
+                # which shows the signed-in user's) cannot be checked
+                if not (free and request.url.path.startswith("/api/")):
+                    return await JSONResponse(
+                        {"detail": "the database is unavailable, so who is calling cannot "
+                                   "be checked: try again shortly"}, 503,
+                        headers={"Retry-After": "5"})(scope, receive, send)
         scope.setdefault("state", {})["user"] = user if isinstance(user, User) else None
-        if needed is not OPEN and not (needed == "view" and self.anonymous_read):
+        if not free:
             problem = None
             if user == "bad-token":
                 problem = (401, "invalid bearer token (unknown, expired or revoked, or its "
@@ -80,12 +97,15 @@ class AuthGuard:
         await self.app(scope, receive, send)
 
     def _resolve(self, request: Request) -> User | str | None:
-        users = self.ctx.users()
         header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            return users.by_api_token(header[7:].strip(), self.ctx.clock()) or "bad-token"
         token = request.cookies.get(SESSION_COOKIE)
-        return users.by_session(token, self.ctx.clock()) if token else None
+        bearer = header.lower().startswith("bearer ")
+        if not bearer and not token:
+            return None  # no one to look up
+        users = self.ctx.users()
+        if bearer:
+            return users.by_api_token(header[7:].strip(), self.ctx.clock()) or "bad-token"
+        return users.by_session(token, self.ctx.clock())
 
 
 def actor(request: Request, named: str | None) -> str:
