@@ -1,6 +1,7 @@
-"""The loop that keeps one collector's partition leases: every ``RENEW_S`` it marks the
-collector alive, reads the rows, asks ``leases.plan`` and stores its decisions (releases
-first, then renewals, then claims), on its own database connection.
+"""The loop that keeps one collector's partition leases: every ``RENEW_S`` it reads the
+rows, asks ``leases.plan`` and stores its decisions (releases first; then, in one
+transaction, its mark as alive, the renewals and the claims), on its own database
+connection.
 
 ``step(now)`` is one round (tests call it on a virtual clock, on a ``LeaseStore`` given);
 ``start()`` runs rounds in a daemon thread on the wall clock, on a store the thread opens
@@ -65,7 +66,6 @@ class LeaseKeeper:
         if not self._ready:
             self.store.ensure_partitions(self.count)
             self._ready = True
-        self.store.mark_alive(socket.gethostname(), os.getpid(), now)
         rows = self.store.leases()
         decided = plan(now, self.store.me, self.store.members(), rows, self.count, self.ttl)
         self.last_plan = decided
@@ -78,15 +78,10 @@ class LeaseKeeper:
             for r in decided.release:
                 self.store.release(r.partition, r.epoch)
             held = kept
-        renewed = {}
-        for r in decided.renew:
-            if self.store.renew(r.partition, r.epoch, now, self.ttl):
-                renewed[r.partition] = (r.epoch, now + self.ttl)
-        for c in decided.claim:
-            epoch = self.store.claim(c.partition, now, self.ttl)
-            if epoch is not None:
-                renewed[c.partition] = (epoch, now + self.ttl)
-        self._set(renewed, now)
+        kept = self.store.keep(socket.gethostname(), os.getpid(), now, self.ttl,
+                               [(r.partition, r.epoch) for r in decided.renew],
+                               [c.partition for c in decided.claim])
+        self._set({p: (epoch, now + self.ttl) for p, epoch in kept.items()}, now)
         return self.owned(now)
 
     def leave(self) -> None:

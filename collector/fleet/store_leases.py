@@ -120,6 +120,38 @@ class LeaseStore:
                 "AND epoch = ? AND expires_at >= ?",
                 [now + ttl, partition, self.me, epoch, now]).rowcount == 1
 
+    def keep(self, host: str, pid: int, now: float, ttl: float,
+             renew: list[tuple[int, int]], claim: list[int]) -> dict[int, int]:
+        """A round's writes in one transaction: the member mark, the renewals (partition,
+        epoch) in one statement, the claims. Its round trips do not grow with the leases
+        held, so a collector busy with its partitions' traffic still renews in time.
+        Returns partition -> epoch of every lease renewed or won."""
+        held: dict[int, int] = {}
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO collector_members (collector_id, host, pid, started_at, "
+                "renewed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (collector_id) DO UPDATE "
+                "SET host = excluded.host, pid = excluded.pid, renewed_at = excluded.renewed_at",
+                [self.me, host, pid, now, now])
+            if renew:
+                pairs = sorted(renew)
+                self.db.execute(
+                    "UPDATE partition_leases SET expires_at = ? WHERE owner = ? AND "
+                    "expires_at >= ? AND (partition, epoch) IN (VALUES "
+                    + ", ".join(["(?, ?)"] * len(pairs)) + ")",
+                    [now + ttl, self.me, now, *(x for pair in pairs for x in pair)])
+                held.update((r["partition"], r["epoch"]) for r in self.db.query(
+                    "SELECT partition, epoch FROM partition_leases WHERE owner = ? AND "
+                    "expires_at = ?", [self.me, now + ttl]))
+            for p in sorted(claim):
+                if self.db.execute(
+                        "UPDATE partition_leases SET owner = ?, epoch = epoch + 1, "
+                        "expires_at = ? WHERE partition = ? AND (expires_at < ? OR owner = ?)",
+                        [self.me, now + ttl, p, now, self.me]).rowcount == 1:
+                    held[p] = next(iter(self.db.query(
+                        "SELECT epoch FROM partition_leases WHERE partition = ?", [p])))["epoch"]
+        return held
+
     def release(self, partition: int, epoch: int) -> bool:
         """Let a lease go (free at once for the others); False when it was not ours."""
         with self.transaction():

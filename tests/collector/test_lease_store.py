@@ -1,5 +1,6 @@
-"""The lease store (collector/fleet/store_leases.py) on real SQLite files: collectors on
-connections of their own race for the same partition, and exactly one wins each time."""
+"""The lease store (collector/fleet/store_leases.py) on a real database (both backends):
+collectors on connections of their own race for the same partition, and exactly one wins
+each time."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 
 import pytest
 
-from collector.db.connection import open_db
+from collector.db.connection import columns, open_db
 from collector.db.migrations import PARTS, migrate
 from collector.fleet.store_leases import LeaseStore
 
@@ -17,8 +18,8 @@ TTL = 10.0
 
 
 @pytest.fixture
-def path(tmp_path):
-    p = tmp_path / "shared.db"
+def path(db_target):
+    p = db_target
     db = open_db(p)
     migrate(db)
     LeaseStore(db, "setup").ensure_partitions(8)
@@ -44,7 +45,8 @@ def test_the_migration_is_a_registered_part(path):
     assert "collector.fleet.store_leases" in PARTS
     db = open_db(path)
     try:
-        assert {"collector_members", "partition_leases"} <= set(db.table_names())
+        assert {"collector_members", "partition_leases"} <= {
+            t for t in ("collector_members", "partition_leases") if columns(db, t)}
         assert [r["name"] for r in db.query(
             "SELECT name FROM migrations WHERE name = '120_partition_leases'")]
     finally:
@@ -156,3 +158,17 @@ def test_members_mark_alive_and_leave(stores):
     a.leave()
     assert b.members() == {"b": T0 + 1}
     assert b.claim(1, T0 + 4, TTL) == 2  # a left: its lease is free at once
+
+
+def test_a_round_renews_what_is_still_ours_and_claims_in_one_transaction(stores):
+    a, b = stores("a"), stores("b")
+    assert a.claim(0, T0, TTL) == 1 and a.claim(1, T0, TTL) == 1
+    assert b.claim(2, T0, TTL) == 1
+    a.release(1, 1)
+    kept = a.keep("h1", 11, T0 + 3, TTL, renew=[(0, 1), (1, 1), (2, 1)], claim=[3, 2])
+    assert kept == {0: 1, 3: 1}  # 1 was let go, 2 is b's: neither renewed nor taken
+    rows = {x.partition: x for x in a.leases()}
+    assert rows[0].expires_at == rows[3].expires_at == T0 + 3 + TTL
+    assert (rows[1].expires_at, rows[2].owner, rows[2].expires_at) == (0, "b", T0 + TTL)
+    assert a.members() == {"a": T0 + 3}
+    assert a.keep("h1", 11, T0 + 4, TTL, renew=[(0, 7)], claim=[]) == {}  # a stale epoch
