@@ -169,8 +169,10 @@ class Agent:
 
     def link_subscriptions(self) -> list[tuple[str, int]]:
         # Our own heartbeats come back through the broker: each echo proves the path works,
-        # which dates a later keepalive loss to within one heartbeat.
-        subs = [(self.topics[wire.HEARTBEAT], 0)]
+        # which dates a later keepalive loss to within one heartbeat. A partitioned NATS
+        # cluster renames them to part/<n>/... (docs/scale.md); a broker that maps nothing
+        # refuses that subscription (SUBACK 0x80), which costs nothing.
+        subs = [(self.topics[wire.HEARTBEAT], 0), (f"part/+/{self.topics[wire.HEARTBEAT]}", 0)]
         if self.cfg.mqtt.clock_topic:
             subs.append((self.cfg.mqtt.clock_topic, 0))
         return subs

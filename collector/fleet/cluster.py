@@ -123,20 +123,30 @@ def user(account: Account, bcrypt_hash: str, qos1_reads: bool = False,
                 + ((QOS1_DELIVERY,) if qos1_reads else ()))
 
 
+def _under_partitions(subjects_: tuple[str, ...], count: int | None) -> tuple[str, ...]:
+    """Each fleet subject of ``subjects_`` under ``part.<n>.``: n its site's partition of
+    ``count``, or any (``None``)."""
+    extra = []
+    for subject in subjects_:
+        tokens = subject.split(".")
+        if len(tokens) == 5 and tokens[:2] == ["parkwatch", "v1"] and ">" not in tokens:
+            project, site = tokens[2:4]
+            n = "*" if count is None or "*" in (project, site) else \
+                _partitions.partition_of(project, site, count)
+            extra.append(f"part.{n}.{subject}")
+    return tuple(extra)
+
+
 def partitioned(u: User, count: int) -> User:
     """``u`` on a cluster mapping to ``count`` partitions. nats-server 2.9 checks a
     publish permission on the subject AFTER the mapping: each fleet subject ``u`` may
     publish is granted under ``part.<n>.`` too (n its site's partition), the original
-    staying for the Will (checked at CONNECT, published unmapped)."""
-    extra = []
-    for subject in u.publish:
-        tokens = subject.split(".")
-        if len(tokens) == 5 and tokens[:2] == ["parkwatch", "v1"] and ">" not in tokens:
-            project, site = tokens[2:4]
-            n = "*" if "*" in (project, site) else _partitions.partition_of(project, site,
-                                                                            count)
-            extra.append(f"part.{n}.{subject}")
-    return User(u.username, u.bcrypt_hash, u.publish + tuple(extra), u.subscribe)
+    staying for the Will (checked at CONNECT, published unmapped). What it reads of the
+    fleet (a site's own heartbeat echo) arrives mapped, so it may read that too, under any
+    partition (the agent knows none: it subscribes to ``part/+/...``; nobody else may
+    publish the subject, and the mapping puts it under one)."""
+    return User(u.username, u.bcrypt_hash, u.publish + _under_partitions(u.publish, count),
+                u.subscribe + _under_partitions(u.subscribe, None))
 
 
 def _q(text: str) -> str:

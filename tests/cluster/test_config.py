@@ -138,7 +138,9 @@ def test_partitions_write_the_mapping_and_the_grants_it_needs(tmp_path, capsys):
     for channel in (wire.STATUS, wire.HEARTBEAT, wire.EVENT):  # the Will's unmapped one too
         subject = wire.topic("p1", "lot-1", channel).replace("/", ".")
         assert f'"{subject}"' in lot1 and f'"part.{n}.{subject}"' in lot1
-    assert lot1.count('"part.') == 3
+    echo = wire.topic("p1", "lot-1", wire.HEARTBEAT).replace("/", ".")
+    assert lot1.count('"part.') == 4  # and its heartbeat echo, mapped, to read
+    assert lot1.index(f'"part.*.{echo}"', lot1.index("subscribe")) > 0
     collector = text[text.index('"parkwatch-collector"'):].split("}}")[0]
     assert '"part.>"' in collector and '"parkwatch.v1.>"' in collector
     assert '"$MQTT.sub.>"' in collector
