@@ -14,16 +14,13 @@ four times a second and a year of a fleet on a virtual clock.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
 
 from collector.tracking import absorption
 from collector.tracking.clocks import local_time, stale_message, update_offset
-from collector.tracking.heard import HeardSpans
 from collector.tracking.lifecycle import OutageBook
 from collector.tracking.outages import (
     DEVICE_FAULT,
     DEVICE_OFFLINE,
-    PLATFORM,
     SITE_NETWORK,
     SOFTWARE_DOWN,
     Decision,
@@ -36,7 +33,9 @@ from collector.tracking.outages import (
     SiteEvent,
 )
 from collector.tracking.platform import PlatformDetector, PlatformRule
+from collector.tracking.resume import Resuming
 from collector.tracking.uplink import apply_uplink_record
+from collector.tracking.views import DeviceView, SiteView
 from parkwatch.core import wire
 
 __all__ = ["DEVICE_FAULT", "DEVICE_OFFLINE", "SITE_NETWORK", "SOFTWARE_DOWN", "DeviceView",
@@ -46,35 +45,7 @@ __all__ = ["DEVICE_FAULT", "DEVICE_OFFLINE", "SITE_NETWORK", "SOFTWARE_DOWN", "D
 RECENT_CLOSED = 8  # closed site outages kept per site for late uplink records
 
 
-@dataclass
-class DeviceView:
-    state: str = "unknown"
-    fault: str | None = None
-    since: float | None = None
-
-
-@dataclass
-class SiteView:
-    project: str
-    site: str
-    state: str = "online"
-    last_seen: float | None = None
-    interval_s: float = 10.0
-    boot: int = 0
-    offset: float | None = None  # collector clock minus gateway clock
-    stored_offset: float | None = None  # the offset as last stored (SiteClock)
-    stored_interval: float | None = None  # the heartbeat interval as last stored (SiteClock)
-    # known from an earlier run (a stored interval) and watched since the collector could
-    # see, but not heard yet this run: its silence counts from then (link_restored)
-    unheard: bool = False
-    late_sample: tuple[float, float] | None = None  # a late heartbeat: (sample, received)
-    devices: dict[str, DeviceView] = field(default_factory=dict)
-    recent: list[Outage] = field(default_factory=list)  # closed site outages, newest last
-    heard: HeardSpans = field(default_factory=HeardSpans)  # live heartbeats (heard.py)
-    armed_at: float | None = None  # deadline of this site's entry in the silence heap
-
-
-class Tracker(OutageBook):
+class Tracker(Resuming, OutageBook):
     """Sites and devices from messages to outages. ``silence_factor`` missed heartbeat
     intervals make a silent site down."""
 
@@ -186,45 +157,6 @@ class Tracker(OutageBook):
             elif site.state == "online" and site.last_seen is not None:
                 site.last_seen = max(site.last_seen, now)
                 self._arm_silence(site)
-
-    def resume(self, outage: Outage) -> list[Decision]:
-        """Take back an outage that was open when the collector stopped; returns what that
-        decides (an absorbed outage whose site outage is over is released)."""
-        outage.absorbed = outage.absorbed_by is not None
-        self.open[outage.key] = outage
-        if self.platform is not None:
-            self.platform.resume(outage)
-        if outage.key.kind == PLATFORM:
-            self._schedule(outage)
-            return []
-        site = self.sites.get((outage.key.project, outage.key.site)) or \
-            self._new_site(outage.key.project, outage.key.site, "unknown")
-        out = absorption.on_resume(self, site, outage)
-        self._schedule(outage)
-        if outage.key.kind == SITE_NETWORK:
-            self._set_state(site, "offline")
-            site.last_seen = outage.last_seen_at or outage.started_at
-        elif outage.key.kind in (DEVICE_OFFLINE, DEVICE_FAULT):
-            state = "offline" if outage.key.kind == DEVICE_OFFLINE else "fault"
-            site.devices[outage.key.device] = DeviceView(state, outage.fault, outage.started_at)
-        return out
-
-    def resume_clock(self, project: str, site_id: str, offset: float,
-                     interval_s: float | None = None) -> None:
-        """The gateway's clock offset and heartbeat interval as a previous collector run last
-        stored them, so that events delivered before the first live heartbeat are placed
-        right, and a site silent from the start is found (``link_restored``)."""
-        site = self.sites.get((project, site_id)) or self._new_site(project, site_id, "unknown")
-        site.offset = site.stored_offset = offset
-        if interval_s is not None and interval_s > 0:
-            site.interval_s = site.stored_interval = interval_s
-
-    def resume_closed(self, outage: Outage) -> None:
-        """A recently closed site outage, so that a late uplink record can still revise it."""
-        outage.absorbed = outage.absorbed_by is not None
-        site = self.sites.get((outage.key.project, outage.key.site)) or \
-            self._new_site(outage.key.project, outage.key.site, "unknown")
-        self._remember(site, outage)
 
     def next_deadline(self) -> float | None:
         """The earliest time at which ``tick`` could decide something."""
