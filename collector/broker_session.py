@@ -7,7 +7,9 @@ the login: a broker that refuses the subscription (an ACL that does not give the
 collector's account the fleet's topics, or a NATS cluster whose JetStream is not ready for
 a QoS 1 subscription yet) delivers nothing, and every site would fall silent on evidence
 the collector never had. A refused subscription is a fatal problem (``/healthz`` not ok)
-and is asked again, 1 s later and then up to every 30 s, on the same connection.
+and is asked again, 1 s later and then up to every 30 s, on the same connection. With
+several brokers (``broker = [...]``, a cluster's nodes) a failed or lost connection moves on
+to the next node, as the agent does.
 ``Ingest`` mixes this in; it owns ``client``, ``connected``, ``_put`` and ``_stop``.
 """
 
@@ -45,9 +47,26 @@ class BrokerSession:
         self._last_problem = problem
         self.broker_problem = problem if fatal else None
 
+    _node = 0  # which of the configured brokers this session is trying or on
+    _closing = False  # stopping: a disconnect is asked for, not a node lost
+
+    @property
+    def broker(self):
+        nodes = self.cfg.brokers or (self.cfg.broker,)
+        return nodes[self._node % len(nodes)]
+
+    def _next_node(self, client) -> None:
+        """Try the next of a cluster's nodes at paho's next reconnect (one broker: the same)."""
+        if len(self.cfg.brokers) > 1 and not self._closing:
+            self._node += 1
+            b = self.broker
+            client.connect_async(b.host, b.port, keepalive=b.keepalive_s)
+            log.info("trying the broker %s:%d next", b.host, b.port)
+
     def _on_connect_fail(self, client, userdata):
         e = sys.exc_info()[1]  # paho calls this while handling the connect error
-        b = self.cfg.broker
+        b = self.broker
+        self._next_node(client)
         if isinstance(e, ssl.SSLError) or (b.tls and isinstance(e, ConnectionResetError)):
             # A reset in the handshake: most likely no TLS listener on that port.
             self._problem(f"TLS with the broker {b.host}:{b.port} failed: {e}")
@@ -93,3 +112,5 @@ class BrokerSession:
             self._put(False)
         if not self._stop.is_set() and self._last_problem is None:
             log.warning("lost the broker: %s; reconnecting", reason_code)
+        if not self._stop.is_set():
+            self._next_node(client)

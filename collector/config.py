@@ -13,7 +13,7 @@ from collector.tracking.platform import PlatformRule
 from collector.tracking.plausible import Rules as PlausibilityRules
 from collector.tracking.plausible import rules_from as plausibility_rules
 from collector.workflow.config import WorkflowConfig, from_section
-from parkwatch.core.broker import Broker, MqttOptions, mqtt_options, parse_broker_url
+from parkwatch.core.broker import Broker, MqttOptions, mqtt_options, parse_broker_urls
 from parkwatch.core.conf import ConfigError, Section, load_toml
 from parkwatch.core.wire import WireError, check_id
 
@@ -39,7 +39,7 @@ class PartitionSettings:
 
 @dataclass(frozen=True)
 class CollectorConfig:
-    broker: Broker
+    broker: Broker  # the first of ``brokers``
     database: Path | str  # a SQLite file, or a postgresql:// URL (collector/db/connection.py)
     mqtt: MqttOptions = field(default_factory=MqttOptions)  # account and TLS files
     outage_threshold_s: float = 60.0
@@ -48,6 +48,8 @@ class CollectorConfig:
     api_port: int = 8080
     clock_beacon_s: float = 5.0  # publish the time for agents' clock estimates; 0: off
     anonymous_read: bool = False  # let API reads through without a user (loopback setups)
+    # every node of a cluster, tried in turn when one is out of reach (empty: ``broker``)
+    brokers: tuple[Broker, ...] = ()
     timezone: str = DEFAULT_TIMEZONE  # projects without their own
     budget_minutes: float = 60.0
     platform: PlatformRule = field(default_factory=PlatformRule)
@@ -94,9 +96,11 @@ def load(path: str | Path) -> CollectorConfig:
                                        p.number("budget_minutes", budget, positive=True),
                                        _sites(p))
         p.done()
-    broker = parse_broker_url(top, "broker")
+    brokers = parse_broker_urls(top, "broker")
+    broker = brokers[0]
     cfg = CollectorConfig(
         broker=broker,
+        brokers=brokers,
         mqtt=mqtt_options(top, broker.tls, agent_keys=False),
         database=_database(top),
         outage_threshold_s=top.number("outage_threshold_s", 60.0, positive=True),

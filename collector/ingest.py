@@ -325,11 +325,12 @@ class Ingest(BrokerSession):
         self._worker = threading.Thread(target=self._work, name="ingest", daemon=True)
         self._worker.start()
         self.ready.wait(30)
-        b = self.cfg.broker
+        b = self.broker
         self.client.connect_async(b.host, b.port, keepalive=b.keepalive_s)
         self.client.loop_start()
 
     def stop(self) -> None:
+        self._closing = True  # no other node to try: this disconnect is ours
         self.client.disconnect()
         self.client.loop_stop()
         self._stop.set()
