@@ -13,8 +13,8 @@ partition); and the reference, one plain collector on one mosquitto with its SQL
 database (as bench/ingest.py), offered the same load. Prints a table, the ratios and a
 JSON line.
 
-    .venv/bin/python bench/scale_out.py [--sites 2000] [--rate 12000] [--seconds 20]
-        [--publishers 2] [--partitions 12] [--quick] [--json FILE]
+    .venv/bin/python bench/scale_out.py [--sites 2000] [--rate 30000] [--seconds 20]
+        [--publishers 3] [--partitions 12] [--quick] [--json FILE]
 """
 
 from __future__ import annotations
@@ -195,18 +195,28 @@ def mosquitto_step(args, work: Path) -> dict:
         broker.stop()
 
 
+def figures(r: dict) -> list[tuple]:
+    """bench/run_all.py's rows: the aggregate per N, the ratios and the takeover."""
+    rows = [(f"{n} partitioned collector(s), NATS, taken heartbeats/s",
+             f"{s['taken_per_s']:,}", f"x{r[f'ratio_{n}_over_1']} of 1, "
+             f"x{r[f'ratio_{n}_over_mosquitto']} of mosquitto") for n, s in r["nats"].items()]
+    return rows + [("1 collector, mosquitto + SQLite, taken heartbeats/s",
+                    f"{r['mosquitto_sqlite']['taken_per_s']:,}", ""),
+                   ("takeover, N=2, kill -9", f"{r['takeover_s']} s", "no load")]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sites", type=int, default=2000)
-    ap.add_argument("--rate", type=float, default=12000, help="heartbeats/s offered in all")
+    ap.add_argument("--rate", type=float, default=30000, help="heartbeats/s offered in all")
     ap.add_argument("--seconds", type=float, default=20, help="the measured window")
-    ap.add_argument("--publishers", type=int, default=2)
+    ap.add_argument("--publishers", type=int, default=3)
     ap.add_argument("--partitions", type=int, default=12)
     ap.add_argument("--quick", action="store_true", help="about a minute: 500 sites, 5 s")
     add_json_arg(ap)
     args = ap.parse_args(argv)
     if args.quick:
-        args.sites, args.seconds, args.rate = 500, 5, 6000
+        args.sites, args.seconds = 500, 5
     work = Path(tempfile.mkdtemp(prefix="pw-scale-"))
     steps: dict[int, dict] = {}
     with PostgresServer() as pg:
