@@ -85,8 +85,8 @@ class PartProc:
     def rss(self) -> int:
         return psutil.Process(self.proc.pid).memory_info().rss
 
-    def lease_losses(self) -> int:
-        return self.log.read_text(errors="replace").count("lease lost")
+    def lines(self, text: str) -> int:
+        return self.log.read_text(errors="replace").count(text)
 
     def stop(self, kill: bool = False) -> None:
         self.api.close()
@@ -152,7 +152,8 @@ def nats_step(nats: NatsCluster, pg: PostgresServer, n: int, args, work: Path,
         r.update(collectors=n, settle_s=round(settle_s, 1),
                  still_settled=settled(cols, args.partitions),
                  partitions_held=[len(h) for h in held],
-                 lease_lost_lines=sum(c.lease_losses() for c in cols))
+                 lease_lost_lines=sum(c.lines("lease lost") for c in cols),
+                 frozen_lines=sum(c.lines("the collector was frozen") for c in cols))
         per = []
         for c, h in zip(cols, held, strict=True):
             mine = sum(1 for s in site_names(args.sites)
@@ -235,13 +236,14 @@ def main(argv=None) -> int:
     mosq = mosquitto_step(args, work)
     one, ref = steps[1]["taken_per_s"], mosq["taken_per_s"]
     print(f"{'setup':<34}{'offered/s':>10}{'taken/s':>10}{'vs N=1':>8}{'vs mosq':>8}"
-          f"  RSS/site (B)")
+          f"  lease lost  RSS/site (B)")
     for n, r in steps.items():
         print(f"{f'{n} collector(s), NATS x3, PostgreSQL':<34}{r['offered_per_s']:>10,}"
               f"{r['taken_per_s']:>10,}{r['taken_per_s'] / one:>8.2f}"
-              f"{r['taken_per_s'] / ref:>8.2f}  {r['rss_per_site_bytes']}")
+              f"{r['taken_per_s'] / ref:>8.2f}  {r['lease_lost_lines']:>10}  "
+              f"{r['rss_per_site_bytes']}")
     print(f"{'1 collector, mosquitto, SQLite':<34}{mosq['offered_per_s']:>10,}{ref:>10,}"
-          f"{ref / one:>8.2f}{1:>8.2f}  {mosq['rss_per_site_bytes']}")
+          f"{ref / one:>8.2f}{1:>8.2f}  {'-':>10}  {mosq['rss_per_site_bytes']}")
     ratios = {f"ratio_{n}_over_1": round(steps[n]["taken_per_s"] / one, 2) for n in steps}
     ratios.update({f"ratio_{n}_over_mosquitto": round(steps[n]["taken_per_s"] / ref, 2)
                    for n in steps})
