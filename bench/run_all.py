@@ -148,6 +148,12 @@ def pg_backend_figures(r: dict) -> list[tuple]:
     return figures(r)[:4]
 
 
+def scale_out_figures(r: dict) -> list[tuple]:
+    from bench.scale_out import figures
+
+    return figures(r)
+
+
 BENCHES = [
     Bench("ingest", "ingest.py", [], ["--sites", "200", "--drain", "10000", "--seconds", "12"],
           360, 150, ingest_figures),
@@ -174,6 +180,8 @@ BENCHES = [
     Bench("pg_backend", "pg_backend.py", [],
           ["--sites", "2000", "--scenario-sites", "30", "--requests", "200"], 1500, 150,
           pg_backend_figures),
+    Bench("scale_out", "scale_out.py", [], ["--quick"],
+          600, 150, scale_out_figures),
 ]
 BY_NAME = {b.name: b for b in BENCHES}
 
