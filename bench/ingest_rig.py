@@ -139,7 +139,15 @@ class CollectorProc:
                        # compact: 100,000 sites' names stay under the config's 1 MB cap
                        f"\n[projects.bench]\nsites = "
                        f"{json.dumps(site_names(sites), separators=(',', ':'))}\n")
-        self.log = work / f"{name}.log"
+        deadline = self._launch(cfg, work)
+        while subscribed and not self.health()["mqtt_connected"]:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the collector did not connect")
+            time.sleep(0.05)
+
+    def _launch(self, cfg: Path, work: Path) -> float:
+        """Run it on ``cfg`` and wait for its API (read back from its log); the deadline."""
+        self.log = work / f"{self.name}.log"
         exe = Path(sys.executable).parent / "parkwatch"
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen([str(exe), "collector", "run", "--config", str(cfg)],
@@ -147,14 +155,12 @@ class CollectorProc:
         deadline = time.monotonic() + 60
         while not (m := LISTENING.search(self.log.read_bytes())):
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the collector did not start: {self.log.read_text()}")
+                raise RuntimeError(f"{self.name} did not start: "
+                                   f"{self.log.read_text()[-2000:]}")
             time.sleep(0.05)
         self.api = httpx.Client(base_url=f"http://127.0.0.1:{m.group(1).decode()}",
                                 timeout=30)
-        while subscribed and not self.health()["mqtt_connected"]:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the collector did not connect")
-            time.sleep(0.05)
+        return deadline
 
     def health(self) -> dict:
         return self.api.get("/healthz").json()

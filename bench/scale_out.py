@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.benchlib import Login, add_json_arg, emit, machine_line  # noqa: E402
-from bench.ingest_rig import LISTENING, CollectorProc, publisher, site_names  # noqa: E402
+from bench.ingest_rig import CollectorProc, publisher, site_names  # noqa: E402
 from collector.fleet.partitions import partition_of  # noqa: E402
 from simulators.broker import Mosquitto  # noqa: E402
 from simulators.nats import NatsCluster  # noqa: E402
@@ -44,11 +43,11 @@ INTERVAL_S = 10.0  # announced: a paced publisher behind its rate makes no site 
 LOAD_TOPIC = "parkwatch/v1/bench/+/heartbeat"
 
 
-class PartProc:
+class PartProc(CollectorProc):
     """A partitioned ``parkwatch collector run`` on one node, its API on port 0."""
 
     def __init__(self, url: str, login: str, db: str, sites: int, partitions: int,
-                 work: Path, name: str):
+                 work: Path, name: str):  # (CollectorProc's launch, its own config)
         self.name = name
         cfg = work / f"{name}.toml"
         cfg.write_text(f'broker = "{url}"\nclient_id = "{name}"\n[database]\nurl = "{db}"\n'
@@ -56,25 +55,7 @@ class PartProc:
                        f'count = {partitions}\nmember = "{name}"\n[mqtt]\n{login}'
                        f"\n[projects.bench]\nsites = "
                        f"{json.dumps(site_names(sites), separators=(',', ':'))}\n")
-        self.log = work / f"{name}.log"
-        exe = Path(sys.executable).parent / "parkwatch"
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen([str(exe), "collector", "run", "--config", str(cfg)],
-                                         stdout=subprocess.DEVNULL, stderr=out)
-        deadline = time.monotonic() + 60
-        while not (m := LISTENING.search(self.log.read_bytes())):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start: {self.log.read_text()[-2000:]}")
-            time.sleep(0.05)
-        self.api = httpx.Client(base_url=f"http://127.0.0.1:{m.group(1).decode()}",
-                                timeout=30)
-
-    def health(self) -> dict:
-        return self.api.get("/healthz").json()
-
-    def taken(self) -> int:
-        h = self.health()
-        return h["received"] + h["shed_heartbeats"]
+        self._launch(cfg, work)
 
     def held(self) -> list[int]:
         try:

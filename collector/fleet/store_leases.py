@@ -64,11 +64,14 @@ class LeaseStore:
     def mark_alive(self, host: str, pid: int, now: float) -> None:
         """This collector's member row, made at its first mark and renewed at each."""
         with self.transaction():
-            self.db.execute(
-                "INSERT INTO collector_members (collector_id, host, pid, started_at, "
-                "renewed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (collector_id) DO UPDATE "
-                "SET host = excluded.host, pid = excluded.pid, renewed_at = excluded.renewed_at",
-                [self.me, host, pid, now, now])
+            self._mark(host, pid, now)
+
+    def _mark(self, host: str, pid: int, now: float) -> None:
+        self.db.execute(
+            "INSERT INTO collector_members (collector_id, host, pid, started_at, "
+            "renewed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (collector_id) DO UPDATE "
+            "SET host = excluded.host, pid = excluded.pid, renewed_at = excluded.renewed_at",
+            [self.me, host, pid, now, now])
 
     def members(self) -> dict[str, float]:
         """Every collector's last mark, live or not (``leases.live_members`` tells)."""
@@ -128,11 +131,7 @@ class LeaseStore:
         Returns partition -> epoch of every lease renewed or won."""
         held: dict[int, int] = {}
         with self.transaction():
-            self.db.execute(
-                "INSERT INTO collector_members (collector_id, host, pid, started_at, "
-                "renewed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (collector_id) DO UPDATE "
-                "SET host = excluded.host, pid = excluded.pid, renewed_at = excluded.renewed_at",
-                [self.me, host, pid, now, now])
+            self._mark(host, pid, now)
             if renew:
                 pairs = sorted(renew)
                 self.db.execute(
