@@ -82,7 +82,7 @@ def existing(value: str | Path, hint: str = "give the collector's database") -> 
         what = "not a database file" if where.exists() else "no such database"
         raise BadTarget(f"{where}: {what} ({hint})")
     if not isinstance(where, Path):
-        from collector.db.postgres import table_names  # psycopg only where it is used
+        from collector.db.pg_admin import table_names  # psycopg only where it is used
 
         if "migrations" not in table_names(where):
             raise BadTarget(f"{where}: no such database: it holds no collector tables "

@@ -123,6 +123,8 @@ class _Facts:
 class PgConnection:
     """One psycopg connection behaving as the stores expect a ``sqlite3`` one to."""
 
+    backend = BACKEND
+
     def __init__(self, url: str):
         self.url = url
         self.in_transaction = False
@@ -155,6 +157,19 @@ class PgConnection:
             return self._live().execute(sql, params)
         except psycopg.Error as e:
             raise wrap(e) from e
+
+    def raw_together(self, statements: list[tuple[str, list | None]]) -> list:
+        """Statements in PostgreSQL's own terms sent in one round trip (a pipeline); the
+        rows of the last. A ``BEGIN`` among them is the caller's to mark
+        (``in_transaction``)."""
+        with self._lock:
+            conn = self._live()
+            try:
+                with conn.pipeline():
+                    cursors = [conn.execute(sql, params) for sql, params in statements]
+                return cursors[-1].fetchall()
+            except psycopg.Error as e:
+                raise wrap(e) from e
 
     def _translated(self, sql: str, returning: bool) -> tuple[str, bool, str | None]:
         key = (sql, returning)
@@ -289,9 +304,13 @@ class PgDatabase:
             [table]).fetchall()]
 
     def migrate(self, migrations: list[tuple[str, str]]) -> None:
-        """Apply those not applied, all in one transaction, one process at a time."""
+        """Apply those not applied, all in one transaction, one process at a time. A
+        database already up to date is only read (no lock: every store and every
+        partition's ingest opens one, and a reconnect opens them again)."""
         conn = self.conn
         with conn._lock:
+            if self._up_to_date(migrations):
+                return
             conn._control("BEGIN")
             try:
                 conn.raw("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK])
@@ -310,27 +329,13 @@ class PgDatabase:
             conn.commit()
             conn._schema_changed()
 
+    def _up_to_date(self, migrations: list[tuple[str, str]]) -> bool:
+        conn = self.conn
+        if conn.raw("SELECT to_regclass('migrations')").fetchone()[0] is None:
+            return False
+        done = {r[0] for r in conn.raw("SELECT name FROM migrations").fetchall()}
+        return all(name in done for name, _ in migrations)
+
     def close(self) -> None:
         self.conn.close()
 
-
-def table_names(url: str) -> list[str]:
-    """The tables of the URL's schema."""
-    db = PgDatabase(url)
-    try:
-        return [r[0] for r in db.conn.raw(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = "
-            "current_schema() ORDER BY table_name").fetchall()]
-    finally:
-        db.close()
-
-
-def wipe(url: str) -> None:
-    """Drop every table of the URL's schema (``sim scenario --replace``)."""
-    names = table_names(url)
-    db = PgDatabase(url)
-    try:
-        if names:
-            db.conn.raw("DROP TABLE " + ", ".join(f'"{n}"' for n in names) + " CASCADE")
-    finally:
-        db.close()

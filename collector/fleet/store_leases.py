@@ -8,9 +8,11 @@ leases`` decides what to claim, renew and release; this only stores it).
 Portable SQL (SQLite and PostgreSQL alike): ``?`` placeholders, ``ON CONFLICT (col) DO``,
 REAL/TEXT/INTEGER columns, and every time a ``now`` the caller passes (float epoch
 seconds, never the database's clock: a virtual clock drives it in tests). Whether a
-compare-and-set won is its ``rowcount``. Claims, renewals and releases commit themselves,
-each in a ``transaction()`` (sqlite-utils' ``execute`` commits each statement unless a
-``BEGIN`` is open; ``with conn:`` alone opens none). ``check_fence`` runs inside the
+compare-and-set won is its ``rowcount``. The fence (``fence_holds``) is the one place the
+two backends differ: an advisory lock on PostgreSQL, the write lock on SQLite. Claims,
+renewals and releases commit themselves, each in a ``transaction()`` (sqlite-utils'
+``execute`` commits each statement unless a ``BEGIN`` is open; ``with conn:`` alone opens
+none). ``check_fence`` runs inside the
 caller's write transaction, on the connection the caller writes on.
 """
 
@@ -38,6 +40,7 @@ MIGRATIONS = [
     """),
 ]
 register(__name__, MIGRATIONS)
+LEASE_LOCK = 7_352_002  # advisory lock key (with the partition): claims vs fenced writes
 
 
 class LeaseStore:
@@ -104,6 +107,7 @@ class LeaseStore:
         """Take a free partition (expired or released, or this collector's own): its new
         epoch, or None when another collector holds it (or won the race to it)."""
         with self.transaction():
+            _lock_for_claim(self.db, partition)
             won = self.db.execute(
                 "UPDATE partition_leases SET owner = ?, epoch = epoch + 1, expires_at = ? "
                 "WHERE partition = ? AND (expires_at < ? OR owner = ?)",
@@ -143,6 +147,7 @@ class LeaseStore:
                     "SELECT partition, epoch FROM partition_leases WHERE owner = ? AND "
                     "expires_at = ?", [self.me, now + ttl]))
             for p in sorted(claim):
+                _lock_for_claim(self.db, p)
                 if self.db.execute(
                         "UPDATE partition_leases SET owner = ?, epoch = epoch + 1, "
                         "expires_at = ? WHERE partition = ? AND (expires_at < ? OR owner = ?)",
@@ -160,26 +165,41 @@ class LeaseStore:
 
     def check_fence(self, owned: dict[int, int], now: float) -> set[int]:
         """Inside the caller's write transaction (``transaction()``, or a ``BEGIN`` of its
-        own on this connection; best as its first statement, as SQLite cannot turn a
-        transaction that read an older snapshot into a writer): the partitions of ``owned``
-        (partition -> epoch) whose lease is no longer ours (taken, released or expired at
-        ``now``).
-
-        Each check is a no-op UPDATE of the lease row, not a SELECT: it takes the row's
-        write lock (PostgreSQL) or the database's (SQLite) until the caller's commit, so a
-        claim cannot slip in between the check and the caller's writes."""
-        lost = set()
-        for p, epoch in sorted(owned.items()):
-            if self.db.execute(
-                    "UPDATE partition_leases SET epoch = epoch WHERE partition = ? AND owner = ? "
-                    "AND epoch = ? AND expires_at >= ?", [p, self.me, epoch, now]).rowcount != 1:
-                lost.add(p)
-        return lost
+        own on this connection): the partitions of ``owned`` (partition -> epoch) whose
+        lease is no longer ours (taken, released or expired at ``now``). Each holds until
+        the caller's commit, as ``fence_holds`` says."""
+        return {p for p, epoch in sorted(owned.items())
+                if not fence_holds(self.db.conn, self.me, p, epoch, now)}
 
 
 def fence_holds(conn, me: str, partition: int, epoch: int, now: float) -> bool:
-    """``check_fence`` for one partition on a bare connection (a ``Store``'s ``conn``, whose
-    transaction it joins: the statement opens it when none is open)."""
+    """Whether ``partition``'s lease is still ``me``'s at ``epoch`` (and not expired at
+    ``now``), checked inside the transaction of ``conn`` (a ``Store``'s, which this joins,
+    opening it when none is open) and true until its commit: no claim can slip in between
+    the check and the caller's writes.
+
+    - PostgreSQL: the check holds the partition's lease lock shared (a transaction-scoped
+      advisory lock, ``LEASE_LOCK``), which every claim takes exclusively before it
+      changes the row. Renewals take neither, so a holder renews its leases however long
+      its own writing transactions run (a row lock here made every renewal queue behind
+      them, and an overloaded collector lost its leases to itself).
+    - SQLite: a no-op UPDATE of the lease row takes the database's write lock (one writer
+      at a time there anyway); best as the transaction's first statement, as SQLite cannot
+      turn a transaction that read an older snapshot into a writer."""
+    if getattr(conn, "backend", "sqlite") == "postgresql":  # one round trip for all three
+        begin = [] if conn.in_transaction else [("BEGIN", None)]
+        conn.in_transaction = True
+        return bool(conn.raw_together([
+            *begin, ("SELECT pg_advisory_xact_lock_shared(%s, %s)", [LEASE_LOCK, partition]),
+            ("SELECT 1 FROM partition_leases WHERE partition = %s AND owner = %s AND "
+             "epoch = %s AND expires_at >= %s", [partition, me, epoch, now])]))
     return conn.execute(
         "UPDATE partition_leases SET epoch = epoch WHERE partition = ? AND owner = ? "
         "AND epoch = ? AND expires_at >= ?", (partition, me, epoch, now)).rowcount == 1
+
+
+def _lock_for_claim(db, partition: int) -> None:
+    """Before a claim changes a lease row (PostgreSQL): wait for every transaction still
+    writing under the partition's old epoch (``fence_holds``), so none commits after it."""
+    if getattr(db, "backend", "sqlite") == "postgresql":
+        db.execute("SELECT pg_advisory_xact_lock(?, ?)", [LEASE_LOCK, partition])

@@ -40,7 +40,7 @@ def _empty_database(url: str, replace: bool) -> None:
     """A scenario writes into a database with no tables, or (``--replace``) one emptied."""
     import sqlite3
 
-    from collector.db.postgres import table_names, wipe
+    from collector.db.pg_admin import table_names, wipe
 
     try:
         names = table_names(url)

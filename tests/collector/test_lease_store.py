@@ -148,6 +148,26 @@ def test_a_claim_waits_for_the_fenced_write_transaction(stores, path):
     assert order == ["write", "claim"] and claimed == [ea + 1]
 
 
+def test_a_renewal_does_not_wait_for_the_holders_open_writes(stores, path):
+    """PostgreSQL: the holder's partitions write on connections of their own, each
+    transaction fenced; the holder's renewal completes while they are open. (Renewals once
+    queued behind those transactions' row locks, and a collector busy writing lost its
+    leases to itself.) SQLite has one writer at a time: there the renewal waits its turn."""
+    if not str(path).startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time")
+    keeper, writer = stores("a"), stores("a")  # one collector, two connections
+    ea = keeper.claim(3, T0, TTL)
+    renewed: list[dict] = []
+    with writer.transaction():
+        assert writer.check_fence({3: ea}, T0 + 1) == set()
+        t = threading.Thread(target=lambda: renewed.append(
+            keeper.keep("h", 1, T0 + 2, TTL, renew=[(3, ea)], claim=[])))
+        t.start()
+        t.join(10)  # done while the writer's transaction is still open
+        assert renewed == [{3: ea}]
+        assert writer.check_fence({3: ea}, T0 + TTL + 1) == set()  # the renewed expiry
+
+
 def test_members_mark_alive_and_leave(stores):
     a, b = stores("a"), stores("b")
     a.mark_alive("h1", 11, T0)
