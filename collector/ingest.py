@@ -24,7 +24,7 @@ BATCH = 2000  # messages handled per hold of the lock (the API waits at most tha
 IDLE_S = 0.005  # the worker's nap when there is nothing to do
 TURN_S = 0.25  # a batch ends after this long: the worker turns (and ticks) at least this often
 RETAINED_OK = "/" + wire.STATUS  # the one channel whose retained messages are believed
-STALL_S = 1.0  # a turn this late means the process was frozen (paused VM, SIGSTOP, swap storm)
+STALL_S = 1.0  # a turn starting this long after the last ended: the process was frozen
 
 
 class Ingest(BrokerSession):
@@ -235,9 +235,8 @@ class Ingest(BrokerSession):
                 self._wake.clear()
             with self.lock:
                 turn = time.monotonic()
-                if turn - last_turn > STALL_S:
+                if turn - last_turn > STALL_S:  # since the last turn ended: not its work
                     self._stalled(core, turn - last_turn)
-                last_turn = turn
                 for n in range(BATCH):
                     if self.storage.suspended or \
                             (n % 64 == 63 and time.monotonic() - turn > TURN_S):
@@ -267,6 +266,7 @@ class Ingest(BrokerSession):
                     if self._stored(core, None, t):
                         self.storage.committed()  # a tick vouches for its sight: a write
                     next_tick = t + 0.25
+            last_turn = time.monotonic()  # a slow turn is lag (the tick's read_to), not a stall
             if self.storage.suspended:
                 continue
             if self.cfg.clock_beacon_s and t >= next_beacon and self.connected.is_set():
