@@ -36,6 +36,8 @@ from collector.tracking.outages import (
 )
 from parkwatch.core.ids import storable
 
+_CLOCK_ROW = ("INSERT OR REPLACE INTO site_clocks (project, site, offset_s, interval_s) "
+              "VALUES (?, ?, ?, ?)")
 _OUTAGE_COLUMNS = ("kind, project, site, device, fault, started_at, detected_at, ended_at, "
                    "last_seen_at, detected_by, start_source, end_source, released_at")
 
@@ -119,9 +121,15 @@ class Store(RunTables, ScenarioTables):
             self._apply(decisions)
 
     def _apply(self, decisions: list[Decision]) -> None:
+        clocks = None
         for d in decisions:
+            if type(d) is SiteClock:  # a tick stores many: one statement for them all
+                (clocks := clocks or []).append((d.project, d.site, d.offset, d.interval_s))
+                continue
             handler = _HANDLERS[type(d)]
             handler(self, d)
+        if clocks:
+            self.conn.executemany(_CLOCK_ROW, clocks)
 
     def _started(self, d: OutageStarted) -> None:
         o, k = d.outage, d.outage.key
@@ -201,10 +209,6 @@ class Store(RunTables, ScenarioTables):
             "VALUES (?, ?, ?, ?, ?, ?)",
             (d.project, d.site, d.kind, d.device, d.at, json.dumps(d.detail)))
 
-    def _site_clock(self, d: SiteClock) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO site_clocks (project, site, offset_s, "
-                          "interval_s) VALUES (?, ?, ?, ?)",
-                          (d.project, d.site, d.offset, d.interval_s))
 
     def site_clocks(self) -> list[tuple[str, str, float, float | None]]:
         return [(r["project"], r["site"], r["offset_s"], r["interval_s"])
@@ -258,7 +262,7 @@ _HANDLERS = {
     OutageStarted: Store._started, IncidentDeclared: Store._declared,
     OutageEnded: Store._ended, OutageRevised: Store._revised,
     IncidentWithdrawn: Store._withdrawn, GradeChanged: Store._graded,
-    Absorbed: Store._absorbed, SiteEvent: Store._site_event, SiteClock: Store._site_clock,
+    Absorbed: Store._absorbed, SiteEvent: Store._site_event,
 }
 
 
