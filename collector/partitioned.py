@@ -18,7 +18,9 @@ ingest worker of a lone collector, with
   unknown time for its sites (collector/downtime/report.py ``known_time``);
 - a fence: every transaction of its store first checks that the lease still holds this
   collector's epoch (``fence_holds``), so a collector that lost a partition (frozen, cut
-  off from the database) cannot write for it, however late it wakes.
+  off from the database) cannot write for it, however late it wakes;
+- a snapshot of its sites in the shared database every few seconds
+  (``collector.fleet.snapshots``), so any collector's ``/api/sites`` shows the whole fleet.
 
 ``Partitioned`` is what the API and the process see of all of them (``Ingest``'s face):
 it starts a partition's ingest when a lease is gained and drops it, without a last word,
@@ -39,7 +41,9 @@ from collector.config import CollectorConfig
 from collector.core import Core, Partition
 from collector.db.connection import open_db
 from collector.fleet.lease_keeper import LeaseKeeper
+from collector.fleet.snapshots import SnapshotMemo
 from collector.fleet.store_leases import LeaseStore, fence_holds
+from collector.fleet.store_snapshots import write_snapshots
 from collector.ingest import Ingest
 from collector.partition_view import AllConnected, Guards, Sites, merged_lag
 from collector.rejections import Rejections
@@ -70,6 +74,7 @@ class PartitionIngest(Ingest):
             self.subscriptions = (f"part/{n}/{wire.SUBSCRIPTION}",
                                   f"{wire.TOPIC_ROOT}/+/+/{wire.STATUS}")
         self._route = self._own
+        self._snapshots = SnapshotMemo(n, partition.epoch)
 
     def _own(self, raw: bytes) -> bytes | None:
         """The fleet topic of a message for this partition, None for another's."""
@@ -88,6 +93,15 @@ class PartitionIngest(Ingest):
                 self._mine.clear()
             self._mine[site] = mine
         return raw if mine else None
+
+    def _handle(self, core: Core, item, now: float) -> None:
+        super()._handle(core, item, now)
+        if item is None:  # a tick: what the other collectors show of these sites
+            rows = self._snapshots.due(core.tracker.sites.values(), now)
+            if rows:
+                with core.store.transaction():  # fenced, as every write for the partition
+                    write_snapshots(core.store.conn, rows)
+                self._snapshots.written(rows)
 
     def _store(self) -> Store:
         store = Store(self.cfg.database)
@@ -160,11 +174,12 @@ class Partitioned:
 
     def _drop(self, numbers, why: str) -> None:
         for n in sorted(numbers):
-            part = self.parts.get(n)
+            with self.lock:  # first: the keeper's and the reconciling thread both may see
+                part = self.parts.pop(n, None)  # it go; one of them stops it
             if part is not None:
                 log.info("partition %d: %s", n, why)
                 part.abandon()
-                self._let_go(n)
+                self._count(part)
 
     def reconcile(self, now: float) -> None:
         """Run exactly the partitions whose lease is held at ``now``, each under its epoch."""
@@ -183,11 +198,8 @@ class Partitioned:
                 with self.lock:
                     self.parts[n] = part
 
-    def _let_go(self, n: int) -> None:
-        with self.lock:
-            part = self.parts.pop(n, None)
-        if part is None:  # the keeper's thread and the reconciling one both saw it go
-            return
+    def _count(self, part: PartitionIngest) -> None:
+        """What a partition let go had handled still counts."""
         self._gone["received"] += part.received
         self._gone["duplicates"] += part.duplicates
 
@@ -197,8 +209,10 @@ class Partitioned:
         if self._worker is not None:
             self._worker.join(5)
         for n in list(self.parts):
-            self.parts[n].stop()
-            self._let_go(n)
+            with self.lock:
+                part = self.parts.pop(n)
+            part.stop()
+            self._count(part)
         self.keeper.stop(leave=True)
 
     # --- what the API reads ----------------------------------------------------------------

@@ -21,6 +21,7 @@ PARTS = {
     "collector.web.store_users": "console users, sessions and API tokens",
     "collector.fleet.store": "the fleet registry: known sites, broker accounts",
     "collector.fleet.store_leases": "partition leases and the collectors holding them",
+    "collector.fleet.store_snapshots": "each site as its partition's holder last saw it",
 }
 _REGISTERED: dict[str, list[tuple[str, str]]] = {}
 

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from collector.db.connection import request_db
 from collector.downtime import marks, report
+from collector.fleet.snapshots import merge, site_json
+from collector.fleet.store_snapshots import read_snapshots
 from collector.ingest import Ingest
 from collector.store import Store, incident_by_id, list_incidents, list_outages
 from collector.web import api_models as m
@@ -119,15 +121,16 @@ def healthz(ingest: Ingest = Depends(_ingest)):
 
 @router.get("/api/sites", response_model=list[m.Site])
 def sites(ingest: Ingest = Depends(_ingest)):
+    """Every site of the fleet. On a partitioned collector (docs/scale.md) the sites of
+    the partitions it holds as it sees them now, the others as their holders last stored
+    them: a state at most 5 s old, `last_seen` at most 30 s; `unknown` while nobody
+    holds their partition."""
     with ingest.lock:
-        return [{
-            "project": s.project, "site": s.site, "state": s.state,
-            "last_seen": s.last_seen, "boot": s.boot,
-            "clock_offset_s": None if s.offset is None else round(s.offset, 3),
-            "devices": [{"device": name, "state": d.state, "fault": d.fault,
-                         "since": d.since} for name, d in sorted(s.devices.items())],
-        } for s in sorted(ingest.tracker.sites.values() if ingest.tracker else (),
-                          key=lambda s: (s.project, s.site))]  # no store yet: none
+        local = {(s.project, s.site): site_json(s)
+                 for s in (ingest.tracker.sites.values() if ingest.tracker else ())}
+    if ingest.owned() is None:  # a lone collector: the whole fleet is its own
+        return [local[k] for k in sorted(local)]  # (no store yet: none)
+    return merge(local, read_snapshots(_db(ingest)), ingest.clock())
 
 
 @router.get("/api/incidents", response_model=list[m.Incident])

@@ -96,7 +96,7 @@ def pair(tmp_path, mosquitto, parkwatch_exe, pg_database):
             return {}
 
     sites = Sites(mosquitto)
-    yield start, health, procs, sites, pg_database
+    yield start, health, procs, sites, pg_database, apis
     sites.close()
     for p in procs.values():
         if p.poll() is None:
@@ -110,7 +110,7 @@ def owned(health, name) -> set[int]:
 
 
 def test_a_killed_collectors_partitions_are_taken_over_and_nothing_is_lost_or_doubled(pair):
-    start, health, procs, sites, url = pair
+    start, health, procs, sites, url, _ = pair
     start("c1")
     wait_for(lambda: owned(health, "c1") == set(range(COUNT)), timeout=30,
              what="c1 to hold every partition")
@@ -156,3 +156,34 @@ def test_a_killed_collectors_partitions_are_taken_over_and_nothing_is_lost_or_do
         assert all(a["to_at"] <= b["from_at"] for a, b in zip(seen, seen[1:], strict=False))
         assert seen[-1]["from_at"] - seen[-2]["to_at"] > 0  # nobody watched: unknown time
     print(f"takeover after kill -9: {takeover_s:.1f} s (ttl {TTL_S} s, renew {RENEW_S} s)")
+
+
+def test_either_collector_shows_every_site_of_the_fleet(pair):
+    """/api/sites (the console's board) on each collector: its own partitions' sites from
+    memory, the other's as their holder stored them; after a kill, the survivor's own."""
+    start, health, procs, sites, url, apis = pair
+    start("c1")
+    wait_for(lambda: owned(health, "c1") == set(range(COUNT)), timeout=30,
+             what="c1 to hold every partition")
+    start("c2")
+    wait_for(lambda: len(owned(health, "c1")) == len(owned(health, "c2")) == COUNT // 2,
+             timeout=30, what="the partitions to be split two and two")
+
+    def view(name: str) -> dict[str, str]:
+        try:
+            return {s["site"]: s["state"] for s in apis[name].get("/api/sites").json()}
+        except (httpx.HTTPError, ValueError):
+            return {}
+
+    everyone = {s: "online" for s in SITES}
+    wait_for(lambda: view("c1") == view("c2") == everyone, timeout=30,
+             what="both collectors to show all eight sites online")
+    cut = next(s for s in SITES if partition_of("p1", s, COUNT) in owned(health, "c1"))
+    sites.cut.add(cut)
+    wait_for(lambda: view("c2").get(cut) == "offline", timeout=30,
+             what="c2 to show c1's silent site offline")
+    procs["c1"].send_signal(signal.SIGKILL)
+    procs["c1"].wait(10)
+    wait_for(lambda: owned(health, "c2") == set(range(COUNT)) and
+             view("c2") == {**everyone, cut: "offline"}, timeout=TTL_S + RENEW_S + 30,
+             what="c2 to hold and show every site itself")
