@@ -110,7 +110,7 @@ class BrokerSession:
         if self._watching:
             self._watching = False
             self._put(False)
-        if not self._stop.is_set() and self._last_problem is None:
+        if not (self._stop.is_set() or self._closing) and self._last_problem is None:
             log.warning("lost the broker: %s; reconnecting", reason_code)
         if not self._stop.is_set():
             self._next_node(client)

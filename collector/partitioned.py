@@ -173,13 +173,13 @@ class Partitioned:
         self._drop(lost, "letting it go (rebalancing)")
 
     def _drop(self, numbers, why: str) -> None:
-        for n in sorted(numbers):
-            with self.lock:  # first: the keeper's and the reconciling thread both may see
-                part = self.parts.pop(n, None)  # it go; one of them stops it
-            if part is not None:
-                log.info("partition %d: %s", n, why)
-                part.abandon()
-                self._count(part)
+        with self.lock:  # all first: the keeper's and the reconciling thread both may see
+            parts = [(n, self.parts.pop(n)) for n in sorted(numbers)  # them go; one stops
+                     if n in self.parts]                                # each, and says why
+        for n, part in parts:
+            log.info("partition %d: %s", n, why)
+            part.abandon()
+            self._count(part)
 
     def reconcile(self, now: float) -> None:
         """Run exactly the partitions whose lease is held at ``now``, each under its epoch."""
@@ -208,9 +208,9 @@ class Partitioned:
         self._stop.set()
         if self._worker is not None:
             self._worker.join(5)
-        for n in list(self.parts):
-            with self.lock:
-                part = self.parts.pop(n)
+        with self.lock:  # (a reconciling thread still running may have dropped some)
+            parts, self.parts = list(self.parts.values()), {}
+        for part in parts:
             part.stop()
             self._count(part)
         self.keeper.stop(leave=True)

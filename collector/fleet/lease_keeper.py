@@ -11,7 +11,8 @@ itself (given a function that opens one: a SQLite connection stays in its thread
 collector last stored, so a collector whose rounds stop (frozen, cut from the database)
 stops acting when its leases run out, before anyone can claim them. ``on_change(gained,
 lost)`` is called (from the round's thread) before a release is stored and after a claim
-is: the collector stops acting for a partition before it lets it go.
+is, and before ``owned`` tells the change: the collector stops acting for a partition
+before it lets it go. A round longer than ``renew_every`` is logged as a warning.
 """
 
 from __future__ import annotations
@@ -55,11 +56,11 @@ class LeaseKeeper:
 
     def _set(self, held: dict[int, tuple[int, float]], now: float) -> None:
         before = set(self.owned(now))
+        after = {p for p, (_, until) in held.items() if until >= now}
+        if before != after:  # before ``owned`` says so: the collector's own stop, not a
+            self.on_change(after - before, before - after)  # lease it finds run out
         with self._lock:
             self._held = held
-        after = set(self.owned(now))
-        if before != after:
-            self.on_change(after - before, before - after)
 
     def step(self, now: float) -> dict[int, int]:
         """One round at ``now``: the partitions (-> epoch) held after it."""
@@ -101,10 +102,15 @@ class LeaseKeeper:
             self.store = self._open()
         try:
             while not self._stop.is_set():
+                t0 = time.monotonic()
                 try:
                     self.step(self.clock())
                 except Exception:  # the database may be away: the leases then run out
                     log.exception("lease keeper: round failed")
+                took = time.monotonic() - t0
+                if took > self.renew_every:  # (a lease runs out ttl after its last renewal)
+                    log.warning("lease keeper: a round took %.1f s (renew_s %g, ttl_s %g)",
+                                took, self.renew_every, self.ttl)
                 self._stop.wait(self.renew_every)
             if self._leave:
                 self.leave()

@@ -63,7 +63,7 @@ def test_refused_login_is_one_log_line_and_a_non_ok_healthz(tmp_path, broker, ca
         collector.stop()
 
 
-def test_collector_logs_in_over_tls_with_the_made_ca(tmp_path, broker):
+def test_collector_logs_in_over_tls_with_the_made_ca(tmp_path, broker, caplog):
     collector, api = run_collector(tmp_path, broker.tls_port, tls=True,
                                    username="parkwatch-collector",
                                    password=Secret(broker.collector_password),
@@ -82,6 +82,9 @@ def test_collector_logs_in_over_tls_with_the_made_ca(tmp_path, broker):
         wait_for(lambda: site.got, what="a clock beacon over TLS")
         site.close()
         assert "u'parkwatch-collector'" in (broker.out / "mosquitto.log").read_text()
+        with caplog.at_level(logging.INFO, logger="parkwatch.collector"):
+            collector.stop()  # its own disconnect is no lost broker
+        assert not [r for r in caplog.records if "lost the broker" in r.getMessage()]
     finally:
         collector.stop()
 

@@ -27,8 +27,7 @@ CHILD = textwrap.dedent("""
     from collector.fleet.store_leases import LeaseStore
     path, me = sys.argv[1], sys.argv[2]
     k = LeaseKeeper(lambda: LeaseStore(open_db(path), me), 8, ttl=1.0, renew_every=0.25,
-                    on_change=lambda g, l: print("owned", sorted(k.owned(time.time())),
-                                                 flush=True)).start()
+                    on_change=lambda g, l: print("gained", sorted(g), flush=True)).start()
     time.sleep(600)
 """)
 
@@ -51,7 +50,7 @@ def test_a_killed_collectors_partitions_are_taken_within_ttl_and_a_round(tmp_pat
                            on_change=lambda g, lost: events.append((time.time(), g, lost)))
     try:
         line = child.stdout.readline()
-        assert line.split()[0] == "owned" and len(line.split()) == 1 + P, line
+        assert line.split()[0] == "gained" and len(line.split()) == 1 + P, line
         survivor.start()
         # the newcomer is live: the holder lets half go, the survivor takes them
         wait_for(lambda: len(survivor.owned(time.time())) == P // 2, 10, what="4 of 8")

@@ -147,6 +147,24 @@ def test_one_collector_takes_all_then_a_second_joins_and_they_share_four_four(fl
     assert ("b", {4, 5, 6, 7}, set()) in fleet.changes
 
 
+def test_a_release_is_announced_while_the_keeper_still_counts_it_as_held(fleet):
+    """The collector stops a partition it lets go from ``on_change`` (\"letting it go\");
+    had ``owned`` dropped it first, its reconciling thread could find it gone and stop it
+    as a lease lost."""
+    a = fleet.join("a")
+    seen: list[tuple[set, dict]] = []
+    a.on_change = lambda gained, lost: seen.append((lost, a.owned(now)))
+    now = T0
+    fleet.round(now)
+    fleet.join("b")
+    for _ in range(3):
+        now += RENEW_S
+        fleet.round(now)
+    lost, owned_then = next((lost, o) for lost, o in seen if lost)
+    assert lost == {4, 5, 6, 7} and lost <= set(owned_then)
+    assert set(a.owned(now)) == {0, 1, 2, 3}
+
+
 def test_three_collectors_share_eight_as_three_three_two(fleet):
     for name in "abc":
         fleet.join(name)
