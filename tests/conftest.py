@@ -31,6 +31,39 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker("backend")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under xdist (``-n``): each test goes to whichever worker is free, but the fault suite
+    all to one, in its order, as its one rig and its summary need. (A scheduler of our own:
+    xdist 3.8's ``xdist_group`` marks do nothing under pytest 9, which renamed the node id
+    attribute ``loadgroup`` rewrites.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FaultSuiteTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/faults/" if nodeid.startswith("tests/faults/") else nodeid
+
+    return FaultSuiteTogether(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """xdist's controller: the fault suite's table, from the worker that ran it."""
+    text = getattr(node, "workeroutput", {}).get("faults_summary")
+    if text:
+        node.config.stash[FAULTS_SUMMARY] = text
+
+
+FAULTS_SUMMARY = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter):
+    text = terminalreporter.config.stash.get(FAULTS_SUMMARY, None)
+    if text:
+        terminalreporter.section("fault suite")
+        terminalreporter.write_line(text)
+
+
 @pytest.fixture
 def new_database(request, tmp_path):
     """Make another empty collector database: ``new_database(name)`` gives a SQLite file in

@@ -72,6 +72,14 @@ def write_summary() -> str:
     return text
 
 
+def pytest_sessionfinish(session):
+    """In an xdist worker: hand the table to the controller, which prints it
+    (``tests/conftest.py``)."""
+    out = getattr(session.config, "workeroutput", None)
+    if out is not None and results.RESULTS:
+        out["faults_summary"] = f"{write_summary()}\n(also in {SUMMARY})"
+
+
 def pytest_terminal_summary(terminalreporter):
     if not results.RESULTS:
         return

@@ -122,8 +122,10 @@ def test_an_id_past_64_bits_is_not_found(api, method, url):
 
 
 @pytest.mark.parametrize("opened_at", ["NaN", "-Infinity", "Infinity", "-4.67e16", "0",
-                                       "-1e10", "1e300", str(time.time() - 2 * 365 * 86400)])
+                                       "-1e10", "1e300", "two years ago"])
 def test_an_implausible_opened_at_is_refused(api, opened_at):
+    if opened_at == "two years ago":  # (the ids stay the same in every collecting process)
+        opened_at = str(time.time() - 2 * 365 * 86400)
     before = stored(api)
     body = json.dumps(MANUAL)[:-1] + f', "opened_at": {opened_at}}}'
     r = post_raw(api, "/api/workflow/incidents", body)
