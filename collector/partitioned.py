@@ -173,9 +173,10 @@ class Partitioned:
         self._drop(lost, "letting it go (rebalancing)")
 
     def _drop(self, numbers, why: str) -> None:
-        with self.lock:  # all first: the keeper's and the reconciling thread both may see
-            parts = [(n, self.parts.pop(n)) for n in sorted(numbers)  # them go; one stops
-                     if n in self.parts]                                # each, and says why
+        # All taken out at once: the keeper's thread and the reconciling one may both see
+        # a partition go; the one that takes it out stops it and says why.
+        with self.lock:
+            parts = [(n, self.parts.pop(n)) for n in sorted(numbers) if n in self.parts]
         for n, part in parts:
             log.info("partition %d: %s", n, why)
             part.abandon()

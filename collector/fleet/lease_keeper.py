@@ -57,8 +57,8 @@ class LeaseKeeper:
     def _set(self, held: dict[int, tuple[int, float]], now: float) -> None:
         before = set(self.owned(now))
         after = {p for p, (_, until) in held.items() if until >= now}
-        if before != after:  # before ``owned`` says so: the collector's own stop, not a
-            self.on_change(after - before, before - after)  # lease it finds run out
+        if before != after:  # told before ``owned`` changes: the collector stops what it
+            self.on_change(after - before, before - after)  # lets go as let go, not lost
         with self._lock:
             self._held = held
 

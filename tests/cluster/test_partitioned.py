@@ -109,14 +109,19 @@ def owned(health, name) -> set[int]:
     return set(h.get("partitions") or ()) if h.get("mqtt_connected") else set()
 
 
-def test_a_killed_collectors_partitions_are_taken_over_and_nothing_is_lost_or_doubled(pair):
-    start, health, procs, sites, url, _ = pair
+def split_between_two(start, health) -> None:
+    """c1 takes every partition, then c2 joins and they hold half each."""
     start("c1")
     wait_for(lambda: owned(health, "c1") == set(range(COUNT)), timeout=30,
              what="c1 to hold every partition")
     start("c2")
     wait_for(lambda: len(owned(health, "c1")) == len(owned(health, "c2")) == COUNT // 2,
              timeout=30, what="the partitions to be split two and two")
+
+
+def test_a_killed_collectors_partitions_are_taken_over_and_nothing_is_lost_or_doubled(pair):
+    start, health, procs, sites, url, _ = pair
+    split_between_two(start, health)
     theirs = owned(health, "c1")
     assert not theirs & owned(health, "c2")
     of_c1 = [s for s in SITES if partition_of("p1", s, COUNT) in theirs]
@@ -162,12 +167,7 @@ def test_either_collector_shows_every_site_of_the_fleet(pair):
     """/api/sites (the console's board) on each collector: its own partitions' sites from
     memory, the other's as their holder stored them; after a kill, the survivor's own."""
     start, health, procs, sites, url, apis = pair
-    start("c1")
-    wait_for(lambda: owned(health, "c1") == set(range(COUNT)), timeout=30,
-             what="c1 to hold every partition")
-    start("c2")
-    wait_for(lambda: len(owned(health, "c1")) == len(owned(health, "c2")) == COUNT // 2,
-             timeout=30, what="the partitions to be split two and two")
+    split_between_two(start, health)
 
     def view(name: str) -> dict[str, str]:
         try:
