@@ -178,11 +178,14 @@ class Agent:
         return subs
 
     def link_up(self, gen: int) -> None:
+        # Back at CONNACK, now: read the clocks before the boot counter's fsync and the lock
+        # (an event's write holds it), which a slow disk can make take seconds.
+        wall, mono = self.clock(), self.mono()
         with self._lock:
             self.boot.increment()
             self._seq = 0
             self._live_boot = self.boot.value
-        period = self.uplink.connected(self.clock(), self.mono())
+        period = self.uplink.connected(wall, mono)
         log.info("broker %s accepted us (boot %d, %d event(s) to send)",
                  self.link.broker, self.boot.value, self.outbox.depth)
         self.link.publish(self.topics[wire.STATUS], wire.encode(self._status("online", "connect")),
@@ -196,6 +199,7 @@ class Agent:
         self._wake.set()
 
     def link_down(self, gen: int, how: str, last_in: float | None) -> None:
+        wall, mono = self.clock(), self.mono()  # when the loss was noticed (see link_up)
         with self._lock:
             self._live_boot = None
         self._wake.set()
@@ -203,7 +207,7 @@ class Agent:
             return
         if last_in is not None:
             self.uplink.heard(last_in)
-        period = self.uplink.lost(self.clock(), self.mono(), how)
+        period = self.uplink.lost(wall, mono, how)
         self.outbox.set_state(UPLINK_STATE, period.snapshot())
 
     def link_failed(self, cause: str, detail: str, attempt_mono: float) -> None:
@@ -238,9 +242,7 @@ class Agent:
             self._wake.wait(0.5)
             self._wake.clear()
             try:
-                acks = []
-                while self._acks:
-                    acks.append(self._acks.popleft())
+                acks = [self._acks.popleft() for _ in range(len(self._acks))]  # only we pop
                 self.outbox.delete(window.acked(acks))
                 window.link(self.link.generation if self.link.connected.is_set() else None)
                 while n := window.room():

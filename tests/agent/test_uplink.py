@@ -120,3 +120,34 @@ def test_a_blackhole_is_dated_by_the_last_heartbeat_echo_not_by_keepalive(tmp_pa
             broker.proc.send_signal(signal.SIGCONT)
         agent.stop()
         recorder.close()
+
+
+def test_the_record_ends_at_connack_however_long_the_agent_then_takes(tmp_path, broker):
+    """The link comes back while another thread holds the agent's lock (an event being
+    written on a slow disk holds it as long as its fsync takes): the record ends when the
+    broker accepted the agent, not when the agent got round to writing that down."""
+    from agent.config import AgentConfig
+    from agent.service import Agent
+    from parkwatch.core.broker import Broker
+
+    recorder = Recorder(broker, durable=True)
+    agent = Agent(AgentConfig(
+        project="p1", site="lot-1", broker=Broker("127.0.0.1", broker.port),
+        state_dir=tmp_path / "state", heartbeat_interval_s=0.3,
+        mqtt=broker.site_mqtt("p1", "lot-1", reconnect_min_s=0.1, reconnect_max_s=0.3,
+                              connect_timeout_s=1)))
+    agent.start()
+    busy_s = 3.0
+    try:
+        wait_for(agent.connected.is_set, 10, what="the agent to connect")
+        broker.stop()
+        wait_for(lambda: not agent.connected.is_set(), 10, what="the agent to see the cut")
+        with agent._lock:  # the slow write, in progress while the broker comes back
+            broker.start()
+            back = time.time()  # it reconnects within reconnect_max_s of this
+            time.sleep(busy_s)  # the write's scripted length
+        [up] = wait_for(lambda: recorder.events("uplink"), 15, what="the uplink record")
+        assert up.detail["end"] - back <= 1.0, (up.detail, back)
+    finally:
+        agent.stop()
+        recorder.close()
