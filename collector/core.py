@@ -168,10 +168,13 @@ class Core:
         rest = decisions
         if self.live and type(decisions[0]) is SiteClock:  # the tracker puts it first
             clock = decisions[0]
-            self._clocks[(clock.project, clock.site)] = clock  # stored by the next tick
-            rest = decisions[1:]
-            if not rest:
-                return decisions  # the hot path's only write, now one per tick
+            if clock.step:  # a gateway clock set: stored now, or a kill -9 before the next
+                self._clocks.pop((clock.project, clock.site), None)  # tick would lose it
+            else:
+                self._clocks[(clock.project, clock.site)] = clock  # stored by the next tick
+                rest = decisions[1:]
+                if not rest:
+                    return decisions  # the hot path's only write, now one per tick
         with self.store.transaction():
             self.store.apply(rest)
             if self.live:

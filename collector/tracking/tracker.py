@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 
 from collector.tracking import absorption
-from collector.tracking.clocks import local_time, stale_message, update_offset
+from collector.tracking.clocks import STEP_S, local_time, stale_message, update_offset
 from collector.tracking.lifecycle import OutageBook
 from collector.tracking.outages import (
     DEVICE_FAULT,
@@ -73,7 +73,7 @@ class Tracker(Resuming, OutageBook):
                 return []  # the Will of a connection a newer one already replaced
             return self._site_down(site, now, "will")
         out: list[Decision] = []
-        clock = False  # a SiteClock to store, first of the decisions
+        clock = step = False  # a SiteClock to store, first of the decisions
         historical = getattr(msg, "historical", False)
         if not historical and (site.state != "online" or msg.boot < site.boot) and \
                 not isinstance(msg, wire.Status) and stale_message(
@@ -87,6 +87,7 @@ class Tracker(Resuming, OutageBook):
                 site.heard.add(msg.boot, now, 2 * msg.interval_s)
             # A retained status may be old: only heartbeats tell the gateway's clock.
             if isinstance(msg, wire.Heartbeat) and update_offset(site, now - msg.ts):
+                step = abs(site.offset - (site.stored_offset or 0.0)) > STEP_S
                 site.stored_offset = site.offset
                 clock = True
         if msg.boot > site.boot:
@@ -110,7 +111,8 @@ class Tracker(Resuming, OutageBook):
             out += self._event(site, msg, now)
         if clock:
             site.stored_interval = site.interval_s
-            out.insert(0, SiteClock(site.project, site.site, site.offset, site.interval_s))
+            out.insert(0, SiteClock(site.project, site.site, site.offset, site.interval_s,
+                                    step))
         return out
 
     def tick(self, now: float) -> list[Decision]:

@@ -123,3 +123,25 @@ def test_the_clock_offset_is_stored_and_resumed(new_database):
                     state="offline", since=4.0 - 3600)
     [started] = of(again.handle(ev, 10.0), OutageStarted)
     assert abs(started.outage.started_at - 4.2) < 0.1
+
+
+def test_a_clock_step_is_stored_at_once_not_at_the_next_tick(new_database):
+    """A collector killed -9 between a gateway's clock step and its next tick must not
+    lose the step: the events the broker redelivers to the next run, made on the stepped
+    clock, would be refused as an hour ahead (the fault suite's gateway-clock case, once).
+    A drift is still stored by the tick (the hot path's one write per tick)."""
+    from parkwatch.core.broker import Broker
+
+    cfg = CollectorConfig(broker=Broker("127.0.0.1", 1), database=new_database("c"),
+                          projects=fleet("p/s", "p/t"))
+    core = Core(cfg, Store(cfg.database), 0.0)
+    core.link_up(0.0)
+    core.handle(wire.Heartbeat("p", "t", 1, 1, 0.0, 1.0, {}), 0.2)  # a clock near right
+    [clock] = of(core.handle(hb(0.0 + 3600), 0.2), SiteClock)  # set an hour ahead
+    assert clock.step
+    # No tick, no stop: what another process reads now is what a kill -9 leaves.
+    stored = {(p, s): off for p, s, off, _ in Store(cfg.database).site_clocks()}
+    assert round(stored[("p", "s")]) == -3600 and ("p", "t") not in stored
+    core.tick(0.5)
+    stored = {(p, s): off for p, s, off, _ in Store(cfg.database).site_clocks()}
+    assert round(stored[("p", "s")]) == -3600 and abs(stored[("p", "t")] - 0.2) < 0.01
