@@ -302,9 +302,13 @@ class Rig:
             h = self.health()
             return (h is not None and h["backlog"] == 0 and self.pending() == 0
                     and self.received() == self.emitted() - self.unsent)
-        wait_for(done, timeout, 0.1, what=f"the agent's events to reach the collector "
-                 f"(emitted {self.emitted()}, pending {self.pending()}, received "
-                 f"{self.received()})")
+        try:
+            wait_for(done, timeout, 0.1, what="the agent's events to reach the collector")
+        except AssertionError as e:  # the counts at the deadline, and what was refused
+            raise AssertionError(f"{e} (emitted {self.emitted()}, unsent {self.unsent}, "
+                                 f"pending {self.pending()}, received {self.received()}; "
+                                 f"rejected {(self.health() or {}).get('rejected_by_code')})"
+                                 ) from None
 
     # --- faults --------------------------------------------------------------------------
 
