@@ -43,6 +43,12 @@ def update_offset(site: ClockedSite, sample: float) -> bool:
     return site.stored_offset is None or abs(site.offset - site.stored_offset) > PERSIST_S
 
 
+def is_step(site: ClockedSite) -> bool:
+    """Is the estimate a clock step from what is stored (from zero before anything is)?
+    A step is stored at once, with its heartbeat; a drift waits for the tick."""
+    return abs(site.offset - (site.stored_offset or 0.0)) > STEP_S
+
+
 def local_time(site: ClockedSite, t: float | None, now: float) -> float:
     """A gateway time on the collector's clock (never in the future)."""
     if t is None:

@@ -164,7 +164,7 @@ class SiteClock:
     site: str
     offset: float
     interval_s: float | None = None
-    step: bool = False  # the clock jumped (more than clocks.STEP_S): stored at once
+    step: bool = False  # the clock jumped (clocks.is_step): stored at once
 
 
 Decision = (OutageStarted | OutageEnded | IncidentDeclared | OutageRevised | IncidentWithdrawn

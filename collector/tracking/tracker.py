@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 
 from collector.tracking import absorption
-from collector.tracking.clocks import STEP_S, local_time, stale_message, update_offset
+from collector.tracking.clocks import is_step, local_time, stale_message, update_offset
 from collector.tracking.lifecycle import OutageBook
 from collector.tracking.outages import (
     DEVICE_FAULT,
@@ -87,7 +87,7 @@ class Tracker(Resuming, OutageBook):
                 site.heard.add(msg.boot, now, 2 * msg.interval_s)
             # A retained status may be old: only heartbeats tell the gateway's clock.
             if isinstance(msg, wire.Heartbeat) and update_offset(site, now - msg.ts):
-                step = abs(site.offset - (site.stored_offset or 0.0)) > STEP_S
+                step = is_step(site)
                 site.stored_offset = site.offset
                 clock = True
         if msg.boot > site.boot:
